@@ -1,0 +1,73 @@
+# One way to make every module, test, benchmark and fuzz target.
+
+function(edgeway_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion)
+  if(EDGEWAY_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# edgeway_library(NAME stream SRCS a.cc b.cc DEPS edgeway::core [PRIVATE_DEPS ...])
+# creates the static library edgeway::stream with public headers in include/edgeway/stream.
+function(edgeway_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(edgeway_${ARG_NAME} STATIC ${ARG_SRCS})
+  add_library(edgeway::${ARG_NAME} ALIAS edgeway_${ARG_NAME})
+  target_include_directories(edgeway_${ARG_NAME}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include
+    PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(edgeway_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  edgeway_warnings(edgeway_${ARG_NAME})
+endfunction()
+
+# edgeway_test(NAME window_test SRCS window_test.cc DEPS edgeway::stream [LABELS unit])
+function(edgeway_test)
+  if(NOT EDGEWAY_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_LABELS)
+    set(ARG_LABELS unit)
+  endif()
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${ARG_NAME} PRIVATE
+    EDGEWAY_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    EDGEWAY_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  edgeway_warnings(${ARG_NAME})
+  gtest_discover_tests(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()
+
+# edgeway_benchmark(NAME analytics_benchmark SRCS ... DEPS ...)
+function(edgeway_benchmark)
+  if(NOT EDGEWAY_BENCHMARKS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} benchmark::benchmark)
+  edgeway_warnings(${ARG_NAME})
+endfunction()
+
+# edgeway_fuzzer(NAME decode_json_fuzzer SRCS ... DEPS ... CORPUS dir)
+# With EDGEWAY_LIBFUZZER (clang) it is a libFuzzer binary; otherwise it is linked with a small
+# driver that runs every file of the corpus once, and that run is a test.
+function(edgeway_fuzzer)
+  cmake_parse_arguments(ARG "" "NAME;CORPUS" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_include_directories(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+  edgeway_warnings(${ARG_NAME})
+  if(EDGEWAY_LIBFUZZER)
+    target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_sources(${ARG_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus_driver.cc)
+    if(EDGEWAY_TESTS)
+      add_test(NAME ${ARG_NAME}_corpus COMMAND ${ARG_NAME} ${ARG_CORPUS})
+      set_tests_properties(${ARG_NAME}_corpus PROPERTIES LABELS fuzz)
+    endif()
+  endif()
+endfunction()

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "yaml-cpp/yaml.h"
+
+namespace edgeway {
+
+// Reads a YAML document of nested mappings into typed values. Errors name the file, the line
+// and the dotted key, as in `edgeway.yaml:12: analytics.window must be >= 1, got -3`. Keys
+// that no reader asked for are errors too, so a misspelt key is not silently ignored.
+//
+// Reads never throw and never stop early: the first error is kept and returned by Finish().
+// A value that is absent leaves the output untouched (the caller's default stays).
+// Not thread-safe; copies share one error state.
+class YamlReader {
+ public:
+  static absl::StatusOr<YamlReader> LoadFile(const std::string& path);
+  static absl::StatusOr<YamlReader> LoadString(std::string_view text, std::string source_name);
+
+  // The mapping under `key`; an empty reader when absent.
+  YamlReader Map(std::string_view key);
+
+  void Read(std::string_view key, std::string* out);
+  void Read(std::string_view key, bool* out);
+  void Read(std::string_view key, int64_t* out, int64_t min, int64_t max);
+  void Read(std::string_view key, double* out, double min, double max);
+  void Read(std::string_view key, std::vector<std::string>* out);
+  // One of `choices`.
+  void ReadEnum(std::string_view key, std::string* out, const std::vector<std::string>& choices);
+
+  // Records an error about `key` of this mapping (for checks across several keys).
+  void Fail(std::string_view key, std::string_view message);
+
+  // The first error, or an error for the first key that nobody read. Call once, at the end.
+  absl::Status Finish();
+
+ private:
+  struct State;
+  YamlReader(std::shared_ptr<State> state, YAML::Node node, std::string path);
+  // The node under `key`, marked as read; a null node when absent.
+  YAML::Node Child(std::string_view key);
+  std::string Where(const YAML::Node& node, std::string_view key) const;
+
+  std::shared_ptr<State> state_;
+  YAML::Node node_;
+  std::string path_;  // dotted path of this mapping, "" for the root
+  size_t index_ = 0;  // this mapping's entry in state_->maps
+};
+
+}  // namespace edgeway
