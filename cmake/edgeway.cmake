@@ -1,7 +1,7 @@
 # One way to make every module, test, benchmark and fuzz target.
 
 function(edgeway_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Wno-missing-field-initializers)
   if(EDGEWAY_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
