@@ -1,0 +1,135 @@
+#include "edgeway/stream/analytics.h"
+
+#include <cmath>
+
+#include "fmt/format.h"
+
+namespace edgeway::stream {
+
+const char* TrendName(Trend trend) {
+  switch (trend) {
+    case Trend::kIncreasing: return "increasing";
+    case Trend::kDecreasing: return "decreasing";
+    case Trend::kStable: break;
+  }
+  return "stable";
+}
+
+void HoltForecaster::Update(double value) {
+  if (count_ == 0) {
+    level_ = value;
+    trend_ = 0;
+  } else if (count_ == 1) {
+    trend_ = value - level_;
+    level_ = value;
+  } else {
+    double previous = level_;
+    level_ = alpha_ * value + (1 - alpha_) * (level_ + trend_);
+    trend_ = beta_ * (level_ - previous) + (1 - beta_) * trend_;
+  }
+  ++count_;
+}
+
+Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
+  if (n < 2 || window.size() < n) return Trend::kStable;
+  const size_t older = n / 2;  // the seed's values[:len//2]
+  double older_sum = 0, newer_sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    // recent(i) is i readings back; chronological position n - 1 - i.
+    if (n - 1 - i < older) {
+      older_sum += window.recent(i);
+    } else {
+      newer_sum += window.recent(i);
+    }
+  }
+  double a = older_sum / static_cast<double>(older);
+  double b = newer_sum / static_cast<double>(n - older);
+  double margin = threshold * std::abs(a);
+  if (b > a + margin) return Trend::kIncreasing;
+  if (b < a - margin) return Trend::kDecreasing;
+  return Trend::kStable;
+}
+
+namespace {
+
+// Confidence that a reading |z| standard deviations out is a real anomaly: about 0.63 at the
+// threshold, 0.95 two deviations past it, approaching 1.
+double AnomalyConfidence(double abs_z, double sigma) {
+  double c = 1 - std::exp(-(abs_z - sigma + 1));
+  return std::clamp(c, 0.0, 0.999);
+}
+
+}  // namespace
+
+Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* insights) {
+  key_buffer_.assign(reading.device_id);
+  key_buffer_.push_back('\0');
+  key_buffer_.append(reading.sensor);
+  auto it = keys_.find(key_buffer_);
+  if (it == keys_.end()) it = keys_.try_emplace(key_buffer_, options_).first;
+  KeyState& state = it->second;
+  CountWindow& window = state.window;
+  const double x = reading.value;
+
+  Verdict v;
+  v.forecast = state.holt.ready() ? state.holt.Forecast() : x;
+  if (window.size() >= options_.min_samples) {
+    v.mean = window.mean();
+    v.stddev = window.stddev();
+    // A window with (almost) no spread makes any change infinitely many deviations out; a floor
+    // relative to the level keeps the score finite and a constant series quiet.
+    double floor = 1e-9 * std::max(1.0, std::abs(v.mean));
+    v.z = (x - v.mean) / std::max(v.stddev, floor);
+    v.anomaly = std::abs(v.z) > options_.sigma;
+  }
+  window.Push(x);
+  state.holt.Update(x);
+  v.trend = TrendOf(window, options_.trend_window, options_.trend_threshold);
+  v.count = window.size();
+  v.min = window.min();
+  v.max = window.max();
+
+  if (v.anomaly) {
+    Insight& in = insights->emplace_back();
+    in.device_id = reading.device_id;
+    in.sensor = reading.sensor;
+    in.ts_ns = reading.ts_ns;
+    in.kind = Insight::Kind::kAnomaly;
+    in.value = x;
+    in.expected = v.mean;
+    in.score = std::abs(v.z);
+    in.confidence = AnomalyConfidence(in.score, options_.sigma);
+    in.summary = fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
+                             reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ",
+                             reading.unit, in.score, v.z > 0 ? "above" : "below", v.mean,
+                             window.size() - 1);
+    in.actions = {"alert", "inspect_sensor"};
+  }
+  if (v.trend != state.reported_trend) {
+    state.reported_trend = v.trend;
+    if (v.trend != Trend::kStable) {
+      Insight& in = insights->emplace_back();
+      in.device_id = reading.device_id;
+      in.sensor = reading.sensor;
+      in.ts_ns = reading.ts_ns;
+      in.kind = Insight::Kind::kTrend;
+      in.value = x;
+      in.expected = state.holt.Forecast();
+      in.confidence = 0.6;  // the seed's confidence for a trend
+      in.summary = fmt::format("{}/{} {} over its last {} readings; next expected {:.4g}",
+                               reading.device_id, reading.sensor,
+                               v.trend == Trend::kIncreasing ? "rising" : "falling",
+                               options_.trend_window, in.expected);
+      in.actions = {"watch"};
+    }
+  }
+  return v;
+}
+
+size_t KeyedAnalytics::bytes_per_key() const {
+  // Window ring plus the two monotonic rings (a double and a sequence number each), the key and
+  // the map slot.
+  return options_.window * (sizeof(double) * 3 + sizeof(uint64_t) * 2) + sizeof(KeyState) + 48;
+}
+
+}  // namespace edgeway::stream

@@ -1,0 +1,126 @@
+#include "edgeway/stream/analytics.h"
+
+#include <cmath>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edgeway::stream {
+namespace {
+
+using ::testing::HasSubstr;
+
+Reading R(std::string sensor, double value, int64_t ts = 0) {
+  Reading r;
+  r.device_id = "dev-1";
+  r.sensor = std::move(sensor);
+  r.value = value;
+  r.ts_ns = ts;
+  return r;
+}
+
+TEST(HoltForecasterTest, HandComputedLinearSeries) {
+  HoltForecaster h(0.5, 0.3);
+  h.Update(1);
+  EXPECT_FALSE(h.ready());
+  h.Update(2);  // level 2, trend 1
+  EXPECT_DOUBLE_EQ(h.Forecast(), 3);
+  h.Update(3);  // level 0.5*3 + 0.5*(2+1) = 3, trend 0.3*1 + 0.7*1 = 1
+  EXPECT_DOUBLE_EQ(h.Forecast(), 4);
+  h.Update(5);  // level 0.5*5 + 0.5*4 = 4.5, trend 0.3*1.5 + 0.7*1 = 1.15
+  EXPECT_DOUBLE_EQ(h.Forecast(), 5.65);
+}
+
+TEST(TrendTest, SeedRuleOnLastFiveValues) {
+  CountWindow w(50);
+  for (double x : {10.0, 10.0, 11.0, 11.0, 12.0}) w.Push(x);
+  // older half {10, 10} mean 10; newer {11, 11, 12} mean 11.33 > 10 * 1.1
+  EXPECT_EQ(TrendOf(w, 5, 0.1), Trend::kIncreasing);
+  w.Push(8);  // last five {10, 11, 11, 12, 8}: older 10.5, newer 10.33
+  EXPECT_EQ(TrendOf(w, 5, 0.1), Trend::kStable);
+  CountWindow neg(5);
+  for (double x : {-10.0, -10.0, -12.0, -12.0, -12.0}) neg.Push(x);
+  EXPECT_EQ(TrendOf(neg, 5, 0.1), Trend::kDecreasing);
+}
+
+TEST(KeyedAnalyticsTest, SpikeIsReportedExactlyOnceWithHandComputedZ) {
+  KeyedAnalytics a({.window = 50, .sigma = 3, .min_samples = 10});
+  std::vector<Insight> insights;
+  // 20 readings alternating 9 and 11: mean 10, population stddev 1.
+  for (int i = 0; i < 20; ++i) {
+    Verdict v = a.Process(R("temp", i % 2 == 0 ? 9 : 11, i), &insights);
+    EXPECT_FALSE(v.anomaly);
+  }
+  Verdict spike = a.Process(R("temp", 14, 20), &insights);
+  EXPECT_TRUE(spike.anomaly);
+  EXPECT_DOUBLE_EQ(spike.mean, 10);
+  EXPECT_DOUBLE_EQ(spike.stddev, 1);
+  EXPECT_DOUBLE_EQ(spike.z, 4);
+  EXPECT_EQ(spike.count, 21u);
+  EXPECT_DOUBLE_EQ(spike.min, 9);
+  EXPECT_DOUBLE_EQ(spike.max, 14);
+  for (int i = 21; i < 40; ++i) a.Process(R("temp", i % 2 == 0 ? 9 : 11, i), &insights);
+  int anomalies = 0;
+  for (const Insight& in : insights) {
+    if (in.kind != Insight::Kind::kAnomaly) continue;
+    ++anomalies;
+    EXPECT_EQ(in.ts_ns, 20);
+    EXPECT_DOUBLE_EQ(in.score, 4);
+    EXPECT_NEAR(in.confidence, 1 - std::exp(-2.0), 1e-12);
+    EXPECT_THAT(in.summary, HasSubstr("4.0 sigma above the mean 10"));
+    EXPECT_EQ(in.actions, (std::vector<std::string>{"alert", "inspect_sensor"}));
+  }
+  EXPECT_EQ(anomalies, 1);
+}
+
+TEST(KeyedAnalyticsTest, ThreeSigmaIsNotAnAnomalyButJustAboveIs) {
+  KeyedAnalytics a({.window = 50, .sigma = 3, .min_samples = 10});
+  std::vector<Insight> insights;
+  for (int i = 0; i < 20; ++i) a.Process(R("t", i % 2 == 0 ? 9 : 11), &insights);
+  EXPECT_FALSE(a.Process(R("t", 13), &insights).anomaly);  // exactly 3 sigma
+  KeyedAnalytics b({.window = 50, .sigma = 3, .min_samples = 10});
+  for (int i = 0; i < 20; ++i) b.Process(R("t", i % 2 == 0 ? 9 : 11), &insights);
+  EXPECT_TRUE(b.Process(R("t", 13.01), &insights).anomaly);
+}
+
+TEST(KeyedAnalyticsTest, NoVerdictBeforeMinSamples) {
+  KeyedAnalytics a({.min_samples = 10});
+  std::vector<Insight> insights;
+  for (int i = 0; i < 9; ++i) a.Process(R("t", 10), &insights);
+  EXPECT_FALSE(a.Process(R("t", 1000), &insights).anomaly);  // 9 readings before it
+}
+
+TEST(KeyedAnalyticsTest, KeysDoNotShareWindows) {
+  // The seed put every sensor in one window: humidity at 60 beside temperature at 20 would look
+  // anomalous. Per key, nothing is.
+  KeyedAnalytics a({});
+  std::vector<Insight> insights;
+  for (int i = 0; i < 200; ++i) {
+    a.Process(R("temperature", 20 + 0.1 * (i % 3)), &insights);
+    a.Process(R("humidity", 60 + 0.2 * (i % 4)), &insights);
+  }
+  EXPECT_EQ(a.keys(), 2u);
+  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+}
+
+TEST(KeyedAnalyticsTest, TrendInsightOnChangeOnly) {
+  KeyedAnalytics a({});
+  std::vector<Insight> insights;
+  for (double x : {10.0, 10.0, 10.0, 10.0, 10.0, 12.0, 13.0, 14.0, 15.0, 16.0}) {
+    a.Process(R("level", x), &insights);
+  }
+  ASSERT_EQ(insights.size(), 1u);  // rising once, though it kept rising
+  EXPECT_EQ(insights[0].kind, Insight::Kind::kTrend);
+  EXPECT_DOUBLE_EQ(insights[0].confidence, 0.6);
+  EXPECT_THAT(insights[0].summary, HasSubstr("rising"));
+}
+
+TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {
+  KeyedAnalytics a({});
+  std::vector<Insight> insights;
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(a.Process(R("t", 42), &insights).anomaly);
+  EXPECT_TRUE(insights.empty());
+}
+
+}  // namespace
+}  // namespace edgeway::stream

@@ -1,0 +1,81 @@
+#include "edgeway/stream/engine.h"
+
+#include <functional>
+#include <string_view>
+
+namespace edgeway::stream {
+
+ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink)
+    : options_(options), sink_(sink) {
+  if (options_.shards == 0) options_.shards = 1;
+  for (size_t i = 0; i < options_.shards; ++i) {
+    shards_.push_back(std::make_unique<Shard>(options_));
+  }
+  for (auto& shard : shards_) {
+    Shard* s = shard.get();
+    s->thread = std::thread([this, s] { Run(s); });
+  }
+}
+
+ShardedEngine::~ShardedEngine() { Stop(); }
+
+bool ShardedEngine::Submit(Reading reading) {
+  size_t h = std::hash<std::string_view>()(reading.device_id) * 31 +
+             std::hash<std::string_view>()(reading.sensor);
+  Shard& shard = *shards_[h % shards_.size()];
+  return shard.queue.Push(std::move(reading), options_.overflow);
+}
+
+void ShardedEngine::Run(Shard* shard) {
+  std::vector<Reading> batch;
+  std::vector<Insight> insights;
+  batch.reserve(options_.batch);
+  while (true) {
+    batch.clear();
+    if (!shard->queue.PopBatch(&batch, options_.batch, std::chrono::milliseconds(100))) break;
+    if (batch.empty()) continue;
+    insights.clear();
+    uint64_t anomalies = 0;
+    for (const Reading& r : batch) {
+      if (shard->analytics.Process(r, &insights).anomaly) ++anomalies;
+    }
+    shard->processed.fetch_add(batch.size(), std::memory_order_relaxed);
+    shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
+    shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
+    sink_->OnResults(std::move(batch), std::move(insights));
+    batch = {};
+    insights = {};
+    batch.reserve(options_.batch);
+  }
+}
+
+void ShardedEngine::Stop() {
+  if (stopped_.exchange(true)) return;
+  for (auto& shard : shards_) shard->queue.Close();
+  for (auto& shard : shards_) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
+}
+
+uint64_t ShardedEngine::processed() const {
+  uint64_t n = 0;
+  for (const auto& s : shards_) n += s->processed.load(std::memory_order_relaxed);
+  return n;
+}
+uint64_t ShardedEngine::anomalies() const {
+  uint64_t n = 0;
+  for (const auto& s : shards_) n += s->anomalies.load(std::memory_order_relaxed);
+  return n;
+}
+size_t ShardedEngine::queued() const {
+  size_t n = 0;
+  for (const auto& s : shards_) n += s->queue.size();
+  return n;
+}
+size_t ShardedEngine::keys() const {
+  size_t n = 0;
+  for (const auto& s : shards_) n += s->keys.load(std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace edgeway::stream
