@@ -1,0 +1,73 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "edgeway/core/bounded_queue.h"
+#include "edgeway/core/clock.h"
+#include "edgeway/store/store.h"
+
+namespace edgeway::store {
+
+struct BatchWriterOptions {
+  size_t max_rows_per_transaction = 5000;
+  int64_t flush_interval_ms = 100;  // longest a row waits for its transaction when traffic is low
+  size_t queue_batches = 1024;      // batches waiting; when full, Add blocks (back-pressure)
+  int64_t retention_ns = 7LL * 24 * 3600 * kNsPerSecond;  // 0 keeps everything
+  int64_t retention_check_ns = 60 * kNsPerSecond;
+  Clock* clock = Clock::Real();
+};
+
+// Called on the writer thread after each commit with what it stored.
+using CommitObserver =
+    std::function<void(std::span<const Reading> readings, std::span<const Insight> insights)>;
+
+// Owns a Store and writes to it from one thread, grouping what producers add into large
+// transactions (one fsync per group, not per reading). Add is thread-safe.
+class BatchWriter {
+ public:
+  BatchWriter(std::unique_ptr<Store> store, BatchWriterOptions options,
+              CommitObserver observer = nullptr);
+  ~BatchWriter();
+
+  // Queues rows for the next transaction; blocks while the queue is full. False after Stop.
+  bool Add(std::vector<Reading> readings, std::vector<Insight> insights);
+
+  // Writes everything queued, then stops the thread. Idempotent.
+  void Stop();
+
+  int64_t readings_stored() const { return readings_stored_.load(std::memory_order_relaxed); }
+  int64_t readings_duplicate() const { return readings_duplicate_.load(std::memory_order_relaxed); }
+  int64_t insights_stored() const { return insights_stored_.load(std::memory_order_relaxed); }
+  int64_t rows_failed() const { return rows_failed_.load(std::memory_order_relaxed); }
+  int64_t rows_expired() const { return rows_expired_.load(std::memory_order_relaxed); }
+  int64_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
+  size_t queued_batches() const { return queue_.size(); }
+
+ private:
+  struct Batch {
+    std::vector<Reading> readings;
+    std::vector<Insight> insights;
+  };
+  void Run();
+  void Commit(std::vector<Reading>* readings, std::vector<Insight>* insights);
+
+  std::unique_ptr<Store> store_;
+  BatchWriterOptions options_;
+  CommitObserver observer_;
+  BoundedQueue<Batch> queue_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<int64_t> readings_stored_{0};
+  std::atomic<int64_t> readings_duplicate_{0};
+  std::atomic<int64_t> insights_stored_{0};
+  std::atomic<int64_t> rows_failed_{0};
+  std::atomic<int64_t> rows_expired_{0};
+  std::atomic<int64_t> transactions_{0};
+};
+
+}  // namespace edgeway::store

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "edgeway/telemetry/reading.h"
+
+namespace edgeway::store {
+
+struct StoreOptions {
+  std::string path = "edgeway.db";
+  bool read_only = false;
+  // PRAGMA synchronous: NORMAL (default) loses at most the last transactions on power loss, never
+  // corrupts; FULL syncs every commit.
+  bool synchronous_full = false;
+};
+
+struct WriteStats {
+  int64_t readings_inserted = 0;
+  int64_t readings_duplicate = 0;  // same (device, sensor, ts) already stored: a redelivery
+  int64_t insights_inserted = 0;
+};
+
+struct ReadingQuery {
+  std::string device_id;  // empty: all devices
+  std::string sensor;     // empty: all sensors
+  int64_t from_ns = 0;    // inclusive
+  int64_t to_ns = INT64_MAX;  // exclusive
+  int64_t limit = 1000;
+};
+
+struct InsightQuery {
+  std::string device_id;
+  std::optional<Insight::Kind> kind;
+  int64_t from_ns = 0;
+  int64_t to_ns = INT64_MAX;
+  int64_t limit = 1000;
+};
+
+// Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
+//
+// Layout (schema version 1, also in PRAGMA user_version):
+//   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
+//   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
+//       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
+//       reading (MQTT QoS 1 is at-least-once) is recognised and not stored twice.
+//       INDEX readings_ts (ts_ns) for retention and time-range scans.
+//   insights(id INTEGER PRIMARY KEY, device, sensor, ts_ns, kind, summary, actions JSON,
+//            confidence, value, expected, score), INDEX insights_ts (ts_ns).
+//
+// One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
+// another thread.
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
+  // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
+  // schema or is not an edgeway store.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
+  virtual ~Store() = default;
+
+  // Writes `readings` and `insights` in one transaction: all or nothing.
+  virtual absl::StatusOr<WriteStats> Write(std::span<const Reading> readings,
+                                           std::span<const Insight> insights) = 0;
+  // Deletes readings and insights with event time before `cutoff_ns`; returns rows deleted.
+  virtual absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) = 0;
+
+  // Readings matching `query`, oldest first.
+  virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
+  // Insights matching `query`, oldest first.
+  virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
+  virtual absl::StatusOr<int64_t> CountReadings() = 0;
+  virtual absl::StatusOr<int64_t> CountInsights() = 0;
+  virtual absl::StatusOr<int> SchemaVersion() = 0;
+};
+
+}  // namespace edgeway::store

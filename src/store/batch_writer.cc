@@ -1,0 +1,89 @@
+#include "edgeway/store/batch_writer.h"
+
+#include "spdlog/spdlog.h"
+#include "edgeway/core/strings.h"
+
+namespace edgeway::store {
+
+BatchWriter::BatchWriter(std::unique_ptr<Store> store, BatchWriterOptions options,
+                         CommitObserver observer)
+    : store_(std::move(store)),
+      options_(options),
+      observer_(std::move(observer)),
+      queue_(options.queue_batches) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+BatchWriter::~BatchWriter() { Stop(); }
+
+bool BatchWriter::Add(std::vector<Reading> readings, std::vector<Insight> insights) {
+  if (readings.empty() && insights.empty()) return true;
+  return queue_.Push(Batch{std::move(readings), std::move(insights)}, OverflowPolicy::kBlock);
+}
+
+void BatchWriter::Stop() {
+  if (stopped_.exchange(true)) return;
+  queue_.Close();
+  if (thread_.joinable()) thread_.join();
+}
+
+void BatchWriter::Commit(std::vector<Reading>* readings, std::vector<Insight>* insights) {
+  if (readings->empty() && insights->empty()) return;
+  absl::StatusOr<WriteStats> stats;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    stats = store_->Write(*readings, *insights);
+    if (stats.ok()) break;
+    spdlog::error("store: {} (attempt {} of 3)", stats.status().message(), attempt + 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+  }
+  if (stats.ok()) {
+    readings_stored_.fetch_add(stats->readings_inserted, std::memory_order_relaxed);
+    readings_duplicate_.fetch_add(stats->readings_duplicate, std::memory_order_relaxed);
+    insights_stored_.fetch_add(stats->insights_inserted, std::memory_order_relaxed);
+    transactions_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_(*readings, *insights);
+  } else {
+    rows_failed_.fetch_add(static_cast<int64_t>(readings->size() + insights->size()),
+                           std::memory_order_relaxed);
+  }
+  readings->clear();
+  insights->clear();
+}
+
+void BatchWriter::Run() {
+  std::vector<Batch> batches;
+  std::vector<Reading> readings;
+  std::vector<Insight> insights;
+  int64_t next_retention = options_.clock->NowNs();
+  int64_t oldest_pending = 0;  // monotonic time the oldest uncommitted row arrived
+  const int64_t flush_ns = options_.flush_interval_ms * kNsPerMs;
+  while (true) {
+    batches.clear();
+    bool open = queue_.PopBatch(&batches, 64, std::chrono::milliseconds(options_.flush_interval_ms));
+    for (Batch& b : batches) {
+      if (readings.empty() && insights.empty()) oldest_pending = MonotonicNs();
+      std::move(b.readings.begin(), b.readings.end(), std::back_inserter(readings));
+      std::move(b.insights.begin(), b.insights.end(), std::back_inserter(insights));
+    }
+    // Commit when the transaction is big enough, when nothing more is waiting (low latency at
+    // low rates), or when its oldest row has waited the flush interval.
+    const bool pending = !readings.empty() || !insights.empty();
+    const bool full = readings.size() + insights.size() >= options_.max_rows_per_transaction;
+    const bool due = pending && (queue_.size() == 0 || MonotonicNs() - oldest_pending >= flush_ns);
+    if (full || due || !open) Commit(&readings, &insights);
+    if (options_.retention_ns > 0 && options_.clock->NowNs() >= next_retention) {
+      int64_t now = options_.clock->NowNs();
+      auto deleted = store_->DeleteOlderThan(now - options_.retention_ns);
+      if (deleted.ok()) {
+        rows_expired_.fetch_add(*deleted, std::memory_order_relaxed);
+        if (*deleted > 0) spdlog::info("store: retention removed {} rows", *deleted);
+      } else {
+        spdlog::error("store: retention: {}", deleted.status().message());
+      }
+      next_retention = now + options_.retention_check_ns;
+    }
+    if (!open) break;
+  }
+}
+
+}  // namespace edgeway::store

@@ -1,0 +1,335 @@
+#include <sqlite3.h>
+
+#include "edgeway/core/strings.h"
+#include "edgeway/store/store.h"
+#include "nlohmann/json.hpp"
+
+namespace edgeway::store {
+namespace {
+
+// A prepared statement, finalised on destruction.
+class Statement {
+ public:
+  Statement() = default;
+  explicit Statement(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  Statement(Statement&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+  Statement& operator=(Statement&& other) noexcept {
+    std::swap(stmt_, other.stmt_);
+    return *this;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+  void BindText(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  }
+  void BindOptionalText(int i, const std::string& s) {
+    if (s.empty()) {
+      sqlite3_bind_null(stmt_, i);
+    } else {
+      BindText(i, s);
+    }
+  }
+  std::string ColumnText(int i) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, i);
+    return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteStore() override {
+    insert_reading_ = Statement();
+    insert_insight_ = Statement();
+    sqlite3_close_v2(db_);
+  }
+
+  absl::Status Init(bool read_only, bool synchronous_full);
+  absl::StatusOr<WriteStats> Write(std::span<const Reading> readings,
+                                   std::span<const Insight> insights) override;
+  absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) override;
+  absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
+  absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
+  absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
+  absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
+  absl::StatusOr<int> SchemaVersion() override;
+
+ private:
+  absl::Status Error(std::string_view what) const {
+    return absl::UnavailableError(StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_)));
+  }
+  absl::Status Exec(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string message = StrCat(path_, ": ", err != nullptr ? err : "error", " in: ", sql);
+      sqlite3_free(err);
+      return absl::UnavailableError(message);
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Statement> Prepare(const char* sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      return Error(StrCat("preparing ", sql));
+    }
+    return Statement(stmt);
+  }
+  absl::StatusOr<int64_t> Count(const char* table);
+
+  sqlite3* db_;
+  std::string path_;
+  Statement insert_reading_;
+  Statement insert_insight_;
+};
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS readings(
+  device TEXT NOT NULL, sensor TEXT NOT NULL, ts_ns INTEGER NOT NULL, value REAL NOT NULL,
+  unit TEXT, location TEXT, tags TEXT, flags INTEGER NOT NULL DEFAULT 0, received_ns INTEGER,
+  PRIMARY KEY (device, sensor, ts_ns)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_ts ON readings(ts_ns);
+CREATE TABLE IF NOT EXISTS insights(
+  id INTEGER PRIMARY KEY, device TEXT NOT NULL, sensor TEXT NOT NULL, ts_ns INTEGER NOT NULL,
+  kind TEXT NOT NULL, summary TEXT NOT NULL, actions TEXT, confidence REAL, value REAL,
+  expected REAL, score REAL);
+CREATE INDEX IF NOT EXISTS insights_ts ON insights(ts_ns);
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+PRAGMA user_version = 1;
+)sql";
+
+absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
+  sqlite3_busy_timeout(db_, 5000);
+  auto version = SchemaVersion();
+  if (!version.ok()) {
+    return absl::FailedPreconditionError(StrCat(path_, ": not an SQLite database or unreadable: ",
+                                                version.status().message()));
+  }
+  if (*version > kSchemaVersion) {
+    return absl::FailedPreconditionError(StrCat(path_, ": schema version ", *version,
+                                                " is newer than this edgeway's (", kSchemaVersion,
+                                                "): upgrade edgeway"));
+  }
+  if (read_only) {
+    if (*version == 0) return absl::FailedPreconditionError(StrCat(path_, ": not an edgeway store"));
+    return absl::OkStatus();
+  }
+  if (absl::Status s = Exec("PRAGMA journal_mode = WAL;"); !s.ok()) return s;
+  if (absl::Status s = Exec(synchronous_full ? "PRAGMA synchronous = FULL;"
+                                             : "PRAGMA synchronous = NORMAL;");
+      !s.ok()) {
+    return s;
+  }
+  if (*version == 0) {
+    if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
+    if (absl::Status s = Exec(kSchemaV1); !s.ok()) {
+      (void)Exec("ROLLBACK;");
+      return s;
+    }
+    if (absl::Status s = Exec("COMMIT;"); !s.ok()) return s;
+  }
+  auto ins = Prepare(
+      "INSERT OR IGNORE INTO readings(device, sensor, ts_ns, value, unit, location, tags, flags, "
+      "received_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  if (!ins.ok()) return ins.status();
+  insert_reading_ = std::move(*ins);
+  auto ins2 = Prepare(
+      "INSERT INTO insights(device, sensor, ts_ns, kind, summary, actions, confidence, value, "
+      "expected, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  if (!ins2.ok()) return ins2.status();
+  insert_insight_ = std::move(*ins2);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> SqliteStore::SchemaVersion() {
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &stmt, nullptr) != SQLITE_OK) {
+    return Error("reading user_version");
+  }
+  Statement s(stmt);
+  if (sqlite3_step(stmt) != SQLITE_ROW) return Error("reading user_version");
+  return sqlite3_column_int(stmt, 0);
+}
+
+absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
+                                              std::span<const Insight> insights) {
+  WriteStats stats;
+  if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
+  auto fail = [&](std::string_view what) {
+    absl::Status status = Error(what);
+    (void)Exec("ROLLBACK;");
+    return status;
+  };
+  sqlite3_stmt* ins = insert_reading_.get();
+  std::string tags;
+  for (const Reading& r : readings) {
+    sqlite3_reset(ins);
+    insert_reading_.BindText(1, r.device_id);
+    insert_reading_.BindText(2, r.sensor);
+    sqlite3_bind_int64(ins, 3, r.ts_ns);
+    sqlite3_bind_double(ins, 4, r.value);
+    insert_reading_.BindOptionalText(5, r.unit);
+    insert_reading_.BindOptionalText(6, r.location);
+    tags.clear();
+    if (!r.tags.empty()) {
+      nlohmann::json j = nlohmann::json::object();
+      for (const auto& [k, v] : r.tags) j[k] = v;
+      tags = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    insert_reading_.BindOptionalText(7, tags);
+    sqlite3_bind_int64(ins, 8, r.flags);
+    sqlite3_bind_int64(ins, 9, r.received_ns);
+    if (sqlite3_step(ins) != SQLITE_DONE) return fail("inserting a reading");
+    if (sqlite3_changes(db_) == 1) {
+      ++stats.readings_inserted;
+    } else {
+      ++stats.readings_duplicate;
+    }
+  }
+  sqlite3_stmt* ii = insert_insight_.get();
+  std::string actions;
+  std::string kind;
+  for (const Insight& in : insights) {
+    sqlite3_reset(ii);
+    insert_insight_.BindText(1, in.device_id);
+    insert_insight_.BindText(2, in.sensor);
+    sqlite3_bind_int64(ii, 3, in.ts_ns);
+    kind = InsightKindName(in.kind);
+    insert_insight_.BindText(4, kind);
+    insert_insight_.BindText(5, in.summary);
+    actions = nlohmann::json(in.actions).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    insert_insight_.BindText(6, actions);
+    sqlite3_bind_double(ii, 7, in.confidence);
+    sqlite3_bind_double(ii, 8, in.value);
+    sqlite3_bind_double(ii, 9, in.expected);
+    sqlite3_bind_double(ii, 10, in.score);
+    if (sqlite3_step(ii) != SQLITE_DONE) return fail("inserting an insight");
+    ++stats.insights_inserted;
+  }
+  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
+    (void)Exec("ROLLBACK;");
+    return s;
+  }
+  return stats;
+}
+
+absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
+  int64_t deleted = 0;
+  for (const char* sql : {"DELETE FROM readings WHERE ts_ns < ?1",
+                          "DELETE FROM insights WHERE ts_ns < ?1"}) {
+    auto stmt = Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    sqlite3_bind_int64(stmt->get(), 1, cutoff_ns);
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("retention delete");
+    deleted += sqlite3_changes(db_);
+  }
+  return deleted;
+}
+
+absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q) {
+  auto stmt = Prepare(
+      "SELECT device, sensor, ts_ns, value, unit, location, tags, flags, received_ns FROM readings "
+      "WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR sensor = ?2) AND ts_ns >= ?3 AND ts_ns < ?4 "
+      "ORDER BY ts_ns, device, sensor LIMIT ?5");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  stmt->BindText(1, q.device_id);
+  stmt->BindText(2, q.sensor);
+  sqlite3_bind_int64(s, 3, q.from_ns);
+  sqlite3_bind_int64(s, 4, q.to_ns);
+  sqlite3_bind_int64(s, 5, q.limit);
+  std::vector<Reading> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    Reading& r = out.emplace_back();
+    r.device_id = stmt->ColumnText(0);
+    r.sensor = stmt->ColumnText(1);
+    r.ts_ns = sqlite3_column_int64(s, 2);
+    r.value = sqlite3_column_double(s, 3);
+    r.unit = stmt->ColumnText(4);
+    r.location = stmt->ColumnText(5);
+    std::string tags = stmt->ColumnText(6);
+    if (!tags.empty()) {
+      nlohmann::json j = nlohmann::json::parse(tags, nullptr, false);
+      if (j.is_object()) {
+        for (auto& [k, v] : j.items()) {
+          if (v.is_string()) r.tags.emplace_back(k, v.get<std::string>());
+        }
+      }
+    }
+    r.flags = static_cast<uint32_t>(sqlite3_column_int64(s, 7));
+    r.received_ns = sqlite3_column_int64(s, 8);
+  }
+  if (rc != SQLITE_DONE) return Error("reading readings");
+  return out;
+}
+
+absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q) {
+  auto stmt = Prepare(
+      "SELECT device, sensor, ts_ns, kind, summary, actions, confidence, value, expected, score "
+      "FROM insights WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR kind = ?2) AND ts_ns >= ?3 "
+      "AND ts_ns < ?4 ORDER BY ts_ns, id LIMIT ?5");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  stmt->BindText(1, q.device_id);
+  std::string kind = q.kind ? InsightKindName(*q.kind) : "";
+  stmt->BindText(2, kind);
+  sqlite3_bind_int64(s, 3, q.from_ns);
+  sqlite3_bind_int64(s, 4, q.to_ns);
+  sqlite3_bind_int64(s, 5, q.limit);
+  std::vector<Insight> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    Insight& in = out.emplace_back();
+    in.device_id = stmt->ColumnText(0);
+    in.sensor = stmt->ColumnText(1);
+    in.ts_ns = sqlite3_column_int64(s, 2);
+    in.kind = stmt->ColumnText(3) == "trend" ? Insight::Kind::kTrend : Insight::Kind::kAnomaly;
+    in.summary = stmt->ColumnText(4);
+    nlohmann::json actions = nlohmann::json::parse(stmt->ColumnText(5), nullptr, false);
+    if (actions.is_array()) {
+      for (const auto& a : actions) {
+        if (a.is_string()) in.actions.push_back(a.get<std::string>());
+      }
+    }
+    in.confidence = sqlite3_column_double(s, 6);
+    in.value = sqlite3_column_double(s, 7);
+    in.expected = sqlite3_column_double(s, 8);
+    in.score = sqlite3_column_double(s, 9);
+  }
+  if (rc != SQLITE_DONE) return Error("reading insights");
+  return out;
+}
+
+absl::StatusOr<int64_t> SqliteStore::Count(const char* table) {
+  auto stmt = Prepare(StrCat("SELECT count(*) FROM ", table).c_str());
+  if (!stmt.ok()) return stmt.status();
+  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return Error("counting");
+  return sqlite3_column_int64(stmt->get(), 0);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
+  sqlite3* db = nullptr;
+  int flags = options.read_only ? SQLITE_OPEN_READONLY
+                                : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = StrCat(options.path, ": cannot open store: ",
+                                 db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db);
+    return absl::UnavailableError(message);
+  }
+  auto store = std::make_unique<SqliteStore>(db, options.path);
+  if (absl::Status s = store->Init(options.read_only, options.synchronous_full); !s.ok()) return s;
+  return store;
+}
+
+}  // namespace edgeway::store

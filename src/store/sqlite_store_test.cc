@@ -1,0 +1,140 @@
+// Tests on a real SQLite file in a temporary directory.
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "edgeway/store/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/temp_dir.h"
+
+namespace edgeway::store {
+namespace {
+
+using ::testing::HasSubstr;
+
+Reading MakeReading(std::string device, std::string sensor, int64_t ts, double value) {
+  Reading r;
+  r.device_id = std::move(device);
+  r.sensor = std::move(sensor);
+  r.ts_ns = ts;
+  r.value = value;
+  r.received_ns = ts + 5;
+  return r;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Store> OpenStore() {
+    auto store = Store::Open({.path = dir_.File("edgeway.db")});
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(StoreTest, RoundTripsReadingsAndInsights) {
+  auto store = OpenStore();
+  Reading r = MakeReading("dev-1", "temperature", 1000, 21.5);
+  r.unit = "Cel";
+  r.location = "room_101";
+  r.tags = {{"fw", "1.2"}};
+  r.flags = Reading::kReceiveTime;
+  Insight in;
+  in.device_id = "dev-1";
+  in.sensor = "temperature";
+  in.ts_ns = 1000;
+  in.summary = "spike";
+  in.actions = {"alert", "inspect_sensor"};
+  in.confidence = 0.8;
+  in.score = 4.5;
+  auto stats = store->Write(std::vector<Reading>{r, MakeReading("dev-2", "hum", 2000, 40)},
+                            std::vector<Insight>{in});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->readings_inserted, 2);
+  EXPECT_EQ(stats->insights_inserted, 1);
+
+  auto got = store->Readings({.device_id = "dev-1"});
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  const Reading& g = (*got)[0];
+  EXPECT_EQ(g.sensor, "temperature");
+  EXPECT_EQ(g.ts_ns, 1000);
+  EXPECT_DOUBLE_EQ(g.value, 21.5);
+  EXPECT_EQ(g.unit, "Cel");
+  EXPECT_EQ(g.location, "room_101");
+  EXPECT_EQ(g.tags, r.tags);
+  EXPECT_EQ(g.flags, Reading::kReceiveTime);
+  EXPECT_EQ(g.received_ns, 1005);
+
+  auto insights = store->Insights({.kind = Insight::Kind::kAnomaly});
+  ASSERT_TRUE(insights.ok());
+  ASSERT_EQ(insights->size(), 1u);
+  EXPECT_EQ((*insights)[0].actions, in.actions);
+  EXPECT_DOUBLE_EQ((*insights)[0].score, 4.5);
+  EXPECT_TRUE(store->Insights({.kind = Insight::Kind::kTrend})->empty());
+}
+
+TEST_F(StoreTest, RedeliveredReadingIsStoredOnce) {
+  auto store = OpenStore();
+  std::vector<Reading> batch = {MakeReading("d", "s", 1, 1), MakeReading("d", "s", 2, 2)};
+  ASSERT_TRUE(store->Write(batch, {}).ok());
+  auto again = store->Write(std::vector<Reading>{batch[1], MakeReading("d", "s", 3, 3)}, {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->readings_inserted, 1);
+  EXPECT_EQ(again->readings_duplicate, 1);
+  EXPECT_EQ(*store->CountReadings(), 3);
+}
+
+TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
+  auto store = OpenStore();
+  std::vector<Reading> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(MakeReading("d", "s", i * 100, i));
+  Insight old_insight;
+  old_insight.ts_ns = 50;
+  old_insight.device_id = "d";
+  old_insight.sensor = "s";
+  ASSERT_TRUE(store->Write(batch, std::vector<Insight>{old_insight}).ok());
+  auto deleted = store->DeleteOlderThan(500);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 6);  // readings at 0..400 and the insight at 50
+  auto left = store->Readings({});
+  ASSERT_EQ(left->size(), 5u);
+  EXPECT_EQ(left->front().ts_ns, 500);
+}
+
+TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {
+  { auto store = OpenStore(); EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.File("edgeway.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, nullptr);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "wal");
+  sqlite3_finalize(stmt);
+  sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, nullptr);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "1");
+  sqlite3_finalize(stmt);
+  sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto newer = Store::Open({.path = dir_.File("edgeway.db")});
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 9"));
+}
+
+TEST_F(StoreTest, GarbageFileIsRefusedWithItsPath) {
+  std::string path = dir_.File("not-a-db");
+  std::ofstream(path) << "this is not sqlite, just text that is long enough to have a header";
+  auto store = Store::Open({.path = path});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(path));
+}
+
+TEST_F(StoreTest, UnwritableDirectoryIsUnavailable) {
+  auto store = Store::Open({.path = dir_.File("missing/dir/edgeway.db")});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace edgeway::store
