@@ -142,6 +142,12 @@ struct EmbeddedBroker::Impl {
     }
     if (child == 0) {
       // Only async-signal-safe calls between fork and exec.
+      // The parent may block SIGTERM (to wait for it synchronously) and ignore SIGPIPE; exec
+      // keeps both, and mosquitto must not.
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      signal(SIGPIPE, SIG_DFL);
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(127);
       dup2(log_fd, STDOUT_FILENO);

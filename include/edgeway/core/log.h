@@ -16,7 +16,7 @@ absl::Status InitLogging(std::string_view level);
 // flood of bad input costs one log line per interval. Thread-safe and lock-free.
 class LogRateLimiter {
  public:
-  explicit LogRateLimiter(int64_t interval_ns) : interval_ns_(interval_ns) {}
+  explicit LogRateLimiter(int64_t interval_ns = 10'000'000'000) : interval_ns_(interval_ns) {}
 
   // Returns true when the caller should log now; `suppressed` gets the number of events held
   // back since the last one that was let through.

@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "edgeway/core/bounded_queue.h"
+#include "edgeway/stream/analytics.h"
+#include "edgeway/telemetry/decoder.h"
+
+namespace edgeway::gateway {
+
+// Everything `edgeway run` reads from edgeway.yaml. edgeway.example.yaml documents each key
+// with its default.
+struct GatewayConfig {
+  struct Mqtt {
+    std::string broker;  // tcp://host:port or ssl://host:port; empty starts an embedded mosquitto
+    std::string client_id = "edgeway-gateway";
+    std::vector<std::string> topics = {"sensors/#", "devices/+/telemetry"};
+    int64_t qos = 1;
+    int64_t keepalive_s = 30;
+    int64_t session_expiry_s = 7 * 24 * 3600;
+    int64_t reconnect_max_s = 30;
+    std::string tls_ca_file, tls_cert_file, tls_key_file;
+  } mqtt;
+
+  struct Ingest {
+    DecoderOptions decoder;
+    int64_t queue_capacity = 65536;  // readings per shard queue
+    OverflowPolicy overflow = OverflowPolicy::kBlock;
+  } ingest;
+
+  stream::AnalyticsOptions analytics;
+  int64_t shards = 0;  // 0: one per core, at most 8
+
+  struct Store {
+    std::string path = "edgeway.db";
+    int64_t retention_hours = 7 * 24;  // 0 keeps everything
+    int64_t flush_interval_ms = 100;
+    int64_t max_rows_per_transaction = 5000;
+    bool synchronous_full = false;
+  } store;
+
+  std::string log_level = "info";
+};
+
+// Parses YAML text; `source_name` names it in errors ("edgeway.yaml:12: ...").
+absl::StatusOr<GatewayConfig> ParseConfig(std::string_view yaml, const std::string& source_name);
+// Reads and parses a file. NotFound when it cannot be opened.
+absl::StatusOr<GatewayConfig> LoadConfig(const std::string& path);
+
+}  // namespace edgeway::gateway

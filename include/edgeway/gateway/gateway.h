@@ -1,0 +1,70 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "edgeway/core/clock.h"
+#include "edgeway/gateway/config.h"
+#include "edgeway/store/batch_writer.h"
+#include "nlohmann/json.hpp"
+
+namespace edgeway::gateway {
+
+// Counters of the data path, read at any time from any thread.
+struct GatewayStats {
+  uint64_t messages_received = 0;   // MQTT messages handed to the decoder
+  uint64_t messages_rejected = 0;   // of those, refused (sum of `rejected`)
+  std::array<uint64_t, kRejectReasonCount> rejected{};  // by RejectReason; queue_full counts readings
+  uint64_t readings_received = 0;   // readings decoded from accepted messages
+  uint64_t clock_substituted = 0;   // readings given the receive time for an implausible clock
+  uint64_t timestamp_missing = 0;   // readings given the receive time for having none
+  uint64_t readings_processed = 0;  // through the analytics
+  uint64_t anomalies_detected = 0;
+  int64_t readings_stored = 0;
+  int64_t readings_duplicate = 0;   // redelivered by the broker, recognised and not stored twice
+  int64_t insights_stored = 0;
+  int64_t store_failed = 0;         // rows lost to store errors after retries
+  uint64_t devices = 0;             // distinct devices seen
+  uint64_t keys = 0;                // distinct (device, sensor) keys with state
+  uint64_t queued = 0;              // readings waiting in shard queues
+};
+
+struct GatewayOptions {
+  GatewayConfig config;
+  Clock* clock = Clock::Real();
+  // Also called, on the store's writer thread, after each commit.
+  store::CommitObserver on_commit;
+};
+
+// The gateway's data path: subscribe (MQTT 5, QoS 1, persistent session), decode, route by key
+// to analytics shards, store readings and insights. Starts an embedded mosquitto when the config
+// names no broker. Thread-safe.
+class Gateway {
+ public:
+  // Opens the store, starts the broker if needed, the shards and the MQTT client, and waits up to
+  // 10 s for the subscription. Errors name the file or URL at fault.
+  static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
+  ~Gateway();
+
+  // Stops taking messages, drains the shard queues, flushes the store, stops the embedded
+  // broker. Nothing accepted is lost. Idempotent.
+  void Stop();
+
+  GatewayStats stats() const;
+  // The run summary: the counters above as JSON, rejects as an object by reason.
+  nlohmann::json Summary() const;
+  // The broker the gateway is subscribed to (the embedded one's URL when it started one).
+  const std::string& broker_url() const;
+  bool connected() const;
+
+ private:
+  struct Impl;
+  explicit Gateway(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edgeway::gateway

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "CLI/CLI.hpp"
+
+namespace edgeway::app {
+
+// Exit codes of every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // runtime failure
+inline constexpr int kExitUsage = 2;    // bad usage or bad input
+
+struct RunFlags {
+  std::string config;
+  std::string broker;
+  std::string store;
+  std::string summary_json;
+  std::string log_level;
+};
+void AddRunCommand(CLI::App& app, RunFlags& flags);
+int RunCommand(const RunFlags& flags);
+
+struct DeviceFlags {
+  size_t simulate = 0;
+  std::string broker;
+  double interval_s = 1.0;
+  double duration_s = 0;
+  uint64_t samples = 0;
+  int qos = 1;
+  uint64_t anomaly_every = 200;
+  uint64_t bad_every = 0;
+  uint64_t seed = 1;
+  std::string log_level = "info";
+};
+void AddDeviceCommand(CLI::App& app, DeviceFlags& flags);
+int DeviceCommand(const DeviceFlags& flags);
+
+struct DemoFlags {
+  size_t devices = 50;
+  double duration_s = 60;
+  double interval_s = 1.0;
+  uint64_t anomaly_every = 60;
+  std::string store = "edgeway-demo.db";
+  std::string summary_json;
+  std::string log_level = "error";  // the live view shows rejects and insights already
+};
+void AddDemoCommand(CLI::App& app, DemoFlags& flags);
+int DemoCommand(const DemoFlags& flags);
+
+// Writes `json` to `path` (atomically: a temporary file renamed over it). Logs and returns
+// false on failure.
+bool WriteSummary(const std::string& path, const std::string& json);
+
+}  // namespace edgeway::app

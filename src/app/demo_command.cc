@@ -1,0 +1,197 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+
+#include "app/commands.h"
+#include "app/signals.h"
+#include "edgeway/core/clock.h"
+#include "edgeway/core/log.h"
+#include "edgeway/device/fleet.h"
+#include "edgeway/gateway/gateway.h"
+#include "edgeway/store/store.h"
+#include "fmt/chrono.h"
+#include "fmt/format.h"
+#include "edgeway/core/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace edgeway::app {
+
+void AddDemoCommand(CLI::App& app, DemoFlags& flags) {
+  CLI::App* cmd = app.add_subcommand(
+      "demo",
+      "The whole data path on one machine: starts mosquitto on a free local port, a gateway, and "
+      "a simulated fleet with anomalies injected at known times; shows messages/s, devices, "
+      "anomalies and the latest insights live; prints (and with --summary-json writes) what was "
+      "injected and what was detected. Stops after --duration or on Ctrl-C.");
+  cmd->add_option("--devices", flags.devices, "simulated devices")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--duration", flags.duration_s, "seconds to run (0: until Ctrl-C)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--interval", flags.interval_s, "seconds between samples of one device")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 3600.0));
+  cmd->add_option("--anomaly-every", flags.anomaly_every,
+                  "inject an anomaly every N samples per device (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--store", flags.store, "SQLite file for the demo's readings (replaced)")
+      ->capture_default_str();
+  cmd->add_option("--summary-json", flags.summary_json, "write the summary as JSON here at exit");
+  cmd->add_option("--log-level", flags.log_level, "log level")->capture_default_str();
+}
+
+namespace {
+
+// Keeps the newest insights for the live view. Thread-safe.
+class RecentInsights {
+ public:
+  void Add(std::span<const Insight> insights) {
+    std::lock_guard lock(mu_);
+    for (const Insight& in : insights) {
+      recent_.push_back(in);
+      if (recent_.size() > 5) recent_.pop_front();
+    }
+  }
+  std::vector<Insight> Get() const {
+    std::lock_guard lock(mu_);
+    return {recent_.begin(), recent_.end()};
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<Insight> recent_;
+};
+
+std::string Clock(double seconds) {
+  int s = static_cast<int>(seconds);
+  return fmt::format("{:02d}:{:02d}", s / 60, s % 60);
+}
+
+std::string RejectLine(const gateway::GatewayStats& s) {
+  std::string parts;
+  for (size_t r = 0; r < kRejectReasonCount; ++r) {
+    if (s.rejected[r] == 0) continue;
+    if (!parts.empty()) parts += ", ";
+    parts += fmt::format("{} {}", RejectReasonName(static_cast<RejectReason>(r)), s.rejected[r]);
+  }
+  return parts.empty() ? "none" : parts;
+}
+
+}  // namespace
+
+int DemoCommand(const DemoFlags& flags) {
+  if (absl::Status s = InitLogging(flags.log_level); !s.ok()) {
+    std::fprintf(stderr, "edgeway demo: --log-level: %s\n", std::string(s.message()).c_str());
+    return kExitUsage;
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    std::filesystem::remove(flags.store + suffix, ec);
+  }
+  auto config = gateway::ParseConfig("", "(defaults)");
+  config->store.path = flags.store;
+  config->mqtt.client_id = fmt::format("edgeway-demo-{}", getpid());
+  RecentInsights recent;
+  auto gw = gateway::Gateway::Start(
+      {.config = *config,
+       .on_commit = [&recent](std::span<const Reading>, std::span<const Insight> insights) {
+         recent.Add(insights);
+       }});
+  if (!gw.ok()) {
+    spdlog::error("{}", gw.status().message());
+    return kExitFailure;
+  }
+  auto fleet = device::Fleet::Start({.broker_url = (*gw)->broker_url(),
+                                     .devices = flags.devices,
+                                     .interval_s = flags.interval_s,
+                                     .anomaly_every = flags.anomaly_every,
+                                     .bad_every = 200});
+  if (!fleet.ok()) {
+    spdlog::error("{}", fleet.status().message());
+    return kExitFailure;
+  }
+
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  std::printf("edgeway demo: %zu devices every %.3g s for %s; broker %s; store %s\n",
+              flags.devices, flags.interval_s,
+              flags.duration_s > 0 ? fmt::format("{:g} s", flags.duration_s).c_str()
+                                   : "until Ctrl-C",
+              (*gw)->broker_url().c_str(), flags.store.c_str());
+  std::printf("Ctrl-C stops it; the summary follows.\n\n");
+  const int64_t start = MonotonicNs();
+  uint64_t last_messages = 0;
+  int64_t last_ns = start;
+  int drawn_lines = 0;
+  int tick = 0;
+  while (true) {
+    int sig = Signals::Wait(std::chrono::milliseconds(1000));
+    const int64_t now = MonotonicNs();
+    const double elapsed = static_cast<double>(now - start) / 1e9;
+    gateway::GatewayStats s = (*gw)->stats();
+    double rate = static_cast<double>(s.messages_received - last_messages) /
+                  (static_cast<double>(now - last_ns) / 1e9);
+    last_messages = s.messages_received;
+    last_ns = now;
+    ++tick;
+    std::vector<std::string> lines = {
+        fmt::format("  {} {}  messages/s {:>7.0f}  received {:>9}  devices {:>6}  stored {:>9}",
+                    Clock(elapsed),
+                    flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "", rate,
+                    s.messages_received, s.devices, s.readings_stored),
+        fmt::format("  anomalies detected {:>5}  injected {:>5}   rejected: {}",
+                    s.anomalies_detected, (*fleet)->injected().size(), RejectLine(s)),
+        "  latest insights:"};
+    for (const Insight& in : recent.Get()) {
+      lines.push_back(fmt::format("    [{}] {} ({:.0f}%)", InsightKindName(in.kind), in.summary,
+                                  100 * in.confidence));
+    }
+    if (tty) {
+      if (drawn_lines > 0) std::printf("\x1b[%dA", drawn_lines);
+      for (const std::string& line : lines) std::printf("\x1b[2K%s\n", line.c_str());
+      drawn_lines = static_cast<int>(lines.size());
+    } else if (tick % 5 == 0) {
+      std::printf("%s\n%s\n", lines[0].c_str(), lines[1].c_str());
+    }
+    std::fflush(stdout);
+    if (sig != 0 || (flags.duration_s > 0 && elapsed >= flags.duration_s)) break;
+  }
+
+  // Stop the fleet (its QoS 1 messages acknowledged), let the gateway take in what is in flight,
+  // then drain and flush.
+  (*fleet)->Stop();
+  const uint64_t sent = (*fleet)->messages_published() + (*fleet)->bad_published();
+  const int64_t drain_deadline = MonotonicNs() + 10 * kNsPerSecond;
+  while ((*gw)->stats().messages_received < sent && MonotonicNs() < drain_deadline) {
+    Signals::Wait(std::chrono::milliseconds(20));
+  }
+  (*gw)->Stop();
+
+  std::vector<device::InjectedAnomaly> injected = (*fleet)->injected();
+  size_t detected = 0;
+  auto store = store::Store::Open({.path = flags.store, .read_only = true});
+  if (store.ok()) {
+    auto anomalies =
+        (*store)->Insights({.kind = Insight::Kind::kAnomaly, .limit = INT64_MAX});
+    if (anomalies.ok()) {
+      detected = device::CountDetected(
+          injected, *anomalies, static_cast<int64_t>(flags.interval_s * 0.5e9));
+    }
+  }
+  nlohmann::json summary = (*gw)->Summary();
+  summary["messages_published"] = (*fleet)->messages_published();
+  summary["malformed_published"] = (*fleet)->bad_published();
+  summary["anomalies_injected"] = injected.size();
+  summary["anomalies_injected_detected"] = detected;
+  summary["duration_s"] = static_cast<double>(MonotonicNs() - start) / 1e9;
+  std::printf("\nsummary:\n%s\n", summary.dump(2).c_str());
+  if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary.dump(2))) {
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace edgeway::app

@@ -1,0 +1,86 @@
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "app/commands.h"
+#include "app/signals.h"
+#include "edgeway/core/log.h"
+#include "edgeway/gateway/gateway.h"
+#include "edgeway/core/strings.h"
+#include "spdlog/spdlog.h"
+
+namespace edgeway::app {
+
+void AddRunCommand(CLI::App& app, RunFlags& flags) {
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Run the gateway: subscribe to device telemetry, analyse it, store it. With no broker "
+      "configured it starts its own mosquitto on 127.0.0.1. Stops cleanly on Ctrl-C or SIGTERM: "
+      "queues are drained and the store flushed.");
+  run->add_option("-c,--config", flags.config,
+                  "YAML config (see edgeway.example.yaml); without it the defaults apply")
+      ->check(CLI::ExistingFile);
+  run->add_option("--broker", flags.broker, "broker URL (tcp://host:port or ssl://host:port); "
+                                            "overrides mqtt.broker");
+  run->add_option("--store", flags.store, "SQLite file; overrides store.path");
+  run->add_option("--summary-json", flags.summary_json,
+                  "write the run's counters as JSON here on exit");
+  run->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off; "
+                                                  "overrides log.level");
+}
+
+bool WriteSummary(const std::string& path, const std::string& json) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << json << "\n";
+    if (!out) {
+      spdlog::error("{}: cannot write summary", path);
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    spdlog::error("{}: {}", path, ec.message());
+    return false;
+  }
+  return true;
+}
+
+int RunCommand(const RunFlags& flags) {
+  absl::StatusOr<gateway::GatewayConfig> config =
+      flags.config.empty() ? gateway::ParseConfig("", "(defaults)")
+                           : gateway::LoadConfig(flags.config);
+  if (!config.ok()) {
+    std::fprintf(stderr, "edgeway run: %s\n", std::string(config.status().message()).c_str());
+    return kExitUsage;
+  }
+  if (!flags.broker.empty()) config->mqtt.broker = flags.broker;
+  if (!flags.store.empty()) config->store.path = flags.store;
+  if (!flags.log_level.empty()) config->log_level = flags.log_level;
+  if (absl::Status s = InitLogging(config->log_level); !s.ok()) {
+    std::fprintf(stderr, "edgeway run: --log-level: %s\n", std::string(s.message()).c_str());
+    return kExitUsage;
+  }
+
+  auto gw = gateway::Gateway::Start({.config = *config});
+  if (!gw.ok()) {
+    spdlog::error("{}", gw.status().message());
+    return gw.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  }
+  spdlog::info("edgeway running; Ctrl-C to stop");
+  int sig = 0;
+  while ((sig = Signals::Wait(std::chrono::milliseconds(1000))) == 0) {
+  }
+  spdlog::info("signal {}: draining and stopping", sig);
+  (*gw)->Stop();
+  std::string summary = (*gw)->Summary().dump(2);
+  spdlog::info("stopped: {}", (*gw)->Summary().dump());
+  if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary)) {
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace edgeway::app

@@ -1,0 +1,105 @@
+#include "edgeway/gateway/config.h"
+
+#include "absl/time/time.h"
+#include "edgeway/core/clock.h"
+#include "edgeway/core/strings.h"
+#include "edgeway/core/yaml_reader.h"
+
+namespace edgeway::gateway {
+namespace {
+
+constexpr int64_t kMax = INT64_MAX / 4;
+
+absl::StatusOr<GatewayConfig> Read(YamlReader root) {
+  GatewayConfig c;
+  {
+    YamlReader m = root.Map("mqtt");
+    m.Read("broker", &c.mqtt.broker);
+    m.Read("client_id", &c.mqtt.client_id);
+    m.Read("topics", &c.mqtt.topics);
+    m.Read("qos", &c.mqtt.qos, 0, 2);
+    m.Read("keepalive_s", &c.mqtt.keepalive_s, 5, 65535);
+    m.Read("session_expiry_s", &c.mqtt.session_expiry_s, 0, 4294967295LL);
+    m.Read("reconnect_max_s", &c.mqtt.reconnect_max_s, 1, 3600);
+    m.Read("tls_ca_file", &c.mqtt.tls_ca_file);
+    m.Read("tls_cert_file", &c.mqtt.tls_cert_file);
+    m.Read("tls_key_file", &c.mqtt.tls_key_file);
+    if (c.mqtt.topics.empty()) m.Fail("topics", "must name at least one topic");
+    if (c.mqtt.client_id.empty() && c.mqtt.session_expiry_s > 0) {
+      m.Fail("client_id", "must be set for a persistent session (session_expiry_s > 0)");
+    }
+  }
+  {
+    YamlReader in = root.Map("ingest");
+    int64_t max_payload = static_cast<int64_t>(c.ingest.decoder.max_payload_bytes);
+    in.Read("max_payload_bytes", &max_payload, 64, 256 * 1024 * 1024);
+    c.ingest.decoder.max_payload_bytes = static_cast<size_t>(max_payload);
+    int64_t skew_s = c.ingest.decoder.max_future_skew_ns / kNsPerSecond;
+    in.Read("max_future_skew_s", &skew_s, 0, 10LL * 365 * 24 * 3600);
+    c.ingest.decoder.max_future_skew_ns = skew_s * kNsPerSecond;
+    std::string min_time;
+    in.Read("min_plausible_time", &min_time);
+    if (!min_time.empty()) {
+      absl::Time t;
+      std::string err;
+      if (!absl::ParseTime(absl::RFC3339_full, min_time, &t, &err)) {
+        in.Fail("min_plausible_time", StrCat("must be an RFC 3339 time such as "
+                                             "2015-01-01T00:00:00Z, got '", min_time, "'"));
+      } else {
+        c.ingest.decoder.min_plausible_ns = absl::ToUnixNanos(t);
+      }
+    }
+    in.Read("queue_capacity", &c.ingest.queue_capacity, 1, 1 << 24);
+    std::string overflow = "block";
+    in.ReadEnum("overflow", &overflow, {"block", "drop"});
+    c.ingest.overflow = overflow == "drop" ? OverflowPolicy::kDrop : OverflowPolicy::kBlock;
+  }
+  {
+    YamlReader a = root.Map("analytics");
+    int64_t window = static_cast<int64_t>(c.analytics.window);
+    int64_t min_samples = static_cast<int64_t>(c.analytics.min_samples);
+    int64_t trend_window = static_cast<int64_t>(c.analytics.trend_window);
+    a.Read("window", &window, 2, 100000);
+    a.Read("sigma", &c.analytics.sigma, 0.1, 1000);
+    a.Read("min_samples", &min_samples, 2, 100000);
+    a.Read("trend_window", &trend_window, 2, 1000);
+    a.Read("trend_threshold", &c.analytics.trend_threshold, 0, 100);
+    a.Read("holt_alpha", &c.analytics.holt_alpha, 0, 1);
+    a.Read("holt_beta", &c.analytics.holt_beta, 0, 1);
+    a.Read("shards", &c.shards, 0, 256);
+    if (min_samples > window) a.Fail("min_samples", StrCat("must be <= window (", window, ")"));
+    if (trend_window > window) a.Fail("trend_window", StrCat("must be <= window (", window, ")"));
+    c.analytics.window = static_cast<size_t>(window);
+    c.analytics.min_samples = static_cast<size_t>(min_samples);
+    c.analytics.trend_window = static_cast<size_t>(trend_window);
+  }
+  {
+    YamlReader s = root.Map("store");
+    s.Read("path", &c.store.path);
+    s.Read("retention_hours", &c.store.retention_hours, 0, kMax / 3600 / kNsPerSecond);
+    s.Read("flush_interval_ms", &c.store.flush_interval_ms, 1, 60000);
+    s.Read("max_rows_per_transaction", &c.store.max_rows_per_transaction, 1, 1000000);
+    s.Read("synchronous_full", &c.store.synchronous_full);
+    if (c.store.path.empty()) s.Fail("path", "must not be empty");
+  }
+  root.Map("log").ReadEnum("level", &c.log_level,
+                           {"trace", "debug", "info", "warn", "error", "off"});
+  if (absl::Status s = root.Finish(); !s.ok()) return s;
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<GatewayConfig> ParseConfig(std::string_view yaml, const std::string& source_name) {
+  auto root = YamlReader::LoadString(yaml, source_name);
+  if (!root.ok()) return root.status();
+  return Read(*root);
+}
+
+absl::StatusOr<GatewayConfig> LoadConfig(const std::string& path) {
+  auto root = YamlReader::LoadFile(path);
+  if (!root.ok()) return root.status();
+  return Read(*root);
+}
+
+}  // namespace edgeway::gateway

@@ -1,0 +1,212 @@
+#include "edgeway/gateway/gateway.h"
+
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "edgeway/core/log.h"
+#include "edgeway/core/strings.h"
+#include "edgeway/mqtt/broker.h"
+#include "edgeway/mqtt/client.h"
+#include "edgeway/stream/engine.h"
+#include "spdlog/spdlog.h"
+
+namespace edgeway::gateway {
+
+struct Gateway::Impl final : public stream::ResultSink {
+  GatewayOptions options;
+  std::unique_ptr<mqtt::EmbeddedBroker> broker;
+  std::string broker_url;
+  std::unique_ptr<store::BatchWriter> writer;
+  std::unique_ptr<stream::ShardedEngine> engine;
+  std::unique_ptr<mqtt::Client> client;
+  bool stopped = false;
+
+  // Touched only on the MQTT network thread.
+  std::unique_ptr<Decoder> decoder;
+  std::vector<Reading> decoded;
+  absl::flat_hash_set<std::string> devices;
+
+  std::atomic<uint64_t> messages_received{0};
+  std::array<std::atomic<uint64_t>, kRejectReasonCount> rejected{};
+  std::array<LogRateLimiter, kRejectReasonCount> reject_log;  // one line per reason per 10 s
+  std::atomic<uint64_t> readings_received{0};
+  std::atomic<uint64_t> clock_substituted{0};
+  std::atomic<uint64_t> timestamp_missing{0};
+  std::atomic<uint64_t> device_count{0};
+
+  void Reject(RejectReason reason, std::string_view topic, std::string_view detail,
+              uint64_t count) {
+    size_t i = static_cast<size_t>(reason);
+    rejected[i].fetch_add(count, std::memory_order_relaxed);
+    uint64_t suppressed = 0;
+    if (reject_log[i].Allow(MonotonicNs(), &suppressed)) {
+      spdlog::warn("rejected message on '{}': {}: {}{}", topic, RejectReasonName(reason), detail,
+                   suppressed > 0 ? StrCat(" (", suppressed, " more like it in the last 10 s)")
+                                  : "");
+    }
+  }
+
+  void OnMessage(std::string_view topic, std::string_view payload) {
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    const int64_t now = options.clock->NowNs();
+    decoded.clear();
+    DecodeResult result = decoder->Decode(topic, payload, now, &decoded);
+    if (!result.ok) {
+      Reject(result.reason, topic, result.detail, 1);
+      return;
+    }
+    readings_received.fetch_add(decoded.size(), std::memory_order_relaxed);
+    if (result.clock_substituted || result.timestamp_missing) {
+      for (const Reading& r : decoded) {
+        if ((r.flags & Reading::kReceiveTime) == 0) continue;
+        (result.clock_substituted ? clock_substituted : timestamp_missing)
+            .fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (!devices.contains(decoded.front().device_id)) {
+      devices.insert(decoded.front().device_id);
+      device_count.store(devices.size(), std::memory_order_relaxed);
+    }
+    for (Reading& r : decoded) {
+      if (!engine->Submit(std::move(r))) {
+        Reject(RejectReason::kQueueFull, topic, "shard queue full (ingest.overflow: drop)", 1);
+      }
+    }
+  }
+
+  void OnResults(std::vector<Reading> readings, std::vector<Insight> insights) override {
+    writer->Add(std::move(readings), std::move(insights));
+  }
+};
+
+Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Gateway::~Gateway() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  const GatewayConfig& c = impl->options.config;
+  impl->decoder = std::make_unique<Decoder>(c.ingest.decoder);
+
+  auto store = store::Store::Open({.path = c.store.path,
+                                   .synchronous_full = c.store.synchronous_full});
+  if (!store.ok()) return store.status();
+  impl->writer = std::make_unique<store::BatchWriter>(
+      std::move(*store),
+      store::BatchWriterOptions{
+          .max_rows_per_transaction = static_cast<size_t>(c.store.max_rows_per_transaction),
+          .flush_interval_ms = c.store.flush_interval_ms,
+          .retention_ns = c.store.retention_hours * 3600 * kNsPerSecond,
+          .clock = impl->options.clock},
+      impl->options.on_commit);
+
+  size_t shards = static_cast<size_t>(c.shards);
+  if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  impl->engine = std::make_unique<stream::ShardedEngine>(
+      stream::EngineOptions{.analytics = c.analytics,
+                            .shards = shards,
+                            .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
+                            .overflow = c.ingest.overflow},
+      impl.get());
+
+  impl->broker_url = c.mqtt.broker;
+  if (impl->broker_url.empty()) {
+    auto broker = mqtt::EmbeddedBroker::Start({});
+    if (!broker.ok()) return broker.status();
+    impl->broker = std::move(*broker);
+    impl->broker_url = impl->broker->url();
+    spdlog::info("started embedded mosquitto at {}", impl->broker_url);
+  }
+
+  Impl* p = impl.get();
+  auto client = mqtt::Client::Start(
+      {.url = impl->broker_url,
+       .client_id = c.mqtt.client_id,
+       .clean_start = c.mqtt.session_expiry_s == 0,
+       .session_expiry_s = static_cast<uint32_t>(c.mqtt.session_expiry_s),
+       .keepalive_s = static_cast<int>(c.mqtt.keepalive_s),
+       .reconnect_max_s = static_cast<int>(c.mqtt.reconnect_max_s),
+       .subscribe_topics = c.mqtt.topics,
+       .subscribe_qos = static_cast<int>(c.mqtt.qos),
+       .tls_ca_file = c.mqtt.tls_ca_file,
+       .tls_cert_file = c.mqtt.tls_cert_file,
+       .tls_key_file = c.mqtt.tls_key_file},
+      [p](std::string_view topic, std::string_view payload, int) { p->OnMessage(topic, payload); });
+  if (!client.ok()) return client.status();
+  impl->client = std::move(*client);
+  if (absl::Status s = impl->client->WaitConnected(std::chrono::seconds(10)); !s.ok()) {
+    // Keep running: the client retries in the background, and a gateway that starts before its
+    // broker should still come up.
+    spdlog::warn("{}; continuing, the client keeps retrying", s.message());
+  }
+  spdlog::info("gateway subscribed to {} on {}; store {}", fmt::join(c.mqtt.topics, ", "),
+               impl->broker_url, c.store.path);
+  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+}
+
+void Gateway::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->client->Stop();  // no more messages; the broker keeps the session
+  spdlog::debug("stop: MQTT client disconnected");
+  impl_->engine->Stop();  // drain the shards into the writer
+  spdlog::debug("stop: shards drained");
+  impl_->writer->Stop();  // flush the store
+  spdlog::debug("stop: store flushed");
+  if (impl_->broker) impl_->broker->Stop();
+  spdlog::debug("stop: done");
+}
+
+GatewayStats Gateway::stats() const {
+  GatewayStats s;
+  const Impl& i = *impl_;
+  s.messages_received = i.messages_received.load(std::memory_order_relaxed);
+  for (size_t r = 0; r < kRejectReasonCount; ++r) {
+    s.rejected[r] = i.rejected[r].load(std::memory_order_relaxed);
+    if (r != static_cast<size_t>(RejectReason::kQueueFull)) s.messages_rejected += s.rejected[r];
+  }
+  s.readings_received = i.readings_received.load(std::memory_order_relaxed);
+  s.clock_substituted = i.clock_substituted.load(std::memory_order_relaxed);
+  s.timestamp_missing = i.timestamp_missing.load(std::memory_order_relaxed);
+  s.readings_processed = i.engine->processed();
+  s.anomalies_detected = i.engine->anomalies();
+  s.readings_stored = i.writer->readings_stored();
+  s.readings_duplicate = i.writer->readings_duplicate();
+  s.insights_stored = i.writer->insights_stored();
+  s.store_failed = i.writer->rows_failed();
+  s.devices = i.device_count.load(std::memory_order_relaxed);
+  s.keys = i.engine->keys();
+  s.queued = i.engine->queued();
+  return s;
+}
+
+nlohmann::json Gateway::Summary() const {
+  GatewayStats s = stats();
+  nlohmann::json rejected = nlohmann::json::object();
+  for (size_t r = 0; r < kRejectReasonCount; ++r) {
+    rejected[RejectReasonName(static_cast<RejectReason>(r))] = s.rejected[r];
+  }
+  return {
+      {"messages_received", s.messages_received},
+      {"messages_rejected", s.messages_rejected},
+      {"rejected", rejected},
+      {"readings_received", s.readings_received},
+      {"readings_processed", s.readings_processed},
+      {"readings_stored", s.readings_stored},
+      {"readings_duplicate", s.readings_duplicate},
+      {"insights_stored", s.insights_stored},
+      {"anomalies_detected", s.anomalies_detected},
+      {"clock_substituted", s.clock_substituted},
+      {"timestamp_missing", s.timestamp_missing},
+      {"store_failed", s.store_failed},
+      {"devices", s.devices},
+      {"keys", s.keys},
+      {"broker", impl_->broker_url},
+      {"store", impl_->options.config.store.path},
+  };
+}
+
+const std::string& Gateway::broker_url() const { return impl_->broker_url; }
+bool Gateway::connected() const { return impl_->client->connected(); }
+
+}  // namespace edgeway::gateway
