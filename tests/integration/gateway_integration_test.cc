@@ -1,0 +1,228 @@
+// The edgeway binary as a user runs it, against a real mosquitto on a free port and a real
+// SQLite file: all three wire formats with invalid messages among them, a restart with messages
+// published during the gap, the demo, and command-line errors.
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "edgeway/mqtt/broker.h"
+#include "fmt/format.h"
+#include "edgeway/mqtt/client.h"
+#include "edgeway/store/store.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace edgeway {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::HasSubstr;
+using testing::EdgewayBinary;
+using testing::Process;
+using testing::WaitUntil;
+
+constexpr milliseconds kLong(30000);
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in, nullptr, false);
+}
+
+int64_t StoredReadings(const std::string& path) {
+  auto store = store::Store::Open({.path = path, .read_only = true});
+  if (!store.ok()) return -1;
+  auto n = (*store)->CountReadings();
+  return n.ok() ? *n : -1;
+}
+
+class GatewayIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = mqtt::EmbeddedBroker::Start({});
+    ASSERT_TRUE(broker.ok()) << broker.status();
+    broker_ = std::move(*broker);
+    auto pub = mqtt::Client::Start({.url = broker_->url()}, nullptr);
+    ASSERT_TRUE(pub.ok());
+    publisher_ = std::move(*pub);
+    ASSERT_TRUE(publisher_->WaitConnected(milliseconds(5000)).ok());
+  }
+
+  std::unique_ptr<Process> StartGateway(const std::string& tag) {
+    auto gw = std::make_unique<Process>(
+        std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store",
+                                 db_, "--summary-json", dir_.File(tag + ".json"), "--log-level",
+                                 "info"},
+        dir_.File(tag + ".log"));
+    // Subscribed once the log says so.
+    EXPECT_TRUE(WaitUntil([&] { return gw->output().find("gateway subscribed") != std::string::npos; },
+                          kLong))
+        << gw->output();
+    return gw;
+  }
+
+  nlohmann::json StopGateway(Process& gw, const std::string& tag) {
+    gw.Signal(SIGTERM);
+    EXPECT_EQ(gw.Wait(kLong), 0) << gw.output();
+    return ReadJson(dir_.File(tag + ".json"));
+  }
+
+  void Publish(const std::string& topic, const std::string& payload) {
+    ASSERT_TRUE(publisher_->Publish(topic, payload, 1).ok());
+  }
+
+  testing::TempDir dir_;
+  std::string db_ = dir_.File("edgeway.db");
+  std::unique_ptr<mqtt::EmbeddedBroker> broker_;
+  std::unique_ptr<mqtt::Client> publisher_;
+};
+
+TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidOneByReason) {
+  auto gw = StartGateway("run");
+  // An hour ago, in seconds: recent enough for the store's 7-day retention.
+  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+  std::map<std::tuple<std::string, std::string, int64_t>, double> expected;
+  for (int i = 0; i < 100; ++i) {
+    // The seed's JSON object: two readings.
+    Publish("devices/json-1/telemetry",
+            fmt::format(R"({{"device_id": "json-1", "timestamp": {}, "temperature": {}, "humidity": {}}})",
+                        base + i, 20 + i * 0.01, 40 + i));
+    expected[{"json-1", "temperature", (base + i) * 1'000'000'000}] = 20 + i * 0.01;
+    expected[{"json-1", "humidity", (base + i) * 1'000'000'000}] = 40 + i;
+    // A SenML pack: two records.
+    Publish("devices/senml-1/telemetry",
+            fmt::format(R"([{{"bn": "senml-1:", "bt": {}, "n": "temp", "v": {}}}, {{"n": "rh", "t": 0.5, "v": {}}}])",
+                        base + i, 10 + i, 50 - i));
+    expected[{"senml-1", "temp", (base + i) * 1'000'000'000}] = 10 + i;
+    expected[{"senml-1", "rh", (base + i) * 1'000'000'000 + 500'000'000}] = 50 - i;
+    // The seed's MicroPython str(dict).
+    Publish("sensors/temperature",
+            fmt::format("{{'device_id': 'py-1', 'timestamp': {}, 'temperature': {}, 'ok': True}}",
+                        base + i, 30 + i));
+    expected[{"py-1", "temperature", (base + i) * 1'000'000'000}] = 30 + i;
+    if (i % 10 == 0) {
+      Publish("sensors/x", "{\"device_id\": \"bad\", \"t\": ");             // malformed
+      Publish("sensors/x", R"({"temperature": 1})");                        // no_device_id
+      Publish("sensors/x", "{'device_id': 'bad', 'temperature': nan}");    // non_finite
+      Publish("sensors/x", std::string(70 * 1024, ' ') + "{}");             // oversized
+      Publish("devices/a/telemetry", R"({"device_id": "b", "t": 1})");     // device_mismatch
+      Publish("sensors/x", R"({"device_id": "far", "timestamp": 4000000000, "t": 1})");  // future
+    }
+  }
+  ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
+  ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 500; }, kLong))
+      << StoredReadings(db_) << "\n" << gw->output();
+  nlohmann::json summary = StopGateway(*gw, "run");
+
+  EXPECT_EQ(summary["messages_received"], 360);
+  EXPECT_EQ(summary["readings_stored"], 500);
+  EXPECT_EQ(summary["readings_duplicate"], 0);
+  EXPECT_EQ(summary["messages_rejected"], 60);
+  for (const char* reason :
+       {"malformed", "no_device_id", "non_finite", "oversized", "device_mismatch", "future_timestamp"}) {
+    EXPECT_EQ(summary["rejected"][reason], 10) << reason;
+  }
+  EXPECT_EQ(summary["rejected"]["queue_full"], 0);
+  EXPECT_EQ(summary["devices"], 3);
+
+  auto store = store::Store::Open({.path = db_, .read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto readings = (*store)->Readings({.limit = 10000});
+  ASSERT_TRUE(readings.ok());
+  ASSERT_EQ(readings->size(), expected.size());
+  for (const Reading& r : *readings) {
+    auto it = expected.find({r.device_id, r.sensor, r.ts_ns});
+    ASSERT_NE(it, expected.end()) << r.device_id << "/" << r.sensor << "@" << r.ts_ns;
+    EXPECT_DOUBLE_EQ(r.value, it->second);
+  }
+  // The rejects were logged, rate-limited: one line per reason, not ten.
+  std::string log = gw->output();
+  size_t lines = 0;
+  for (size_t at = log.find("malformed:"); at != std::string::npos; at = log.find("malformed:", at + 1)) ++lines;
+  EXPECT_GE(lines, 1u);
+  EXPECT_LT(lines, 10u);
+}
+
+TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
+  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+  auto publish_batch = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      Publish("devices/gap-1/telemetry",
+              fmt::format(R"({{"timestamp": {}, "level": {}}})", base + i, i));
+    }
+    ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
+  };
+  auto first = StartGateway("first");
+  publish_batch(0, 1000);
+  ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 1000; }, kLong));
+  nlohmann::json s1 = StopGateway(*first, "first");
+  EXPECT_EQ(s1["readings_stored"], 1000);
+
+  publish_batch(1000, 3000);  // the gateway is down; its persistent session queues these
+
+  auto second = StartGateway("second");
+  ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 3000; }, kLong))
+      << StoredReadings(db_) << "\n" << second->output();
+  nlohmann::json s2 = StopGateway(*second, "second");
+  EXPECT_EQ(s2["readings_stored"], 2000);
+
+  auto store = store::Store::Open({.path = db_, .read_only = true});
+  auto readings = (*store)->Readings({.device_id = "gap-1", .limit = 10000});
+  ASSERT_EQ(readings->size(), 3000u);
+  for (int i = 0; i < 3000; ++i) {
+    EXPECT_DOUBLE_EQ((*readings)[i].value, i);  // ordered by time: each exactly once
+  }
+}
+
+TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
+  testing::TempDir dir;
+  Process demo({EdgewayBinary(), "demo", "--devices", "20", "--duration", "6", "--interval", "0.1",
+                "--anomaly-every", "25", "--store", dir.File("demo.db"), "--summary-json",
+                dir.File("summary.json")},
+               dir.File("demo.log"));
+  ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
+  nlohmann::json s = ReadJson(dir.File("summary.json"));
+  ASSERT_TRUE(s.is_object()) << demo.output();
+  for (const char* key : {"messages_received", "readings_stored", "insights_stored", "rejected",
+                          "anomalies_detected", "anomalies_injected",
+                          "anomalies_injected_detected"}) {
+    EXPECT_TRUE(s.contains(key)) << key;
+  }
+  EXPECT_GT(s["anomalies_injected"].get<int>(), 20);
+  EXPECT_GE(s["anomalies_injected_detected"].get<double>(),
+            0.95 * s["anomalies_injected"].get<double>());
+  EXPECT_EQ(s["readings_stored"], s["readings_received"]);
+  EXPECT_GT(s["clock_substituted"].get<int>(), 0);  // the fleet's MicroPython clocks
+  EXPECT_GT(s["messages_rejected"].get<int>(), 0);  // the fleet's malformed messages
+  EXPECT_THAT(demo.output(), HasSubstr("anomalies detected"));
+}
+
+TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {
+  testing::TempDir dir;
+  std::string config = dir.File("edgeway.yaml");
+  std::ofstream(config) << "store:\n  path: x.db\nanalytics:\n  window: -3\n";
+  Process run({EdgewayBinary(), "run", "-c", config}, dir.File("out.log"));
+  EXPECT_EQ(run.Wait(kLong), 2);
+  EXPECT_THAT(run.output(), HasSubstr(config + ":4: analytics.window must be in [2, 100000], got -3"));
+}
+
+TEST(EdgewayCliTest, UsageErrorsExitTwoAndHelpExitsZero) {
+  testing::TempDir dir;
+  Process missing({EdgewayBinary(), "device", "--broker", "tcp://127.0.0.1:1"}, dir.File("a.log"));
+  EXPECT_EQ(missing.Wait(kLong), 2);
+  EXPECT_THAT(missing.output(), HasSubstr("--simulate"));
+  Process bad_url({EdgewayBinary(), "device", "--simulate", "1", "--broker", "localhost"},
+                  dir.File("b.log"));
+  EXPECT_EQ(bad_url.Wait(kLong), 2);
+  EXPECT_THAT(bad_url.output(), HasSubstr("no scheme"));
+  Process help({EdgewayBinary(), "run", "--help"}, dir.File("c.log"));
+  EXPECT_EQ(help.Wait(kLong), 0);
+  EXPECT_THAT(help.output(), HasSubstr("--summary-json"));
+}
+
+}  // namespace
+}  // namespace edgeway
