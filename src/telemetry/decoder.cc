@@ -58,21 +58,29 @@ std::string_view TopicDevice(std::string_view topic) {
 
 // Seconds, milliseconds, microseconds or nanoseconds since the epoch, told apart by magnitude
 // (any of them for a date between 1973 and 2286 lands in exactly one band). Whole units are
-// converted exactly; only the fraction goes through floating point.
+// converted exactly; only the fraction goes through floating point. Times past what int64
+// nanoseconds hold (year 2262) saturate to INT64_MAX, which the future-skew rule then refuses.
+// Negative times have no meaning here: nullopt.
+constexpr int64_t kScaleOf[] = {1, 1'000, 1'000'000, 1'000'000'000};
+
+int64_t ScaleFor(double t) {
+  return t >= 1e17 ? kScaleOf[0] : t >= 1e14 ? kScaleOf[1] : t >= 1e11 ? kScaleOf[2] : kScaleOf[3];
+}
+
 std::optional<int64_t> EpochNumberToNs(double t) {
-  if (!std::isfinite(t) || t < 0 || t >= 9.2e18) return std::nullopt;
-  int64_t scale = t >= 1e17 ? 1 : t >= 1e14 ? 1'000 : t >= 1e11 ? 1'000'000 : 1'000'000'000;
-  double whole = std::floor(t);
+  if (!std::isfinite(t) || t < 0) return std::nullopt;
+  const int64_t scale = ScaleFor(t);
+  const double whole = std::floor(t);
+  if (whole >= static_cast<double>(INT64_MAX / scale)) return INT64_MAX;
   return static_cast<int64_t>(whole) * scale +
          static_cast<int64_t>(std::llround((t - whole) * static_cast<double>(scale)));
 }
 
 std::optional<int64_t> EpochIntegerToNs(int64_t t) {
   if (t < 0) return std::nullopt;
-  if (t >= 100'000'000'000'000'000) return t;
-  if (t >= 100'000'000'000'000) return t * 1'000;
-  if (t >= 100'000'000'000) return t * 1'000'000;
-  return t * 1'000'000'000;
+  const int64_t scale = ScaleFor(static_cast<double>(t));
+  if (t >= INT64_MAX / scale) return INT64_MAX;
+  return t * scale;
 }
 
 std::optional<int64_t> TextTimeToNs(std::string_view text) {
@@ -272,8 +280,10 @@ DecodeResult DecodeSenml(simdjson::dom::array pack, std::string_view topic, int6
     std::string_view name, unit;
     std::optional<double> value;
     double time = 0;
-    for (auto [key, v] : obj) {
-      auto number = [&](double* dst) -> bool {
+    for (simdjson::dom::key_value_pair field : obj) {
+      const std::string_view key = field.key;
+      const element v = field.value;
+      auto number = [&v](double* dst) -> bool {
         if (!IsNumber(v)) return false;
         *dst = NumberOf(v);
         return true;

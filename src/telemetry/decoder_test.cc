@@ -130,6 +130,13 @@ TEST_F(DecoderTest, RejectsEachReasonAndLeavesOutputAlone) {
       {R"({"device_id": "d", "x": 1e400})", "sensors/x", RejectReason::kMalformed},
       {R"({"device_id": "d", "timestamp": 1864200000, "x": 1})", "sensors/x",
        RejectReason::kFutureTimestamp},
+      // Seconds past year 2262 do not fit int64 nanoseconds (found by the fuzzer).
+      {R"({"device_id": "d", "timestamp": 11764200000.5, "x": 1})", "sensors/x",
+       RejectReason::kFutureTimestamp},
+      {R"({"device_id": "d", "timestamp": 99999999999, "x": 1})", "sensors/x",
+       RejectReason::kFutureTimestamp},
+      {R"([{"bn": "d:", "bt": 9.9e10, "n": "x", "v": 1}])", "sensors/x",
+       RejectReason::kFutureTimestamp},
       {R"({"device_id": "d", "location": "r1"})", "sensors/x", RejectReason::kNoReadings},
       {R"({"device_id": 7, "x": 1})", "sensors/x", RejectReason::kMalformed},
       {R"([{"n":"x","v":"a"}])", "devices/d/senml", RejectReason::kMalformed},
