@@ -230,9 +230,8 @@ DecodeResult DecodeObject(simdjson::dom::object obj, std::string_view topic, int
   };
 
   if (!sensor.empty() || value) {
-    if (sensor.empty() || !value) {
-      return fail(Reject(RejectReason::kMalformed, "sensor and value go together"));
-    }
+    if (!value) return fail(Reject(RejectReason::kMalformed, "sensor without a numeric value"));
+    if (sensor.empty()) sensor = "value";  // {"device_id": "x", "value": 3}
     if (!IsValidSensorName(sensor)) {
       return fail(Reject(RejectReason::kInvalidId, StrCat("sensor '", sensor.substr(0, 64), "'")));
     }

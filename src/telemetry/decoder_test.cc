@@ -50,6 +50,16 @@ TEST_F(DecoderTest, SensorValueFormAndDeviceFromTopic) {
   EXPECT_EQ(out_[0].ts_ns, 1'764'199'999'000'000'000);  // milliseconds told apart by magnitude
 }
 
+TEST_F(DecoderTest, LoneValueIsSensorValueAndSensorNeedsAValue) {
+  ASSERT_TRUE(Decode(R"({"device_id": "d", "value": 3})").ok);
+  EXPECT_EQ(out_[0].sensor, "value");
+  EXPECT_DOUBLE_EQ(out_[0].value, 3);
+  DecodeResult r = Decode(R"({"device_id": "d", "sensor": "t", "value": "hot"})");
+  EXPECT_EQ(r.reason, RejectReason::kMalformed);
+  r = Decode(R"({"device_id": "d", "sensor": "t"})");
+  EXPECT_EQ(r.reason, RejectReason::kMalformed);
+}
+
 TEST_F(DecoderTest, PythonDictTextIsTheSameObject) {
   DecodeResult r = Decode(
       "{'device_id': 'sensor_001', 'timestamp': 1764199990, 'temperature': 21.37, "
