@@ -127,9 +127,11 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
 }
 
 size_t KeyedAnalytics::bytes_per_key() const {
-  // Window ring plus the two monotonic rings (a double and a sequence number each), the key and
-  // the map slot.
-  return options_.window * (sizeof(double) * 3 + sizeof(uint64_t) * 2) + sizeof(KeyState) + 48;
+  if (keys_.empty()) return 0;
+  const auto& [key, state] = *keys_.begin();
+  // The map slot, the window's heap, and the key's characters when they do not fit inline.
+  return sizeof(std::pair<const std::string, KeyState>) + state.window.heap_bytes() +
+         (key.capacity() > 15 ? key.capacity() + 1 : 0);
 }
 
 }  // namespace edgeway::stream

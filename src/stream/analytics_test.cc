@@ -115,6 +115,14 @@ TEST(KeyedAnalyticsTest, TrendInsightOnChangeOnly) {
   EXPECT_THAT(insights[0].summary, HasSubstr("rising"));
 }
 
+TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
+  KeyedAnalytics a({.window = 50});
+  std::vector<Insight> insights;
+  a.Process(R("temperature", 1), &insights);
+  EXPECT_GE(a.bytes_per_key(), 50u * 16);
+  EXPECT_LT(a.bytes_per_key(), 50u * 16 + 400);
+}
+
 TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {
   KeyedAnalytics a({});
   std::vector<Insight> insights;

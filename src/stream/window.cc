@@ -16,31 +16,33 @@ CountWindow::CountWindow(size_t capacity)
       max_(std::max<size_t>(capacity, 1)) {}
 
 template <typename Dominates>
-void CountWindow::MonotonicRing::Push(uint64_t s, double v, uint64_t oldest_live,
-                                      Dominates dominates) {
-  const size_t cap = seq.size();
-  // Drop from the front what has left the window.
-  while (count > 0 && seq[head] < oldest_live) {
-    head = (head + 1) % cap;
-    --count;
-  }
+void CountWindow::PushMonotonic(MonotonicQueue& q, uint32_t slot, Dominates dominates) {
+  const size_t cap = q.slot.size();
+  const double v = values_[slot];
   // Drop from the back what the new value dominates.
-  while (count > 0) {
-    size_t back = (head + count - 1) % cap;
-    if (!dominates(v, value[back])) break;
-    --count;
+  while (q.count > 0) {
+    size_t back = (q.head + q.count - 1) % cap;
+    if (!dominates(v, values_[q.slot[back]])) break;
+    --q.count;
   }
-  size_t slot = (head + count) % cap;
-  seq[slot] = s;
-  value[slot] = v;
-  ++count;
+  q.slot[(q.head + q.count) % cap] = slot;
+  ++q.count;
 }
 
 void CountWindow::Push(double value) {
   const size_t cap = values_.size();
+  const uint32_t slot = static_cast<uint32_t>(next_);
   if (size_ == cap) {
-    // Remove the oldest value (inverse Welford step), then add the new one.
-    double old = values_[next_];
+    // The oldest value leaves: its slot is the one about to be overwritten. It can only be at the
+    // front of a monotonic queue, since the queues are in age order.
+    for (MonotonicQueue* q : {&min_, &max_}) {
+      if (q->count > 0 && q->front() == slot) {
+        q->head = (q->head + 1) % cap;
+        --q->count;
+      }
+    }
+    // Inverse Welford step, then the new value is added below.
+    double old = values_[slot];
     double n = static_cast<double>(size_);
     if (size_ == 1) {
       mean_ = 0;
@@ -52,19 +54,16 @@ void CountWindow::Push(double value) {
     }
     --size_;
   }
-  values_[next_] = value;
+  values_[slot] = value;
   next_ = (next_ + 1) % cap;
   ++size_;
   double delta = value - mean_;
   mean_ += delta / static_cast<double>(size_);
   m2_ += delta * (value - mean_);
   if (m2_ < 0) m2_ = 0;
-
-  uint64_t seq = pushes_++;
-  uint64_t oldest_live = seq + 1 >= cap ? seq + 1 - cap : 0;
-  min_.Push(seq, value, oldest_live, [](double a, double b) { return a <= b; });
-  max_.Push(seq, value, oldest_live, [](double a, double b) { return a >= b; });
-  if (pushes_ % kRecomputeEvery == 0) Recompute();
+  PushMonotonic(min_, slot, [](double a, double b) { return a <= b; });
+  PushMonotonic(max_, slot, [](double a, double b) { return a >= b; });
+  if (++pushes_ % kRecomputeEvery == 0) Recompute();
 }
 
 void CountWindow::Recompute() {
@@ -82,16 +81,20 @@ double CountWindow::variance() const {
 double CountWindow::stddev() const { return std::sqrt(variance()); }
 double CountWindow::min() const {
   EDGEWAY_CHECK(size_ > 0);
-  return min_.front();
+  return values_[min_.front()];
 }
 double CountWindow::max() const {
   EDGEWAY_CHECK(size_ > 0);
-  return max_.front();
+  return values_[max_.front()];
 }
 double CountWindow::recent(size_t i) const {
   EDGEWAY_CHECK(i < size_);
   const size_t cap = values_.size();
   return values_[(next_ + cap - 1 - i) % cap];
+}
+size_t CountWindow::heap_bytes() const {
+  return values_.capacity() * sizeof(double) +
+         (min_.slot.capacity() + max_.slot.capacity()) * sizeof(uint32_t);
 }
 
 }  // namespace edgeway::stream

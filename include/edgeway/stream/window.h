@@ -11,8 +11,9 @@ namespace edgeway::stream {
 //
 // Mean and variance use Welford's update for the value that enters and its inverse for the value
 // that leaves; the running sums are recomputed from the window every few thousand pushes so
-// rounding error cannot build up. Minimum and maximum use monotonic queues.
-// Memory: about 3 * capacity doubles. Not thread-safe.
+// rounding error cannot build up. Minimum and maximum use monotonic queues of slot indices into
+// the window's own ring: a value leaves the window exactly when its slot is overwritten.
+// Memory: 16 bytes per slot of capacity plus about 100 bytes. Not thread-safe.
 class CountWindow {
  public:
   explicit CountWindow(size_t capacity);
@@ -30,30 +31,31 @@ class CountWindow {
   double max() const;
   // The i-th most recent value; 0 is the newest. Requires i < size().
   double recent(size_t i) const;
+  // Heap bytes held.
+  size_t heap_bytes() const;
 
  private:
   void Recompute();
 
-  // A ring of (sequence, value) kept monotonic, for the window's min or max.
-  struct MonotonicRing {
-    std::vector<uint64_t> seq;
-    std::vector<double> value;
+  // A ring of slots of values_, oldest first, whose values are monotonic: for the min or max.
+  struct MonotonicQueue {
+    std::vector<uint32_t> slot;
     size_t head = 0, count = 0;
-    explicit MonotonicRing(size_t capacity) : seq(capacity), value(capacity) {}
-    // `dominates(a, b)`: a new value a makes an older b useless.
-    template <typename Dominates>
-    void Push(uint64_t s, double v, uint64_t oldest_live, Dominates dominates);
-    double front() const { return value[head]; }
+    explicit MonotonicQueue(size_t capacity) : slot(capacity) {}
+    uint32_t front() const { return slot[head]; }
   };
+  // Adds the value just written at `slot`. `dominates(a, b)`: a newer a makes an older b useless.
+  template <typename Dominates>
+  void PushMonotonic(MonotonicQueue& q, uint32_t slot, Dominates dominates);
 
   std::vector<double> values_;  // ring buffer
-  size_t next_ = 0;             // where the next value goes
+  size_t next_ = 0;             // the slot the next value goes to
   size_t size_ = 0;
   uint64_t pushes_ = 0;
   double mean_ = 0;
   double m2_ = 0;  // sum of squared deviations from the mean
-  MonotonicRing min_;
-  MonotonicRing max_;
+  MonotonicQueue min_;
+  MonotonicQueue max_;
 };
 
 }  // namespace edgeway::stream
