@@ -91,6 +91,9 @@ struct GatewayResult {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
+int g_shards = 0;
+int64_t g_group_commit_ms = 0;
+
 GatewayResult Gateway(uint64_t n, int qos, int devices, double rate = 0) {
   auto broker = mqtt::EmbeddedBroker::Start({});
   std::string dir = (std::filesystem::temp_directory_path() /
@@ -99,6 +102,8 @@ GatewayResult Gateway(uint64_t n, int qos, int devices, double rate = 0) {
   auto config = gateway::ParseConfig("", "-");
   config->mqtt.broker = (*broker)->url();
   config->mqtt.qos = qos;
+  config->shards = g_shards;
+  config->store.group_commit_ms = g_group_commit_ms;
   config->mqtt.client_id = fmt::format("bench-{}", getpid());
   config->store.path = dir + "/bench.db";
   std::vector<int64_t> latencies;
@@ -149,6 +154,10 @@ int main(int argc, char** argv) {
   app.add_option("--paced-rate", paced_rate,
                  "messages/s of the latency run (below saturation)")->capture_default_str();
   app.add_option("--json", json_path, "also write results as JSON");
+  app.add_option("--shards", edgeway::g_shards, "gateway analytics shards (0: one per core)")
+      ->capture_default_str();
+  app.add_option("--group-commit-ms", edgeway::g_group_commit_ms, "store.group_commit_ms")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   (void)edgeway::InitLogging("error");
   nlohmann::json all = nlohmann::json::array();

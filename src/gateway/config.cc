@@ -78,6 +78,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     s.Read("path", &c.store.path);
     s.Read("retention_hours", &c.store.retention_hours, 0, kMax / 3600 / kNsPerSecond);
     s.Read("flush_interval_ms", &c.store.flush_interval_ms, 1, 60000);
+    s.Read("group_commit_ms", &c.store.group_commit_ms, 0, 60000);
     s.Read("max_rows_per_transaction", &c.store.max_rows_per_transaction, 1, 1000000);
     s.Read("synchronous_full", &c.store.synchronous_full);
     if (c.store.path.empty()) s.Fail("path", "must not be empty");

@@ -77,6 +77,8 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_DOUBLE_EQ(example->analytics.sigma, defaults->analytics.sigma);
   EXPECT_DOUBLE_EQ(example->analytics.holt_alpha, defaults->analytics.holt_alpha);
   EXPECT_EQ(example->store.retention_hours, defaults->store.retention_hours);
+  EXPECT_EQ(example->store.group_commit_ms, defaults->store.group_commit_ms);
+  EXPECT_EQ(example->shards, defaults->shards);
   EXPECT_EQ(example->store.path, defaults->store.path);
 }
 

@@ -96,12 +96,15 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       store::BatchWriterOptions{
           .max_rows_per_transaction = static_cast<size_t>(c.store.max_rows_per_transaction),
           .flush_interval_ms = c.store.flush_interval_ms,
+          .group_commit_ms = c.store.group_commit_ms,
           .retention_ns = c.store.retention_hours * 3600 * kNsPerSecond,
           .clock = impl->options.clock},
       impl->options.on_commit);
 
   size_t shards = static_cast<size_t>(c.shards);
-  if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  // One shard analyses millions of readings per second, more than one MQTT connection delivers;
+  // more shards pay off only with many cores (and cost wake-ups on a small board).
+  if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency() / 4, 1, 8);
   impl->engine = std::make_unique<stream::ShardedEngine>(
       stream::EngineOptions{.analytics = c.analytics,
                             .shards = shards,

@@ -57,30 +57,42 @@ void BatchWriter::Run() {
   int64_t next_retention = options_.clock->NowNs();
   int64_t oldest_pending = 0;  // monotonic time the oldest uncommitted row arrived
   const int64_t flush_ns = options_.flush_interval_ms * kNsPerMs;
+  const int64_t group_ns = options_.group_commit_ms * kNsPerMs;
+  int64_t last_commit = 0;
   while (true) {
     batches.clear();
-    bool open = queue_.PopBatch(&batches, 64, std::chrono::milliseconds(options_.flush_interval_ms));
+    const bool waiting = !readings.empty() || !insights.empty();
+    bool open = queue_.PopBatch(
+        &batches, 64,
+        std::chrono::milliseconds(waiting ? std::max<int64_t>(options_.group_commit_ms, 1)
+                                          : options_.flush_interval_ms));
     for (Batch& b : batches) {
       if (readings.empty() && insights.empty()) oldest_pending = MonotonicNs();
       std::move(b.readings.begin(), b.readings.end(), std::back_inserter(readings));
       std::move(b.insights.begin(), b.insights.end(), std::back_inserter(insights));
     }
-    // Commit when the transaction is big enough, when nothing more is waiting (low latency at
-    // low rates), or when its oldest row has waited the flush interval.
+    // Commit when the transaction is big enough, when its oldest row has waited the flush
+    // interval, or when nothing more is waiting and the last commit is a group-commit interval
+    // old (low latency at low rates, large transactions under load).
     const bool pending = !readings.empty() || !insights.empty();
     const bool full = readings.size() + insights.size() >= options_.max_rows_per_transaction;
-    const bool due = pending && (queue_.size() == 0 || MonotonicNs() - oldest_pending >= flush_ns);
-    if (full || due || !open) Commit(&readings, &insights);
+    const int64_t now = MonotonicNs();
+    const bool due = pending && (now - oldest_pending >= flush_ns ||
+                                 (queue_.size() == 0 && now - last_commit >= group_ns));
+    if (full || due || !open) {
+      Commit(&readings, &insights);
+      last_commit = MonotonicNs();
+    }
     if (options_.retention_ns > 0 && options_.clock->NowNs() >= next_retention) {
-      int64_t now = options_.clock->NowNs();
-      auto deleted = store_->DeleteOlderThan(now - options_.retention_ns);
+      const int64_t wall_now = options_.clock->NowNs();
+      auto deleted = store_->DeleteOlderThan(wall_now - options_.retention_ns);
       if (deleted.ok()) {
         rows_expired_.fetch_add(*deleted, std::memory_order_relaxed);
         if (*deleted > 0) spdlog::info("store: retention removed {} rows", *deleted);
       } else {
         spdlog::error("store: retention: {}", deleted.status().message());
       }
-      next_retention = now + options_.retention_check_ns;
+      next_retention = wall_now + options_.retention_check_ns;
     }
     if (!open) break;
   }

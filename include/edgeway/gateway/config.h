@@ -32,12 +32,13 @@ struct GatewayConfig {
   } ingest;
 
   stream::AnalyticsOptions analytics;
-  int64_t shards = 0;  // 0: one per core, at most 8
+  int64_t shards = 0;  // 0: one per 4 cores, at least 1, at most 8
 
   struct Store {
     std::string path = "edgeway.db";
     int64_t retention_hours = 7 * 24;  // 0 keeps everything
     int64_t flush_interval_ms = 100;
+    int64_t group_commit_ms = 0;
     int64_t max_rows_per_transaction = 5000;
     bool synchronous_full = false;
   } store;

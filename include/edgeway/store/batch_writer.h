@@ -15,7 +15,13 @@ namespace edgeway::store {
 
 struct BatchWriterOptions {
   size_t max_rows_per_transaction = 5000;
-  int64_t flush_interval_ms = 100;  // longest a row waits for its transaction when traffic is low
+  int64_t flush_interval_ms = 100;  // longest a row waits for its transaction
+  // Group commit: when nothing more is waiting, commit at once unless the last commit was less
+  // than this long ago. 0 (the default) commits whenever the queue runs dry: at low rates a
+  // reading is stored within a millisecond, and under load the queue is rarely dry, so
+  // transactions grow by themselves. A positive value bounds commits to 1000/group_commit_ms
+  // per second, which matters with synchronous_full (an fsync per commit).
+  int64_t group_commit_ms = 0;
   size_t queue_batches = 1024;      // batches waiting; when full, Add blocks (back-pressure)
   int64_t retention_ns = 7LL * 24 * 3600 * kNsPerSecond;  // 0 keeps everything
   int64_t retention_check_ns = 60 * kNsPerSecond;
