@@ -25,7 +25,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         log = open(os.path.join(tmp, "gw.log"), "w+")
         gw = subprocess.Popen([a.edgeway, "run", "--store", os.path.join(tmp, "rss.db"),
-                               "--summary-json", os.path.join(tmp, "s.json")],
+                               "--summary-json", os.path.join(tmp, "s.json"), "--http", "127.0.0.1:0"],
                               stdout=log, stderr=subprocess.STDOUT)
         url = None
         deadline = time.time() + 20

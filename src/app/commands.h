@@ -18,6 +18,7 @@ struct RunFlags {
   std::string store;
   std::string summary_json;
   std::string log_level;
+  std::string http;
 };
 void AddRunCommand(CLI::App& app, RunFlags& flags);
 int RunCommand(const RunFlags& flags);
@@ -43,6 +44,7 @@ struct DemoFlags {
   double interval_s = 1.0;
   uint64_t anomaly_every = 60;
   std::string store = "edgeway-demo.db";
+  std::string http = "127.0.0.1:8080";
   std::string summary_json;
   std::string log_level = "error";  // the live view shows rejects and insights already
 };

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "app/commands.h"
+#include "app/node.h"
 #include "app/signals.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/log.h"
@@ -41,6 +42,9 @@ void AddDemoCommand(CLI::App& app, DemoFlags& flags) {
   cmd->add_option("--store", flags.store, "SQLite file for the demo's readings (replaced)")
       ->capture_default_str();
   cmd->add_option("--summary-json", flags.summary_json, "write the summary as JSON here at exit");
+  cmd->add_option("--http", flags.http,
+                  "dashboard at host:port (a free port if taken; 'off' for none)")
+      ->capture_default_str();
   cmd->add_option("--log-level", flags.log_level, "log level")->capture_default_str();
 }
 
@@ -95,17 +99,20 @@ int DemoCommand(const DemoFlags& flags) {
   auto config = gateway::ParseConfig("", "(defaults)");
   config->store.path = flags.store;
   config->mqtt.client_id = fmt::format("edgeway-demo-{}", getpid());
+  config->http.listen = flags.http;
   RecentInsights recent;
-  auto gw = gateway::Gateway::Start(
-      {.config = *config,
-       .on_commit = [&recent](std::span<const Reading>, std::span<const Insight> insights) {
-         recent.Add(insights);
-       }});
-  if (!gw.ok()) {
-    spdlog::error("{}", gw.status().message());
-    return kExitFailure;
+  auto node = Node::Start(
+      *config,
+      [&recent](std::span<const Reading>, std::span<const Insight> insights) {
+        recent.Add(insights);
+      },
+      /*any_free_port=*/true);
+  if (!node.ok()) {
+    spdlog::error("{}", node.status().message());
+    return node.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
   }
-  auto fleet = device::Fleet::Start({.broker_url = (*gw)->broker_url(),
+  gateway::Gateway* gw = &(*node)->gateway();
+  auto fleet = device::Fleet::Start({.broker_url = gw->broker_url(),
                                      .devices = flags.devices,
                                      .interval_s = flags.interval_s,
                                      .anomaly_every = flags.anomaly_every,
@@ -120,7 +127,10 @@ int DemoCommand(const DemoFlags& flags) {
               flags.devices, flags.interval_s,
               flags.duration_s > 0 ? fmt::format("{:g} s", flags.duration_s).c_str()
                                    : "until Ctrl-C",
-              (*gw)->broker_url().c_str(), flags.store.c_str());
+              gw->broker_url().c_str(), flags.store.c_str());
+  if (!(*node)->dashboard_url().empty()) {
+    std::printf("dashboard: %s\n", (*node)->dashboard_url().c_str());
+  }
   std::printf("Ctrl-C stops it; the summary follows.\n\n");
   const int64_t start = MonotonicNs();
   uint64_t last_messages = 0;
@@ -131,7 +141,7 @@ int DemoCommand(const DemoFlags& flags) {
     int sig = Signals::Wait(std::chrono::milliseconds(1000));
     const int64_t now = MonotonicNs();
     const double elapsed = static_cast<double>(now - start) / 1e9;
-    gateway::GatewayStats s = (*gw)->stats();
+    gateway::GatewayStats s = gw->stats();
     double rate = static_cast<double>(s.messages_received - last_messages) /
                   (static_cast<double>(now - last_ns) / 1e9);
     last_messages = s.messages_received;
@@ -165,10 +175,10 @@ int DemoCommand(const DemoFlags& flags) {
   (*fleet)->Stop();
   const uint64_t sent = (*fleet)->messages_published() + (*fleet)->bad_published();
   const int64_t drain_deadline = MonotonicNs() + 10 * kNsPerSecond;
-  while ((*gw)->stats().messages_received < sent && MonotonicNs() < drain_deadline) {
+  while (gw->stats().messages_received < sent && MonotonicNs() < drain_deadline) {
     Signals::Wait(std::chrono::milliseconds(20));
   }
-  (*gw)->Stop();
+  (*node)->Stop();
 
   std::vector<device::InjectedAnomaly> injected = (*fleet)->injected();
   size_t detected = 0;
@@ -181,7 +191,7 @@ int DemoCommand(const DemoFlags& flags) {
           injected, *anomalies, static_cast<int64_t>(flags.interval_s * 0.5e9));
     }
   }
-  nlohmann::json summary = (*gw)->Summary();
+  nlohmann::json summary = gw->Summary();
   summary["messages_published"] = (*fleet)->messages_published();
   summary["malformed_published"] = (*fleet)->bad_published();
   summary["anomalies_injected"] = injected.size();

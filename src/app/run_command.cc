@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "app/commands.h"
+#include "app/node.h"
 #include "app/signals.h"
 #include "edgeway/core/log.h"
 #include "edgeway/gateway/gateway.h"
@@ -25,6 +26,9 @@ void AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("--store", flags.store, "SQLite file; overrides store.path");
   run->add_option("--summary-json", flags.summary_json,
                   "write the run's counters as JSON here on exit");
+  run->add_option("--http", flags.http,
+                  "dashboard, API and /metrics at host:port (port 0: any free one), or 'off'; "
+                  "overrides http.listen");
   run->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off; "
                                                   "overrides log.level");
 }
@@ -59,24 +63,26 @@ int RunCommand(const RunFlags& flags) {
   if (!flags.broker.empty()) config->mqtt.broker = flags.broker;
   if (!flags.store.empty()) config->store.path = flags.store;
   if (!flags.log_level.empty()) config->log_level = flags.log_level;
+  if (!flags.http.empty()) config->http.listen = flags.http;
   if (absl::Status s = InitLogging(config->log_level); !s.ok()) {
     std::fprintf(stderr, "edgeway run: --log-level: %s\n", std::string(s.message()).c_str());
     return kExitUsage;
   }
 
-  auto gw = gateway::Gateway::Start({.config = *config});
-  if (!gw.ok()) {
-    spdlog::error("{}", gw.status().message());
-    return gw.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+  auto node = Node::Start(*config, nullptr, /*any_free_port=*/false);
+  if (!node.ok()) {
+    spdlog::error("{}", node.status().message());
+    return node.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
   }
+  gateway::Gateway& gw = (*node)->gateway();
   spdlog::info("edgeway running; Ctrl-C to stop");
   int sig = 0;
   while ((sig = Signals::Wait(std::chrono::milliseconds(1000))) == 0) {
   }
   spdlog::info("signal {}: draining and stopping", sig);
-  (*gw)->Stop();
-  std::string summary = (*gw)->Summary().dump(2);
-  spdlog::info("stopped: {}", (*gw)->Summary().dump());
+  (*node)->Stop();
+  std::string summary = gw.Summary().dump(2);
+  spdlog::info("stopped: {}", gw.Summary().dump());
   if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary)) {
     return kExitFailure;
   }

@@ -83,6 +83,11 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     s.Read("synchronous_full", &c.store.synchronous_full);
     if (c.store.path.empty()) s.Fail("path", "must not be empty");
   }
+  {
+    YamlReader h = root.Map("http");
+    h.Read("listen", &c.http.listen);
+    h.Read("token", &c.http.token);
+  }
   root.Map("log").ReadEnum("level", &c.log_level,
                            {"trace", "debug", "info", "warn", "error", "off"});
   if (absl::Status s = root.Finish(); !s.ok()) return s;

@@ -79,6 +79,8 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->store.retention_hours, defaults->store.retention_hours);
   EXPECT_EQ(example->store.group_commit_ms, defaults->store.group_commit_ms);
   EXPECT_EQ(example->shards, defaults->shards);
+  EXPECT_EQ(example->http.listen, defaults->http.listen);
+  EXPECT_EQ(example->http.token, defaults->http.token);
   EXPECT_EQ(example->store.path, defaults->store.path);
 }
 

@@ -211,5 +211,6 @@ nlohmann::json Gateway::Summary() const {
 
 const std::string& Gateway::broker_url() const { return impl_->broker_url; }
 bool Gateway::connected() const { return impl_->client->connected(); }
+const GatewayConfig& Gateway::config() const { return impl_->options.config; }
 
 }  // namespace edgeway::gateway

@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) override;
   absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
   absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
+  absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
   absl::StatusOr<int> SchemaVersion() override;
@@ -233,9 +234,14 @@ absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
 
 absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q) {
   auto stmt = Prepare(
-      "SELECT device, sensor, ts_ns, value, unit, location, tags, flags, received_ns FROM readings "
-      "WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR sensor = ?2) AND ts_ns >= ?3 AND ts_ns < ?4 "
-      "ORDER BY ts_ns, device, sensor LIMIT ?5");
+      q.latest
+          ? "SELECT * FROM (SELECT device, sensor, ts_ns, value, unit, location, tags, flags, "
+            "received_ns FROM readings WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR sensor = "
+            "?2) AND ts_ns >= ?3 AND ts_ns < ?4 ORDER BY ts_ns DESC, device DESC, sensor DESC "
+            "LIMIT ?5) ORDER BY ts_ns, device, sensor"
+          : "SELECT device, sensor, ts_ns, value, unit, location, tags, flags, received_ns FROM "
+            "readings WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR sensor = ?2) AND ts_ns >= "
+            "?3 AND ts_ns < ?4 ORDER BY ts_ns, device, sensor LIMIT ?5");
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
   stmt->BindText(1, q.device_id);
@@ -271,9 +277,14 @@ absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q
 
 absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q) {
   auto stmt = Prepare(
-      "SELECT device, sensor, ts_ns, kind, summary, actions, confidence, value, expected, score "
-      "FROM insights WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR kind = ?2) AND ts_ns >= ?3 "
-      "AND ts_ns < ?4 ORDER BY ts_ns, id LIMIT ?5");
+      q.latest
+          ? "SELECT * FROM (SELECT device, sensor, ts_ns, kind, summary, actions, confidence, "
+            "value, expected, score, id FROM insights WHERE (?1 = '' OR device = ?1) AND (?2 = '' "
+            "OR kind = ?2) AND ts_ns >= ?3 AND ts_ns < ?4 ORDER BY ts_ns DESC, id DESC LIMIT ?5) "
+            "ORDER BY ts_ns, id"
+          : "SELECT device, sensor, ts_ns, kind, summary, actions, confidence, value, expected, "
+            "score FROM insights WHERE (?1 = '' OR device = ?1) AND (?2 = '' OR kind = ?2) AND "
+            "ts_ns >= ?3 AND ts_ns < ?4 ORDER BY ts_ns, id LIMIT ?5");
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
   stmt->BindText(1, q.device_id);
@@ -303,6 +314,32 @@ absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q
     in.score = sqlite3_column_double(s, 9);
   }
   if (rc != SQLITE_DONE) return Error("reading insights");
+  return out;
+}
+
+absl::StatusOr<std::vector<KeySummary>> SqliteStore::Keys() {
+  // SQLite returns the other columns of the row holding max(ts_ns) (its bare-column rule).
+  auto stmt = Prepare(
+      "SELECT r.device, r.sensor, count(*), max(r.ts_ns), r.received_ns, r.value, r.unit, "
+      "(SELECT count(*) FROM insights i WHERE i.device = r.device AND i.sensor = r.sensor AND "
+      "i.kind = 'anomaly') FROM readings r GROUP BY r.device, r.sensor ORDER BY r.device, "
+      "r.sensor");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  std::vector<KeySummary> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    KeySummary& k = out.emplace_back();
+    k.device_id = stmt->ColumnText(0);
+    k.sensor = stmt->ColumnText(1);
+    k.readings = sqlite3_column_int64(s, 2);
+    k.last_ts_ns = sqlite3_column_int64(s, 3);
+    k.last_received_ns = sqlite3_column_int64(s, 4);
+    k.last_value = sqlite3_column_double(s, 5);
+    k.unit = stmt->ColumnText(6);
+    k.anomalies = sqlite3_column_int64(s, 7);
+  }
+  if (rc != SQLITE_DONE) return Error("summarising keys");
   return out;
 }
 

@@ -86,6 +86,35 @@ TEST_F(StoreTest, RedeliveredReadingIsStoredOnce) {
   EXPECT_EQ(*store->CountReadings(), 3);
 }
 
+TEST_F(StoreTest, LatestReturnsTheNewestRowsOldestFirstAndKeysSummarise) {
+  auto store = OpenStore();
+  std::vector<Reading> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(MakeReading("d", "s", i, i * 1.5));
+  batch.push_back(MakeReading("e", "t", 3, 7));
+  Insight anomaly;
+  anomaly.device_id = "d";
+  anomaly.sensor = "s";
+  anomaly.ts_ns = 9;
+  ASSERT_TRUE(store->Write(batch, std::vector<Insight>{anomaly, anomaly}).ok());
+  auto latest = store->Readings({.device_id = "d", .limit = 3, .latest = true});
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 3u);
+  EXPECT_EQ((*latest)[0].ts_ns, 7);
+  EXPECT_EQ((*latest)[2].ts_ns, 9);
+  auto insights = store->Insights({.limit = 1, .latest = true});
+  ASSERT_EQ(insights->size(), 1u);
+  auto keys = store->Keys();
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0].device_id, "d");
+  EXPECT_EQ((*keys)[0].readings, 10);
+  EXPECT_EQ((*keys)[0].last_ts_ns, 9);
+  EXPECT_DOUBLE_EQ((*keys)[0].last_value, 13.5);
+  EXPECT_EQ((*keys)[0].last_received_ns, 14);
+  EXPECT_EQ((*keys)[0].anomalies, 2);
+  EXPECT_EQ((*keys)[1].anomalies, 0);
+}
+
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   auto store = OpenStore();
   std::vector<Reading> batch;

@@ -54,7 +54,7 @@ class GatewayIntegrationTest : public ::testing::Test {
     auto gw = std::make_unique<Process>(
         std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store",
                                  db_, "--summary-json", dir_.File(tag + ".json"), "--log-level",
-                                 "info"},
+                                 "info", "--http", "127.0.0.1:0"},
         dir_.File(tag + ".log"));
     // Subscribed once the log says so.
     EXPECT_TRUE(WaitUntil([&] { return gw->output().find("gateway subscribed") != std::string::npos; },
@@ -182,7 +182,7 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   testing::TempDir dir;
   Process demo({EdgewayBinary(), "demo", "--devices", "20", "--duration", "6", "--interval", "0.1",
                 "--anomaly-every", "25", "--store", dir.File("demo.db"), "--summary-json",
-                dir.File("summary.json")},
+                dir.File("summary.json"), "--http", "127.0.0.1:0"},
                dir.File("demo.log"));
   ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
   nlohmann::json s = ReadJson(dir.File("summary.json"));
@@ -199,6 +199,7 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   EXPECT_GT(s["clock_substituted"].get<int>(), 0);  // the fleet's MicroPython clocks
   EXPECT_GT(s["messages_rejected"].get<int>(), 0);  // the fleet's malformed messages
   EXPECT_THAT(demo.output(), HasSubstr("anomalies detected"));
+  EXPECT_THAT(demo.output(), HasSubstr("dashboard: http://127.0.0.1:"));
 }
 
 TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {

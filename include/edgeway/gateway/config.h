@@ -43,6 +43,11 @@ struct GatewayConfig {
     bool synchronous_full = false;
   } store;
 
+  struct Http {
+    std::string listen = "127.0.0.1:8080";  // dashboard, API and /metrics; "off" disables
+    std::string token;  // bearer token; required when listen is not a loopback address
+  } http;
+
   std::string log_level = "info";
 };
 

@@ -60,6 +60,7 @@ class Gateway {
   // The broker the gateway is subscribed to (the embedded one's URL when it started one).
   const std::string& broker_url() const;
   bool connected() const;
+  const GatewayConfig& config() const;
 
  private:
   struct Impl;

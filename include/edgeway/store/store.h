@@ -33,6 +33,7 @@ struct ReadingQuery {
   int64_t from_ns = 0;    // inclusive
   int64_t to_ns = INT64_MAX;  // exclusive
   int64_t limit = 1000;
+  bool latest = false;  // the newest `limit` rows of the range instead of the oldest
 };
 
 struct InsightQuery {
@@ -41,6 +42,19 @@ struct InsightQuery {
   int64_t from_ns = 0;
   int64_t to_ns = INT64_MAX;
   int64_t limit = 1000;
+  bool latest = false;
+};
+
+// What the store holds for one (device, sensor) key.
+struct KeySummary {
+  std::string device_id;
+  std::string sensor;
+  int64_t readings = 0;
+  int64_t last_ts_ns = 0;
+  int64_t last_received_ns = 0;
+  double last_value = 0;
+  std::string unit;
+  int64_t anomalies = 0;
 };
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
@@ -76,6 +90,8 @@ class Store {
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
+  // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
+  virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;
   virtual absl::StatusOr<int64_t> CountInsights() = 0;
   virtual absl::StatusOr<int> SchemaVersion() = 0;

@@ -1,0 +1,561 @@
+#include "edgeway/api/server.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "api/internal/assets.h"
+#include "edgeway/core/clock.h"
+#include "edgeway/core/strings.h"
+#include "edgeway/store/store.h"
+#include "edgeway/telemetry/decoder.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace edgeway::api {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kMaxLimit = 10000;
+constexpr size_t kMaxStreams = 32;
+constexpr size_t kMaxQueuedEvents = 256;      // per stream; the oldest go first when full
+constexpr size_t kMaxReadingsPerEvent = 1000;  // a `readings` event carries at most this many
+// Ingest-to-store latency buckets, seconds.
+constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                      0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+constexpr size_t kBucketCount = std::size(kLatencyBuckets);
+
+double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+json ReadingJson(const Reading& r) {
+  json j = {{"device", r.device_id}, {"sensor", r.sensor}, {"t", Seconds(r.ts_ns)},
+            {"ts_ns", std::to_string(r.ts_ns)}, {"value", r.value}};
+  if (!r.unit.empty()) j["unit"] = r.unit;
+  if (!r.location.empty()) j["location"] = r.location;
+  if (r.flags & Reading::kReceiveTime) j["receive_time"] = true;
+  return j;
+}
+
+json InsightJson(const Insight& in) {
+  return {{"device", in.device_id},   {"sensor", in.sensor},   {"t", Seconds(in.ts_ns)},
+          {"ts_ns", std::to_string(in.ts_ns)}, {"kind", InsightKindName(in.kind)},
+          {"summary", in.summary},    {"actions", in.actions}, {"confidence", in.confidence},
+          {"value", in.value},        {"expected", in.expected}, {"score", in.score}};
+}
+
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void Error(httplib::Response& res, int status, std::string_view message) {
+  res.status = status;
+  res.set_content(Dump({{"error", message}}), "application/json");
+}
+
+void Error(httplib::Response& res, int status, const absl::Status& error) {
+  Error(res, status, std::string(error.message()));
+}
+
+bool IsLoopback(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+// A live stream's queue of serialised events.
+struct Stream {
+  std::string device;  // readings filter; empty: all
+  std::deque<std::string> events;
+  uint64_t dropped = 0;
+  bool closed = false;
+};
+
+struct SensorEntry {
+  double value = 0;
+  std::string unit;
+  int64_t ts_ns = 0;
+};
+
+struct DeviceEntry {
+  int64_t last_seen_ns = 0;  // gateway receive time of the newest reading
+  int64_t readings = 0;
+  int64_t anomalies = 0;
+  std::map<std::string, SensorEntry> sensors;
+};
+
+}  // namespace
+
+struct ApiServer::Impl {
+  ApiOptions options;
+  const gateway::Gateway* gateway = nullptr;
+  httplib::Server server;
+  std::thread thread;
+  std::string host;
+  int port = 0;
+  bool stopped = false;
+
+  std::mutex directory_mu;
+  std::map<std::string, DeviceEntry> directory;  // guarded by directory_mu
+
+  std::array<std::atomic<uint64_t>, kBucketCount> latency_buckets{};
+  std::atomic<uint64_t> latency_count{0};
+  std::atomic<int64_t> latency_sum_ns{0};
+
+  std::mutex streams_mu;
+  std::condition_variable streams_cv;
+  std::vector<std::shared_ptr<Stream>> streams;  // guarded by streams_mu
+  std::atomic<uint64_t> stream_events_dropped{0};
+
+  std::string store_path() const { return gateway->config().store.path; }
+
+  void SeedDirectory() {
+    auto store = store::Store::Open({.path = store_path(), .read_only = true});
+    if (!store.ok()) return;
+    auto keys = (*store)->Keys();
+    if (!keys.ok()) {
+      spdlog::warn("api: reading devices from the store: {}", keys.status().message());
+      return;
+    }
+    std::lock_guard lock(directory_mu);
+    for (const store::KeySummary& k : *keys) {
+      DeviceEntry& d = directory[k.device_id];
+      d.last_seen_ns = std::max(d.last_seen_ns, k.last_received_ns);
+      d.readings += k.readings;
+      d.anomalies += k.anomalies;
+      d.sensors[k.sensor] = {k.last_value, k.unit, k.last_ts_ns};
+    }
+  }
+
+  json DeviceJson(const std::string& id, const DeviceEntry& d, int64_t now, bool with_sensors) {
+    const bool online = now - d.last_seen_ns <= options.online_window_s * kNsPerSecond;
+    json j = {{"id", id},
+              {"status", online ? "online" : "stale"},
+              {"last_seen", Seconds(d.last_seen_ns)},
+              {"readings", d.readings},
+              {"anomalies", d.anomalies}};
+    json sensors = json::array();
+    for (const auto& [name, s] : d.sensors) {
+      if (with_sensors) {
+        json sj = {{"sensor", name}, {"value", s.value}, {"t", Seconds(s.ts_ns)}};
+        if (!s.unit.empty()) sj["unit"] = s.unit;
+        sensors.push_back(sj);
+      } else {
+        sensors.push_back(name);
+      }
+    }
+    j["sensors"] = sensors;
+    return j;
+  }
+
+  void Publish(std::span<const Reading> readings, std::span<const Insight> insights) {
+    const int64_t now = Clock::Real()->NowNs();
+    {
+      std::lock_guard lock(directory_mu);
+      for (const Reading& r : readings) {
+        DeviceEntry& d = directory[r.device_id];
+        d.last_seen_ns = std::max(d.last_seen_ns, r.received_ns);
+        ++d.readings;
+        SensorEntry& s = d.sensors[r.sensor];
+        if (r.ts_ns >= s.ts_ns) s = {r.value, r.unit, r.ts_ns};
+      }
+      for (const Insight& in : insights) {
+        if (in.kind == Insight::Kind::kAnomaly) ++directory[in.device_id].anomalies;
+      }
+    }
+    for (const Reading& r : readings) {
+      const int64_t latency = now - r.received_ns;
+      const double s = Seconds(latency);
+      size_t b = 0;
+      while (b < kBucketCount && s > kLatencyBuckets[b]) ++b;
+      if (b < kBucketCount) latency_buckets[b].fetch_add(1, std::memory_order_relaxed);
+      latency_sum_ns.fetch_add(latency, std::memory_order_relaxed);
+    }
+    latency_count.fetch_add(readings.size(), std::memory_order_relaxed);
+
+    std::lock_guard lock(streams_mu);
+    if (streams.empty()) return;
+    std::vector<std::string> insight_events;
+    for (const Insight& in : insights) {
+      insight_events.push_back(StrCat("event: insight\ndata: ", Dump(InsightJson(in)), "\n\n"));
+    }
+    for (const std::shared_ptr<Stream>& stream : streams) {
+      json batch = json::array();
+      size_t skipped = 0;
+      for (const Reading& r : readings) {
+        if (!stream->device.empty() && r.device_id != stream->device) continue;
+        if (batch.size() >= kMaxReadingsPerEvent) {
+          ++skipped;
+          continue;
+        }
+        batch.push_back(ReadingJson(r));
+      }
+      auto push = [&](std::string event) {
+        if (stream->events.size() >= kMaxQueuedEvents) {
+          stream->events.pop_front();
+          ++stream->dropped;
+          stream_events_dropped.fetch_add(1, std::memory_order_relaxed);
+        }
+        stream->events.push_back(std::move(event));
+      };
+      if (!batch.empty()) {
+        push(StrCat("event: readings\ndata: ",
+                    Dump({{"readings", batch}, {"skipped", skipped}}), "\n\n"));
+      }
+      for (const std::string& e : insight_events) push(e);
+    }
+    streams_cv.notify_all();
+  }
+
+  bool Authorized(const httplib::Request& req) const {
+    if (options.token.empty()) return true;
+    const std::string expected = "Bearer " + options.token;
+    if (req.get_header_value("Authorization") == expected) return true;
+    return req.has_param("access_token") && req.get_param_value("access_token") == options.token;
+  }
+
+  // Parses an integer query parameter within [min, max]; false (and a 400) when malformed.
+  static bool IntParam(const httplib::Request& req, httplib::Response& res, const char* name,
+                       int64_t min, int64_t max, int64_t* out) {
+    if (!req.has_param(name)) return true;
+    std::string text = req.get_param_value(name);
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
+      Error(res, 400, StrCat("query parameter ", name, " must be an integer in [", min, ", ", max,
+                             "], got '", text.substr(0, 40), "'"));
+      return false;
+    }
+    *out = v;
+    return true;
+  }
+
+  static bool DeviceParam(const httplib::Request& req, httplib::Response& res, std::string* out) {
+    if (!req.has_param("device")) return true;
+    *out = req.get_param_value("device");
+    if (!IsValidDeviceId(*out)) {
+      Error(res, 400, "query parameter device is not a valid device id");
+      return false;
+    }
+    return true;
+  }
+
+  static bool BoolParam(const httplib::Request& req, const char* name) {
+    if (!req.has_param(name)) return false;
+    std::string v = req.get_param_value(name);
+    return v == "1" || v == "true" || v.empty();
+  }
+
+  void HandleReadings(const httplib::Request& req, httplib::Response& res) {
+    store::ReadingQuery q;
+    if (!DeviceParam(req, res, &q.device_id) ||
+        !IntParam(req, res, "from", 0, INT64_MAX, &q.from_ns) ||
+        !IntParam(req, res, "to", 0, INT64_MAX, &q.to_ns) ||
+        !IntParam(req, res, "limit", 1, kMaxLimit, &q.limit)) {
+      return;
+    }
+    if (req.has_param("sensor")) {
+      q.sensor = req.get_param_value("sensor");
+      if (!IsValidSensorName(q.sensor)) return Error(res, 400, "query parameter sensor is not valid");
+    }
+    q.latest = BoolParam(req, "latest");
+    auto store = store::Store::Open({.path = store_path(), .read_only = true});
+    if (!store.ok()) return Error(res, 503, store.status());
+    auto rows = (*store)->Readings(q);
+    if (!rows.ok()) return Error(res, 503, rows.status());
+    json out = json::array();
+    for (const Reading& r : *rows) out.push_back(ReadingJson(r));
+    res.set_content(Dump({{"readings", out}, {"count", out.size()}}), "application/json");
+  }
+
+  void HandleInsights(const httplib::Request& req, httplib::Response& res,
+                      std::optional<Insight::Kind> kind) {
+    store::InsightQuery q;
+    q.kind = kind;
+    if (!DeviceParam(req, res, &q.device_id) ||
+        !IntParam(req, res, "from", 0, INT64_MAX, &q.from_ns) ||
+        !IntParam(req, res, "to", 0, INT64_MAX, &q.to_ns) ||
+        !IntParam(req, res, "limit", 1, kMaxLimit, &q.limit)) {
+      return;
+    }
+    if (req.has_param("kind") && !kind) {
+      std::string k = req.get_param_value("kind");
+      if (k == "anomaly") {
+        q.kind = Insight::Kind::kAnomaly;
+      } else if (k == "trend") {
+        q.kind = Insight::Kind::kTrend;
+      } else {
+        return Error(res, 400, "query parameter kind must be anomaly or trend");
+      }
+    }
+    q.latest = BoolParam(req, "latest");
+    auto store = store::Store::Open({.path = store_path(), .read_only = true});
+    if (!store.ok()) return Error(res, 503, store.status());
+    auto rows = (*store)->Insights(q);
+    if (!rows.ok()) return Error(res, 503, rows.status());
+    json out = json::array();
+    for (const Insight& in : *rows) out.push_back(InsightJson(in));
+    res.set_content(Dump({{"insights", out}, {"count", out.size()}}), "application/json");
+  }
+
+  void HandleStream(const httplib::Request& req, httplib::Response& res) {
+    auto stream = std::make_shared<Stream>();
+    if (!DeviceParam(req, res, &stream->device)) return;
+    {
+      std::lock_guard lock(streams_mu);
+      if (streams.size() >= kMaxStreams) {
+        return Error(res, 503, StrCat("too many live streams (", kMaxStreams, ")"));
+      }
+      streams.push_back(stream);
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this, stream](size_t offset, httplib::DataSink& sink) {
+          if (offset == 0) {  // tell the client at once that the stream is open
+            static constexpr std::string_view kOpen = ": stream open\n\n";
+            return sink.write(kOpen.data(), kOpen.size());
+          }
+          std::deque<std::string> ready;
+          {
+            std::unique_lock lock(streams_mu);
+            streams_cv.wait_for(lock, std::chrono::seconds(15),
+                                [&] { return stream->closed || !stream->events.empty(); });
+            if (stream->closed) return false;
+            ready.swap(stream->events);
+          }
+          if (ready.empty()) {
+            static constexpr std::string_view kPing = ": keep-alive\n\n";
+            return sink.write(kPing.data(), kPing.size());
+          }
+          for (const std::string& e : ready) {
+            if (!sink.write(e.data(), e.size())) return false;
+          }
+          return true;
+        },
+        [this, stream](bool) {
+          std::lock_guard lock(streams_mu);
+          std::erase(streams, stream);
+        });
+  }
+
+  std::string Metrics() {
+    const gateway::GatewayStats s = gateway->stats();
+    std::string out;
+    auto metric = [&](std::string_view name, std::string_view type, std::string_view help,
+                      auto value) {
+      out += StrCat("# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                    value, "\n");
+    };
+    metric("edgeway_messages_received_total", "counter", "MQTT messages handed to the decoder.",
+           s.messages_received);
+    out += "# HELP edgeway_rejected_total Messages (readings, for queue_full) refused, by reason.\n"
+           "# TYPE edgeway_rejected_total counter\n";
+    for (size_t r = 0; r < kRejectReasonCount; ++r) {
+      out += StrCat("edgeway_rejected_total{reason=\"",
+                    RejectReasonName(static_cast<RejectReason>(r)), "\"} ", s.rejected[r], "\n");
+    }
+    metric("edgeway_readings_received_total", "counter", "Readings decoded.", s.readings_received);
+    metric("edgeway_readings_stored_total", "counter", "Readings written to the store.",
+           s.readings_stored);
+    metric("edgeway_readings_duplicate_total", "counter",
+           "Redelivered readings recognised and not stored twice.", s.readings_duplicate);
+    metric("edgeway_insights_stored_total", "counter", "Insights written to the store.",
+           s.insights_stored);
+    metric("edgeway_anomalies_detected_total", "counter", "Readings judged anomalous.",
+           s.anomalies_detected);
+    metric("edgeway_clock_substituted_total", "counter",
+           "Readings given the receive time for an implausible device clock.",
+           s.clock_substituted);
+    metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);
+    metric("edgeway_devices", "gauge", "Distinct devices seen.", s.devices);
+    metric("edgeway_keys", "gauge", "Distinct (device, sensor) keys with analytics state.",
+           s.keys);
+    out += "# HELP edgeway_queue_depth Items waiting in a queue.\n# TYPE edgeway_queue_depth gauge\n";
+    out += StrCat("edgeway_queue_depth{queue=\"shards\"} ", s.queued, "\n");
+    metric("edgeway_mqtt_connected", "gauge", "1 while connected to the broker.",
+           gateway->connected() ? 1 : 0);
+    metric("edgeway_stream_events_dropped_total", "counter",
+           "Live-stream events dropped for slow clients.", stream_events_dropped.load());
+
+    out += "# HELP edgeway_ingest_to_store_seconds From MQTT receipt to store commit.\n"
+           "# TYPE edgeway_ingest_to_store_seconds histogram\n";
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < kBucketCount; ++b) {
+      cumulative += latency_buckets[b].load(std::memory_order_relaxed);
+      out += StrCat("edgeway_ingest_to_store_seconds_bucket{le=\"", kLatencyBuckets[b], "\"} ",
+                    cumulative, "\n");
+    }
+    const uint64_t count = latency_count.load(std::memory_order_relaxed);
+    out += StrCat("edgeway_ingest_to_store_seconds_bucket{le=\"+Inf\"} ", count, "\n");
+    out += StrCat("edgeway_ingest_to_store_seconds_sum ", Seconds(latency_sum_ns.load()), "\n");
+    out += StrCat("edgeway_ingest_to_store_seconds_count ", count, "\n");
+
+    std::error_code ec;
+    uint64_t store_bytes = 0;
+    for (const char* suffix : {"", "-wal"}) {
+      uintmax_t size = std::filesystem::file_size(store_path() + suffix, ec);
+      if (!ec) store_bytes += size;
+    }
+    metric("edgeway_store_bytes", "gauge", "Size of the SQLite store and its WAL.", store_bytes);
+    long pages = 0, resident = 0;
+    std::ifstream statm("/proc/self/statm");
+    statm >> pages >> resident;
+    metric("edgeway_resident_memory_bytes", "gauge", "Resident memory of this process.",
+           resident * sysconf(_SC_PAGESIZE));
+    return out;
+  }
+
+  void Routes() {
+    server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (Authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("WWW-Authenticate", "Bearer");
+      Error(res, 401, "missing or wrong bearer token");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    server.Get("/api/v1/health/live", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    server.Get("/api/v1/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+      bool ready = gateway->connected();
+      res.status = ready ? 200 : 503;
+      res.set_content(Dump({{"status", ready ? "ready" : "not connected to the broker"},
+                            {"broker", gateway->broker_url()}}),
+                      "application/json");
+    });
+    server.Get("/api/v1/summary", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(Dump(gateway->Summary()), "application/json");
+    });
+    server.Get("/api/v1/pipelines", [this](const httplib::Request&, httplib::Response& res) {
+      const gateway::GatewayConfig& c = gateway->config();
+      json pipeline = {
+          {"name", "telemetry"},
+          {"topics", c.mqtt.topics},
+          {"qos", c.mqtt.qos},
+          {"stages", {"decode", "analytics", "store"}},
+          {"analytics",
+           {{"window", c.analytics.window}, {"sigma", c.analytics.sigma},
+            {"min_samples", c.analytics.min_samples}, {"trend_window", c.analytics.trend_window},
+            {"trend_threshold", c.analytics.trend_threshold},
+            {"holt_alpha", c.analytics.holt_alpha}, {"holt_beta", c.analytics.holt_beta}}},
+          {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
+      res.set_content(Dump({{"pipelines", json::array({pipeline})}}), "application/json");
+    });
+    server.Get("/api/v1/devices", [this](const httplib::Request&, httplib::Response& res) {
+      const int64_t now = Clock::Real()->NowNs();
+      json out = json::array();
+      std::lock_guard lock(directory_mu);
+      for (const auto& [id, d] : directory) out.push_back(DeviceJson(id, d, now, false));
+      res.set_content(Dump({{"devices", out}, {"count", out.size()}}), "application/json");
+    });
+    server.Get(R"(/api/v1/devices/([^/]+))",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 const std::string id = req.matches[1];
+                 if (!IsValidDeviceId(id)) return Error(res, 400, "not a valid device id");
+                 std::lock_guard lock(directory_mu);
+                 auto it = directory.find(id);
+                 if (it == directory.end()) return Error(res, 404, StrCat("no device '", id, "'"));
+                 res.set_content(
+                     Dump(DeviceJson(id, it->second, Clock::Real()->NowNs(), true)),
+                     "application/json");
+               });
+    server.Get("/api/v1/readings", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleReadings(req, res);
+    });
+    server.Get("/api/v1/insights", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleInsights(req, res, std::nullopt);
+    });
+    server.Get("/api/v1/anomalies", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleInsights(req, res, Insight::Kind::kAnomaly);
+    });
+    server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleStream(req, res);
+    });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(Metrics(), "text/plain; version=0.0.4");
+    });
+    server.Get(R"(/(.*))", [](const httplib::Request& req, httplib::Response& res) {
+      std::string path = req.path == "/" ? "/index.html" : req.path;
+      const internal::Asset* asset = internal::FindAsset(path);
+      if (asset == nullptr) return Error(res, 404, StrCat("no such path: ", req.path.substr(0, 100)));
+      res.set_content(std::string(asset->body), std::string(asset->content_type).c_str());
+    });
+  }
+};
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ApiServer::~ApiServer() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
+                                                            const gateway::Gateway* gateway) {
+  auto impl = std::make_unique<Impl>();
+  size_t colon = options.listen.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        StrCat("http listen address '", options.listen, "' must be host:port"));
+  }
+  impl->host = options.listen.substr(0, colon);
+  if (impl->host.size() > 2 && impl->host.front() == '[') impl->host = impl->host.substr(1, impl->host.size() - 2);
+  std::string port_text = options.listen.substr(colon + 1);
+  int port = -1;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        StrCat("http listen address '", options.listen, "': bad port '", port_text, "'"));
+  }
+  if (!IsLoopback(impl->host) && options.token.empty()) {
+    return absl::InvalidArgumentError(StrCat(
+        "http listen address '", options.listen,
+        "' is reachable from other machines: set http.token (a bearer token) to expose the API"));
+  }
+  impl->options = std::move(options);
+  impl->gateway = gateway;
+  impl->server.new_task_queue = [] { return new httplib::ThreadPool(kMaxStreams + 8); };
+  impl->server.set_read_timeout(std::chrono::seconds(10));
+  impl->server.set_payload_max_length(64 * 1024);
+  impl->Routes();
+  impl->SeedDirectory();
+  if (port == 0) {
+    impl->port = impl->server.bind_to_any_port(impl->host);
+  } else {
+    impl->port = impl->server.bind_to_port(impl->host, port) ? port : -1;
+  }
+  if (impl->port <= 0) {
+    return absl::UnavailableError(StrCat("http: cannot listen on ", impl->options.listen,
+                                         " (in use, or not an address of this machine)"));
+  }
+  Impl* p = impl.get();
+  impl->thread = std::thread([p] { p->server.listen_after_bind(); });
+  spdlog::info("dashboard and API at http://{}:{}/", p->host, p->port);
+  return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+void ApiServer::Publish(std::span<const Reading> readings, std::span<const Insight> insights) {
+  impl_->Publish(readings, insights);
+}
+
+std::string ApiServer::url() const {
+  bool v6 = impl_->host.find(':') != std::string::npos;
+  return StrCat("http://", v6 ? "[" : "", impl_->host, v6 ? "]" : "", ":", impl_->port);
+}
+
+void ApiServer::Stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  {
+    std::lock_guard lock(impl_->streams_mu);
+    for (auto& stream : impl_->streams) stream->closed = true;
+  }
+  impl_->streams_cv.notify_all();
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace edgeway::api

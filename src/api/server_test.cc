@@ -1,0 +1,198 @@
+// The API over real HTTP, against a running gateway with a real mosquitto and SQLite file.
+#include "edgeway/api/server.h"
+
+#include "edgeway/mqtt/client.h"
+#include "fmt/format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace edgeway::api {
+namespace {
+
+using ::testing::HasSubstr;
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = gateway::ParseConfig("", "-");
+    config->store.path = dir_.File("api.db");
+    config->mqtt.client_id = "api-test";
+    auto gw = gateway::Gateway::Start(
+        {.config = *config,
+         .on_commit = [this](std::span<const Reading> r, std::span<const Insight> i) {
+           if (ApiServer* s = live_.load()) s->Publish(r, i);
+         }});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    gateway_ = std::move(*gw);
+    StartServer({.listen = "127.0.0.1:0"});
+    auto pub = mqtt::Client::Start({.url = gateway_->broker_url()}, nullptr);
+    ASSERT_TRUE(pub.ok());
+    publisher_ = std::move(*pub);
+    ASSERT_TRUE(publisher_->WaitConnected(milliseconds(5000)).ok());
+  }
+  void TearDown() override {
+    gateway_->Stop();
+    live_.store(nullptr);
+    if (server_) server_->Stop();
+  }
+  void StartServer(ApiOptions options) {
+    auto server = ApiServer::Start(options, gateway_.get());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    live_.store(server_.get());
+    std::string url = server_->url();
+    client_ = std::make_unique<httplib::Client>(url);
+  }
+  // Publishes 30 readings of sim-1/temp (a spike at the 25th) and 10 of sim-2/hum, and waits
+  // until they are stored.
+  void PublishFleet() {
+    const int64_t base = Clock::Real()->NowNs() / 1'000'000'000 - 100;
+    for (int i = 0; i < 30; ++i) {
+      double v = i == 25 ? 90.0 : 20.0 + (i % 2);
+      ASSERT_TRUE(publisher_->Publish("devices/sim-1/telemetry",
+                                      fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + i, v), 1)
+                      .ok());
+    }
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(publisher_->Publish("devices/sim-2/telemetry",
+                                      fmt::format(R"({{"timestamp": {}, "hum": {}}})", base + i, 40 + i), 1)
+                      .ok());
+    }
+    ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 40; },
+                                   milliseconds(10000)));
+  }
+  json Get(const std::string& path, int expected_status = 200) {
+    auto res = client_->Get(path.c_str());
+    EXPECT_TRUE(res) << path;
+    if (!res) return {};
+    EXPECT_EQ(res->status, expected_status) << path << ": " << res->body;
+    return json::parse(res->body, nullptr, false);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  std::atomic<ApiServer*> live_{nullptr};
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<mqtt::Client> publisher_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
+  EXPECT_EQ(Get("/api/v1/health/live")["status"], "ok");
+  EXPECT_EQ(Get("/api/v1/health/ready")["status"], "ready");
+  PublishFleet();
+  json summary = Get("/api/v1/summary");
+  EXPECT_EQ(summary["readings_stored"], 40);
+  json pipelines = Get("/api/v1/pipelines");
+  EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["window"], 50);
+}
+
+TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {
+  PublishFleet();
+  json devices = Get("/api/v1/devices");
+  ASSERT_EQ(devices["count"], 2);
+  EXPECT_EQ(devices["devices"][0]["id"], "sim-1");
+  EXPECT_EQ(devices["devices"][0]["readings"], 30);
+  EXPECT_EQ(devices["devices"][0]["anomalies"], 1);
+  EXPECT_EQ(devices["devices"][0]["status"], "online");
+
+  json one = Get("/api/v1/devices/sim-2");
+  EXPECT_EQ(one["sensors"][0]["sensor"], "hum");
+  EXPECT_DOUBLE_EQ(one["sensors"][0]["value"].get<double>(), 49);
+  EXPECT_THAT(Get("/api/v1/devices/nobody", 404)["error"].get<std::string>(), HasSubstr("nobody"));
+
+  json latest = Get("/api/v1/readings?device=sim-1&latest=1&limit=5");
+  ASSERT_EQ(latest["count"], 5);
+  EXPECT_DOUBLE_EQ(latest["readings"][0]["value"].get<double>(), 90);  // the 25th of 30
+  json oldest = Get("/api/v1/readings?device=sim-2&sensor=hum&limit=3");
+  EXPECT_DOUBLE_EQ(oldest["readings"][2]["value"].get<double>(), 42);
+
+  json anomalies = Get("/api/v1/anomalies?device=sim-1");
+  ASSERT_EQ(anomalies["count"], 1);
+  EXPECT_DOUBLE_EQ(anomalies["insights"][0]["value"].get<double>(), 90);
+  EXPECT_EQ(Get("/api/v1/insights?kind=anomaly")["count"], 1);
+}
+
+TEST_F(ApiServerTest, BadParametersAreJsonErrors) {
+  EXPECT_THAT(Get("/api/v1/readings?limit=0", 400)["error"].get<std::string>(), HasSubstr("limit"));
+  EXPECT_THAT(Get("/api/v1/readings?limit=20000", 400)["error"].get<std::string>(),
+              HasSubstr("[1, 10000]"));
+  EXPECT_THAT(Get("/api/v1/readings?from=yesterday", 400)["error"].get<std::string>(),
+              HasSubstr("from"));
+  EXPECT_THAT(Get("/api/v1/readings?device=a%20b", 400)["error"].get<std::string>(),
+              HasSubstr("device"));
+  EXPECT_THAT(Get("/api/v1/insights?kind=bogus", 400)["error"].get<std::string>(),
+              HasSubstr("anomaly or trend"));
+  EXPECT_THAT(Get("/no/such/page", 404)["error"].get<std::string>(), HasSubstr("no such path"));
+}
+
+TEST_F(ApiServerTest, MetricsInPrometheusFormat) {
+  PublishFleet();
+  auto res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_THAT(res->body, HasSubstr("# TYPE edgeway_messages_received_total counter\n"
+                                   "edgeway_messages_received_total 40\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_readings_stored_total 40\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_rejected_total{reason=\"malformed\"} 0\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_ingest_to_store_seconds_count 40\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_ingest_to_store_seconds_bucket{le=\"+Inf\"} 40\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_resident_memory_bytes "));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_queue_depth{queue=\"shards\"} "));
+}
+
+TEST_F(ApiServerTest, LiveStreamCarriesReadingsAndInsights) {
+  std::mutex mu;
+  std::string received;
+  auto seen = [&](std::string_view what) {
+    std::lock_guard lock(mu);
+    return received.find(what) != std::string::npos;
+  };
+  std::thread reader([&] {
+    httplib::Client sse(server_->url());
+    sse.Get("/api/v1/stream?device=sim-1", [&](const char* data, size_t n) {
+      std::lock_guard lock(mu);
+      received.append(data, n);
+      return received.find("event: insight") == std::string::npos;
+    });
+  });
+  ASSERT_TRUE(testing::WaitUntil([&] { return seen(": stream open"); }, milliseconds(5000)));
+  PublishFleet();
+  reader.join();
+  std::lock_guard lock(mu);
+  EXPECT_THAT(received, HasSubstr("event: readings\ndata: {\"readings\":[{\"device\":\"sim-1\""));
+  EXPECT_THAT(received, HasSubstr("event: insight\ndata: "));
+  EXPECT_EQ(received.find("sim-2"), std::string::npos);  // filtered by device
+}
+
+TEST_F(ApiServerTest, TokenIsRequiredWhenSet) {
+  server_->Stop();
+  live_.store(nullptr);
+  StartServer({.listen = "127.0.0.1:0", .token = "s3cret"});
+  json denied = Get("/api/v1/devices", 401);
+  EXPECT_THAT(denied["error"].get<std::string>(), HasSubstr("bearer token"));
+  Get("/metrics", 401);
+  client_->set_bearer_token_auth("s3cret");
+  Get("/api/v1/devices", 200);
+  httplib::Client query(server_->url());
+  auto res = query.Get("/api/v1/health/live?access_token=s3cret");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(ApiServerTest, RefusesToListenBeyondLoopbackWithoutToken) {
+  auto open = ApiServer::Start({.listen = "0.0.0.0:0"}, gateway_.get());
+  EXPECT_EQ(open.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(open.status().message()), HasSubstr("http.token"));
+  auto bad = ApiServer::Start({.listen = "localhost"}, gateway_.get());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgeway::api
