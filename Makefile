@@ -2,10 +2,11 @@
 #   make demo    broker, simulated fleet, gateway and live view on the embedded default
 #   make test    the whole suite (unit, fuzz corpora, integration with a real mosquitto)
 #   make bench   benchmarks, with the seed's Python and a bare subscriber measured in the same run
+#   make nab     the anomaly detector's NAB scores
 JOBS ?= 2
 DEMO_ARGS ?= --duration 120
 
-.PHONY: all deps build test demo bench fuzz clean
+.PHONY: all deps build test demo bench nab fuzz clean
 
 all: build
 
@@ -26,6 +27,11 @@ demo: build
 
 bench: build
 	@scripts/bench
+
+# The streaming detector on the NAB corpus beside the project, scored by edgeway's NAB scorer.
+NAB_DATA ?= ../shared/data/nab
+nab: build
+	build/release/src/app/edgeway nab --data $(NAB_DATA) --json build/nab.json
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

@@ -51,6 +51,22 @@ struct DemoFlags {
 void AddDemoCommand(CLI::App& app, DemoFlags& flags);
 int DemoCommand(const DemoFlags& flags);
 
+struct DetectFlags {
+  std::string input;
+  std::string output;
+  size_t window = 50;
+};
+void AddDetectCommand(CLI::App& app, DetectFlags& flags);
+int DetectCommand(const DetectFlags& flags);
+
+struct NabFlags {
+  std::string data = "../shared/data/nab";
+  size_t window = 50;
+  std::string json;
+};
+void AddNabCommand(CLI::App& app, NabFlags& flags);
+int NabCommand(const NabFlags& flags);
+
 // Writes `json` to `path` (atomically: a temporary file renamed over it). Logs and returns
 // false on failure.
 bool WriteSummary(const std::string& path, const std::string& json);

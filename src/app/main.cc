@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   AddDeviceCommand(app, device_flags);
   DemoFlags demo_flags;
   AddDemoCommand(app, demo_flags);
+  DetectFlags detect_flags;
+  AddDetectCommand(app, detect_flags);
+  NabFlags nab_flags;
+  AddNabCommand(app, nab_flags);
 
   if (argc >= 2) {
     std::string first = argv[1];
@@ -71,5 +75,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("run")) return RunCommand(run_flags);
   if (app.got_subcommand("device")) return DeviceCommand(device_flags);
   if (app.got_subcommand("demo")) return DemoCommand(demo_flags);
+  if (app.got_subcommand("detect")) return DetectCommand(detect_flags);
+  if (app.got_subcommand("nab")) return NabCommand(nab_flags);
   return kExitUsage;
 }

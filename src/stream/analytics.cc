@@ -50,6 +50,10 @@ Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
   return Trend::kStable;
 }
 
+double AnomalyScore(const Verdict& verdict) {
+  return std::erf(std::abs(verdict.z) / std::sqrt(2.0));
+}
+
 namespace {
 
 // Confidence that a reading |z| standard deviations out is a real anomaly: about 0.63 at the

@@ -83,6 +83,12 @@ TEST(KeyedAnalyticsTest, ThreeSigmaIsNotAnAnomalyButJustAboveIs) {
   EXPECT_TRUE(b.Process(R("t", 13.01), &insights).anomaly);
 }
 
+TEST(AnomalyScoreTest, GaussianMassWithinZ) {
+  EXPECT_DOUBLE_EQ(AnomalyScore(Verdict{.z = 0}), 0);
+  EXPECT_NEAR(AnomalyScore(Verdict{.z = 3}), 0.99730, 1e-5);
+  EXPECT_NEAR(AnomalyScore(Verdict{.z = -1}), 0.68269, 1e-5);
+}
+
 TEST(KeyedAnalyticsTest, NoVerdictBeforeMinSamples) {
   KeyedAnalytics a({.min_samples = 10});
   std::vector<Insight> insights;

@@ -202,6 +202,54 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   EXPECT_THAT(demo.output(), HasSubstr("dashboard: http://127.0.0.1:"));
 }
 
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
+  testing::TempDir dir;
+  auto write_series = [&](const std::string& name, int rows) {
+    std::ofstream csv(dir.File(name));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < rows; ++i) {
+      csv << fmt::format("2014-04-01 {:02d}:{:02d}:00,{}\n", i / 60, i % 60,
+                         i == 80 ? 100.0 : 10.0 + (i % 3));
+    }
+  };
+  write_series("full.csv", 120);
+  write_series("prefix.csv", 81);
+  Process full({EdgewayBinary(), "detect", "--input", dir.File("full.csv"), "--output",
+                dir.File("full.out")},
+               dir.File("a.log"));
+  ASSERT_EQ(full.Wait(kLong), 0) << full.output();
+  Process prefix({EdgewayBinary(), "detect", "--input", dir.File("prefix.csv"), "--output",
+                  dir.File("prefix.out")},
+                 dir.File("b.log"));
+  ASSERT_EQ(prefix.Wait(kLong), 0) << prefix.output();
+  std::vector<std::string> a = Lines(dir.File("full.out")), b = Lines(dir.File("prefix.out"));
+  ASSERT_EQ(a.size(), 121u);
+  EXPECT_EQ(a[0], "timestamp,value,anomaly_score");
+  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(a[i], b[i]) << "row " << i;  // no look-ahead
+  for (size_t i = 1; i < a.size(); ++i) {
+    double score = std::stod(a[i].substr(a[i].rfind(',') + 1));
+    EXPECT_GE(score, 0);
+    EXPECT_LE(score, 1);
+    if (i == 81) {
+      EXPECT_GT(score, 0.999) << a[i];
+    }
+  }
+  EXPECT_EQ(a[81].substr(0, 24), "2014-04-01 01:20:00,100,");
+
+  std::ofstream(dir.File("bad.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
+  Process bad({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-"},
+              dir.File("c.log"));
+  EXPECT_EQ(bad.Wait(kLong), 2);
+  EXPECT_THAT(bad.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
+}
+
 TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {
   testing::TempDir dir;
   std::string config = dir.File("edgeway.yaml");

@@ -58,6 +58,10 @@ struct Verdict {
   double max = 0;
 };
 
+// The verdict as an anomaly score in [0, 1]: the two-sided Gaussian probability mass within |z|
+// (0.9973 at 3 sigma), 0 before min_samples. This is NAB's "windowed Gaussian" detector.
+double AnomalyScore(const Verdict& verdict);
+
 // Analytics state for every (device, sensor) key that one shard owns: the sliding window, the
 // trend rule and the forecaster. Each reading is judged once, against the readings of its own
 // key that came before it, so an anomaly is reported once (the seed judged the last ten readings

@@ -1,0 +1,54 @@
+#include "edgeway/eval/series.h"
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/temp_dir.h"
+
+namespace edgeway::eval {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(SeriesTest, ReadsNabCsv) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("a.csv")) << "timestamp,value\n2014-04-01 00:00:00,1.5\n"
+                                      "2014-04-01 00:05:00,-2\n";
+  auto s = ReadSeriesCsv(dir.File("a.csv"));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->values.size(), 2u);
+  EXPECT_EQ(s->timestamps[1], "2014-04-01 00:05:00");
+  EXPECT_EQ(s->ts_ns[1] - s->ts_ns[0], 300LL * 1'000'000'000);
+  EXPECT_DOUBLE_EQ(s->values[1], -2);
+}
+
+TEST(SeriesTest, ErrorsNameFileAndLine) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("b.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,abc\n";
+  auto s = ReadSeriesCsv(dir.File("b.csv"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("b.csv:3: value 'abc' is not a number"));
+  std::ofstream(dir.File("c.csv")) << "timestamp,value\nyesterday,1\n";
+  EXPECT_THAT(std::string(ReadSeriesCsv(dir.File("c.csv")).status().message()),
+              HasSubstr("c.csv:2: timestamp 'yesterday' is not a time"));
+  EXPECT_EQ(ReadSeriesCsv(dir.File("none.csv")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SeriesTest, LabelsBecomeRowRanges) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.File("data/x"));
+  std::ofstream csv(dir.File("data/x/s.csv"));
+  csv << "timestamp,value\n";
+  for (int m = 0; m < 10; ++m) csv << "2014-04-01 00:0" << m << ":00," << m << "\n";
+  csv.close();
+  std::ofstream(dir.File("labels.json"))
+      << R"({"x/s.csv": [["2014-04-01 00:02:00.000000", "2014-04-01 00:04:00.000000"]]})";
+  auto corpus = LoadNabCorpus(dir.path());
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  ASSERT_EQ(corpus->size(), 1u);
+  EXPECT_EQ((*corpus)[0].windows, (std::vector<std::pair<size_t, size_t>>{{2, 4}}));
+}
+
+}  // namespace
+}  // namespace edgeway::eval
