@@ -31,7 +31,7 @@ bench: build
 # The streaming detector on the NAB corpus beside the project, scored by edgeway's NAB scorer.
 NAB_DATA ?= ../shared/data/nab
 nab: build
-	build/release/src/app/edgeway nab --data $(NAB_DATA) --json build/nab.json
+	build/release/edgeway nab --data $(NAB_DATA) --json build/nab.json
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

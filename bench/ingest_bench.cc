@@ -96,8 +96,8 @@ int64_t g_group_commit_ms = 0;
 
 GatewayResult Gateway(uint64_t n, int qos, int devices, double rate = 0) {
   auto broker = mqtt::EmbeddedBroker::Start({});
-  std::string dir = (std::filesystem::temp_directory_path() /
-                     fmt::format("edgeway-bench-{}", getpid())).string();
+  std::string dir =
+      (std::filesystem::temp_directory_path() / fmt::format("edgeway-bench-{}", getpid())).string();
   std::filesystem::create_directories(dir);
   auto config = gateway::ParseConfig("", "-");
   config->mqtt.broker = (*broker)->url();
@@ -129,7 +129,9 @@ GatewayResult Gateway(uint64_t n, int qos, int devices, double rate = 0) {
   std::sort(latencies.begin(), latencies.end());
   auto pct = [&](double p) {
     if (latencies.empty()) return 0.0;
-    return static_cast<double>(latencies[static_cast<size_t>(p * static_cast<double>(latencies.size() - 1))]) / 1e6;
+    return static_cast<double>(
+               latencies[static_cast<size_t>(p * static_cast<double>(latencies.size() - 1))]) /
+           1e6;
   };
   out.p50_ms = pct(0.5);
   out.p99_ms = pct(0.99);
@@ -151,8 +153,8 @@ int main(int argc, char** argv) {
   app.add_option("--messages", messages, "messages per run")->capture_default_str();
   app.add_option("--qos", qos_levels, "QoS levels to run")->capture_default_str();
   app.add_option("--devices", devices, "distinct device ids")->capture_default_str();
-  app.add_option("--paced-rate", paced_rate,
-                 "messages/s of the latency run (below saturation)")->capture_default_str();
+  app.add_option("--paced-rate", paced_rate, "messages/s of the latency run (below saturation)")
+      ->capture_default_str();
   app.add_option("--json", json_path, "also write results as JSON");
   app.add_option("--shards", edgeway::g_shards, "gateway analytics shards (0: one per core)")
       ->capture_default_str();

@@ -27,18 +27,21 @@ using nlohmann::json;
 
 constexpr int64_t kMaxLimit = 10000;
 constexpr size_t kMaxStreams = 32;
-constexpr size_t kMaxQueuedEvents = 256;      // per stream; the oldest go first when full
+constexpr size_t kMaxQueuedEvents = 256;       // per stream; the oldest go first when full
 constexpr size_t kMaxReadingsPerEvent = 1000;  // a `readings` event carries at most this many
 // Ingest-to-store latency buckets, seconds.
 constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                      0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+                                      0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 constexpr size_t kBucketCount = std::size(kLatencyBuckets);
 
 double Seconds(int64_t ns) { return static_cast<double>(ns) / 1e9; }
 
 json ReadingJson(const Reading& r) {
-  json j = {{"device", r.device_id}, {"sensor", r.sensor}, {"t", Seconds(r.ts_ns)},
-            {"ts_ns", std::to_string(r.ts_ns)}, {"value", r.value}};
+  json j = {{"device", r.device_id},
+            {"sensor", r.sensor},
+            {"t", Seconds(r.ts_ns)},
+            {"ts_ns", std::to_string(r.ts_ns)},
+            {"value", r.value}};
   if (!r.unit.empty()) j["unit"] = r.unit;
   if (!r.location.empty()) j["location"] = r.location;
   if (r.flags & Reading::kReceiveTime) j["receive_time"] = true;
@@ -46,15 +49,20 @@ json ReadingJson(const Reading& r) {
 }
 
 json InsightJson(const Insight& in) {
-  return {{"device", in.device_id},   {"sensor", in.sensor},   {"t", Seconds(in.ts_ns)},
-          {"ts_ns", std::to_string(in.ts_ns)}, {"kind", InsightKindName(in.kind)},
-          {"summary", in.summary},    {"actions", in.actions}, {"confidence", in.confidence},
-          {"value", in.value},        {"expected", in.expected}, {"score", in.score}};
+  return {{"device", in.device_id},
+          {"sensor", in.sensor},
+          {"t", Seconds(in.ts_ns)},
+          {"ts_ns", std::to_string(in.ts_ns)},
+          {"kind", InsightKindName(in.kind)},
+          {"summary", in.summary},
+          {"actions", in.actions},
+          {"confidence", in.confidence},
+          {"value", in.value},
+          {"expected", in.expected},
+          {"score", in.score}};
 }
 
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void Error(httplib::Response& res, int status, std::string_view message) {
   res.status = status;
@@ -205,8 +213,8 @@ struct ApiServer::Impl {
         stream->events.push_back(std::move(event));
       };
       if (!batch.empty()) {
-        push(StrCat("event: readings\ndata: ",
-                    Dump({{"readings", batch}, {"skipped", skipped}}), "\n\n"));
+        push(StrCat("event: readings\ndata: ", Dump({{"readings", batch}, {"skipped", skipped}}),
+                    "\n\n"));
       }
       for (const std::string& e : insight_events) push(e);
     }
@@ -228,8 +236,9 @@ struct ApiServer::Impl {
     int64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-      Error(res, 400, StrCat("query parameter ", name, " must be an integer in [", min, ", ", max,
-                             "], got '", text.substr(0, 40), "'"));
+      Error(res, 400,
+            StrCat("query parameter ", name, " must be an integer in [", min, ", ", max, "], got '",
+                   text.substr(0, 40), "'"));
       return false;
     }
     *out = v;
@@ -262,7 +271,8 @@ struct ApiServer::Impl {
     }
     if (req.has_param("sensor")) {
       q.sensor = req.get_param_value("sensor");
-      if (!IsValidSensorName(q.sensor)) return Error(res, 400, "query parameter sensor is not valid");
+      if (!IsValidSensorName(q.sensor))
+        return Error(res, 400, "query parameter sensor is not valid");
     }
     q.latest = BoolParam(req, "latest");
     auto store = store::Store::Open({.path = store_path(), .read_only = true});
@@ -356,8 +366,9 @@ struct ApiServer::Impl {
     };
     metric("edgeway_messages_received_total", "counter", "MQTT messages handed to the decoder.",
            s.messages_received);
-    out += "# HELP edgeway_rejected_total Messages (readings, for queue_full) refused, by reason.\n"
-           "# TYPE edgeway_rejected_total counter\n";
+    out +=
+        "# HELP edgeway_rejected_total Messages (readings, for queue_full) refused, by reason.\n"
+        "# TYPE edgeway_rejected_total counter\n";
     for (size_t r = 0; r < kRejectReasonCount; ++r) {
       out += StrCat("edgeway_rejected_total{reason=\"",
                     RejectReasonName(static_cast<RejectReason>(r)), "\"} ", s.rejected[r], "\n");
@@ -372,21 +383,21 @@ struct ApiServer::Impl {
     metric("edgeway_anomalies_detected_total", "counter", "Readings judged anomalous.",
            s.anomalies_detected);
     metric("edgeway_clock_substituted_total", "counter",
-           "Readings given the receive time for an implausible device clock.",
-           s.clock_substituted);
+           "Readings given the receive time for an implausible device clock.", s.clock_substituted);
     metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);
     metric("edgeway_devices", "gauge", "Distinct devices seen.", s.devices);
-    metric("edgeway_keys", "gauge", "Distinct (device, sensor) keys with analytics state.",
-           s.keys);
-    out += "# HELP edgeway_queue_depth Items waiting in a queue.\n# TYPE edgeway_queue_depth gauge\n";
+    metric("edgeway_keys", "gauge", "Distinct (device, sensor) keys with analytics state.", s.keys);
+    out +=
+        "# HELP edgeway_queue_depth Items waiting in a queue.\n# TYPE edgeway_queue_depth gauge\n";
     out += StrCat("edgeway_queue_depth{queue=\"shards\"} ", s.queued, "\n");
     metric("edgeway_mqtt_connected", "gauge", "1 while connected to the broker.",
            gateway->connected() ? 1 : 0);
     metric("edgeway_stream_events_dropped_total", "counter",
            "Live-stream events dropped for slow clients.", stream_events_dropped.load());
 
-    out += "# HELP edgeway_ingest_to_store_seconds From MQTT receipt to store commit.\n"
-           "# TYPE edgeway_ingest_to_store_seconds histogram\n";
+    out +=
+        "# HELP edgeway_ingest_to_store_seconds From MQTT receipt to store commit.\n"
+        "# TYPE edgeway_ingest_to_store_seconds histogram\n";
     uint64_t cumulative = 0;
     for (size_t b = 0; b < kBucketCount; ++b) {
       cumulative += latency_buckets[b].load(std::memory_order_relaxed);
@@ -441,10 +452,13 @@ struct ApiServer::Impl {
           {"qos", c.mqtt.qos},
           {"stages", {"decode", "analytics", "store"}},
           {"analytics",
-           {{"window", c.analytics.window}, {"sigma", c.analytics.sigma},
-            {"min_samples", c.analytics.min_samples}, {"trend_window", c.analytics.trend_window},
+           {{"window", c.analytics.window},
+            {"sigma", c.analytics.sigma},
+            {"min_samples", c.analytics.min_samples},
+            {"trend_window", c.analytics.trend_window},
             {"trend_threshold", c.analytics.trend_threshold},
-            {"holt_alpha", c.analytics.holt_alpha}, {"holt_beta", c.analytics.holt_beta}}},
+            {"holt_alpha", c.analytics.holt_alpha},
+            {"holt_beta", c.analytics.holt_beta}}},
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
       res.set_content(Dump({{"pipelines", json::array({pipeline})}}), "application/json");
     });
@@ -462,9 +476,8 @@ struct ApiServer::Impl {
                  std::lock_guard lock(directory_mu);
                  auto it = directory.find(id);
                  if (it == directory.end()) return Error(res, 404, StrCat("no device '", id, "'"));
-                 res.set_content(
-                     Dump(DeviceJson(id, it->second, Clock::Real()->NowNs(), true)),
-                     "application/json");
+                 res.set_content(Dump(DeviceJson(id, it->second, Clock::Real()->NowNs(), true)),
+                                 "application/json");
                });
     server.Get("/api/v1/readings", [this](const httplib::Request& req, httplib::Response& res) {
       HandleReadings(req, res);
@@ -484,7 +497,8 @@ struct ApiServer::Impl {
     server.Get(R"(/(.*))", [](const httplib::Request& req, httplib::Response& res) {
       std::string path = req.path == "/" ? "/index.html" : req.path;
       const internal::Asset* asset = internal::FindAsset(path);
-      if (asset == nullptr) return Error(res, 404, StrCat("no such path: ", req.path.substr(0, 100)));
+      if (asset == nullptr)
+        return Error(res, 404, StrCat("no such path: ", req.path.substr(0, 100)));
       res.set_content(std::string(asset->body), std::string(asset->content_type).c_str());
     });
   }
@@ -502,7 +516,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
         StrCat("http listen address '", options.listen, "' must be host:port"));
   }
   impl->host = options.listen.substr(0, colon);
-  if (impl->host.size() > 2 && impl->host.front() == '[') impl->host = impl->host.substr(1, impl->host.size() - 2);
+  if (impl->host.size() > 2 && impl->host.front() == '[')
+    impl->host = impl->host.substr(1, impl->host.size() - 2);
   std::string port_text = options.listen.substr(colon + 1);
   int port = -1;
   auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);

@@ -13,9 +13,9 @@
 namespace edgeway::api {
 namespace {
 
-using ::testing::HasSubstr;
 using nlohmann::json;
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 class ApiServerTest : public ::testing::Test {
  protected:
@@ -55,13 +55,16 @@ class ApiServerTest : public ::testing::Test {
     const int64_t base = Clock::Real()->NowNs() / 1'000'000'000 - 100;
     for (int i = 0; i < 30; ++i) {
       double v = i == 25 ? 90.0 : 20.0 + (i % 2);
-      ASSERT_TRUE(publisher_->Publish("devices/sim-1/telemetry",
-                                      fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + i, v), 1)
+      ASSERT_TRUE(publisher_
+                      ->Publish("devices/sim-1/telemetry",
+                                fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + i, v), 1)
                       .ok());
     }
     for (int i = 0; i < 10; ++i) {
-      ASSERT_TRUE(publisher_->Publish("devices/sim-2/telemetry",
-                                      fmt::format(R"({{"timestamp": {}, "hum": {}}})", base + i, 40 + i), 1)
+      ASSERT_TRUE(publisher_
+                      ->Publish("devices/sim-2/telemetry",
+                                fmt::format(R"({{"timestamp": {}, "hum": {}}})", base + i, 40 + i),
+                                1)
                       .ok());
     }
     ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 40; },

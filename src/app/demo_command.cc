@@ -10,12 +10,12 @@
 #include "app/signals.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/log.h"
+#include "edgeway/core/strings.h"
 #include "edgeway/device/fleet.h"
 #include "edgeway/gateway/gateway.h"
 #include "edgeway/store/store.h"
 #include "fmt/chrono.h"
 #include "fmt/format.h"
-#include "edgeway/core/strings.h"
 #include "spdlog/spdlog.h"
 
 namespace edgeway::app {
@@ -123,11 +123,11 @@ int DemoCommand(const DemoFlags& flags) {
   }
 
   const bool tty = isatty(STDOUT_FILENO) != 0;
-  std::printf("edgeway demo: %zu devices every %.3g s for %s; broker %s; store %s\n",
-              flags.devices, flags.interval_s,
-              flags.duration_s > 0 ? fmt::format("{:g} s", flags.duration_s).c_str()
-                                   : "until Ctrl-C",
-              gw->broker_url().c_str(), flags.store.c_str());
+  std::printf(
+      "edgeway demo: %zu devices every %.3g s for %s; broker %s; store %s\n", flags.devices,
+      flags.interval_s,
+      flags.duration_s > 0 ? fmt::format("{:g} s", flags.duration_s).c_str() : "until Ctrl-C",
+      gw->broker_url().c_str(), flags.store.c_str());
   if (!(*node)->dashboard_url().empty()) {
     std::printf("dashboard: %s\n", (*node)->dashboard_url().c_str());
   }
@@ -149,9 +149,8 @@ int DemoCommand(const DemoFlags& flags) {
     ++tick;
     std::vector<std::string> lines = {
         fmt::format("  {} {}  messages/s {:>7.0f}  received {:>9}  devices {:>6}  stored {:>9}",
-                    Clock(elapsed),
-                    flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "", rate,
-                    s.messages_received, s.devices, s.readings_stored),
+                    Clock(elapsed), flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "",
+                    rate, s.messages_received, s.devices, s.readings_stored),
         fmt::format("  anomalies detected {:>5}  injected {:>5}   rejected: {}",
                     s.anomalies_detected, (*fleet)->injected().size(), RejectLine(s)),
         "  latest insights:"};
@@ -184,11 +183,10 @@ int DemoCommand(const DemoFlags& flags) {
   size_t detected = 0;
   auto store = store::Store::Open({.path = flags.store, .read_only = true});
   if (store.ok()) {
-    auto anomalies =
-        (*store)->Insights({.kind = Insight::Kind::kAnomaly, .limit = INT64_MAX});
+    auto anomalies = (*store)->Insights({.kind = Insight::Kind::kAnomaly, .limit = INT64_MAX});
     if (anomalies.ok()) {
-      detected = device::CountDetected(
-          injected, *anomalies, static_cast<int64_t>(flags.interval_s * 0.5e9));
+      detected = device::CountDetected(injected, *anomalies,
+                                       static_cast<int64_t>(flags.interval_s * 0.5e9));
     }
   }
   nlohmann::json summary = gw->Summary();

@@ -29,6 +29,12 @@ std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window
   return scores;
 }
 
+void AddWindowOption(CLI::App* cmd, size_t& window) {
+  cmd->add_option("--window", window, "readings in the sliding window")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1000000));
+}
+
 }  // namespace
 
 void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
@@ -37,12 +43,9 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "Replay one series through the streaming detector offline. Reads timestamp,value rows and "
       "writes timestamp,value,anomaly_score, the score in [0,1] computed only from the rows up "
       "to and including its own (no look-ahead).");
-  cmd->add_option("--input", flags.input, "CSV with a header and timestamp,value rows")
-      ->required();
+  cmd->add_option("--input", flags.input, "CSV with a header and timestamp,value rows")->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
-  cmd->add_option("--window", flags.window, "readings in the sliding window")
-      ->capture_default_str()
-      ->check(CLI::Range(2, 1000000));
+  AddWindowOption(cmd, flags.window);
 }
 
 int DetectCommand(const DetectFlags& flags) {
@@ -78,9 +81,7 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       "scores and a table per file.");
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
       ->capture_default_str();
-  cmd->add_option("--window", flags.window, "readings in the sliding window")
-      ->capture_default_str()
-      ->check(CLI::Range(2, 1000000));
+  AddWindowOption(cmd, flags.window);
   cmd->add_option("--json", flags.json, "also write the scores as JSON here");
 }
 

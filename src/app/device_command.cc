@@ -4,8 +4,8 @@
 #include "app/signals.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/log.h"
-#include "edgeway/device/fleet.h"
 #include "edgeway/core/strings.h"
+#include "edgeway/device/fleet.h"
 #include "spdlog/spdlog.h"
 
 namespace edgeway::app {
@@ -27,7 +27,8 @@ void AddDeviceCommand(CLI::App& app, DeviceFlags& flags) {
   cmd->add_option("--duration", flags.duration_s, "stop after this many seconds (0: until Ctrl-C)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--samples", flags.samples, "stop after this many samples per device (0: no limit)")
+  cmd->add_option("--samples", flags.samples,
+                  "stop after this many samples per device (0: no limit)")
       ->capture_default_str();
   cmd->add_option("--qos", flags.qos, "MQTT QoS")->capture_default_str()->check(CLI::Range(0, 2));
   cmd->add_option("--anomaly-every", flags.anomaly_every,
@@ -73,12 +74,12 @@ int DeviceCommand(const DeviceFlags& flags) {
     last = now;
   }
   (*fleet)->Stop();
-  std::printf("published %llu messages, %llu malformed on purpose, %zu anomalies injected, %llu "
-              "publish errors\n",
-              static_cast<unsigned long long>((*fleet)->messages_published()),
-              static_cast<unsigned long long>((*fleet)->bad_published()),
-              (*fleet)->injected().size(),
-              static_cast<unsigned long long>((*fleet)->publish_errors()));
+  std::printf(
+      "published %llu messages, %llu malformed on purpose, %zu anomalies injected, %llu "
+      "publish errors\n",
+      static_cast<unsigned long long>((*fleet)->messages_published()),
+      static_cast<unsigned long long>((*fleet)->bad_published()), (*fleet)->injected().size(),
+      static_cast<unsigned long long>((*fleet)->publish_errors()));
   return (*fleet)->publish_errors() == 0 ? kExitOk : kExitFailure;
 }
 

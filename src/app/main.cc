@@ -60,7 +60,8 @@ int main(int argc, char** argv) {
   if (argc >= 2) {
     std::string first = argv[1];
     bool builtin = first.starts_with("-");
-    for (const CLI::App* sub : app.get_subcommands({})) builtin = builtin || sub->get_name() == first;
+    for (const CLI::App* sub : app.get_subcommands({}))
+      builtin = builtin || sub->get_name() == first;
     if (!builtin) ExecExternal(argc, argv);
   }
 

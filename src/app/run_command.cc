@@ -6,8 +6,8 @@
 #include "app/node.h"
 #include "app/signals.h"
 #include "edgeway/core/log.h"
-#include "edgeway/gateway/gateway.h"
 #include "edgeway/core/strings.h"
+#include "edgeway/gateway/gateway.h"
 #include "spdlog/spdlog.h"
 
 namespace edgeway::app {
@@ -21,16 +21,18 @@ void AddRunCommand(CLI::App& app, RunFlags& flags) {
   run->add_option("-c,--config", flags.config,
                   "YAML config (see edgeway.example.yaml); without it the defaults apply")
       ->check(CLI::ExistingFile);
-  run->add_option("--broker", flags.broker, "broker URL (tcp://host:port or ssl://host:port); "
-                                            "overrides mqtt.broker");
+  run->add_option("--broker", flags.broker,
+                  "broker URL (tcp://host:port or ssl://host:port); "
+                  "overrides mqtt.broker");
   run->add_option("--store", flags.store, "SQLite file; overrides store.path");
   run->add_option("--summary-json", flags.summary_json,
                   "write the run's counters as JSON here on exit");
   run->add_option("--http", flags.http,
                   "dashboard, API and /metrics at host:port (port 0: any free one), or 'off'; "
                   "overrides http.listen");
-  run->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error or off; "
-                                                  "overrides log.level");
+  run->add_option("--log-level", flags.log_level,
+                  "trace, debug, info, warn, error or off; "
+                  "overrides log.level");
 }
 
 bool WriteSummary(const std::string& path, const std::string& json) {
@@ -53,9 +55,9 @@ bool WriteSummary(const std::string& path, const std::string& json) {
 }
 
 int RunCommand(const RunFlags& flags) {
-  absl::StatusOr<gateway::GatewayConfig> config =
-      flags.config.empty() ? gateway::ParseConfig("", "(defaults)")
-                           : gateway::LoadConfig(flags.config);
+  absl::StatusOr<gateway::GatewayConfig> config = flags.config.empty()
+                                                      ? gateway::ParseConfig("", "(defaults)")
+                                                      : gateway::LoadConfig(flags.config);
   if (!config.ok()) {
     std::fprintf(stderr, "edgeway run: %s\n", std::string(config.status().message()).c_str());
     return kExitUsage;

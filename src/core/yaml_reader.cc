@@ -8,7 +8,6 @@
 #include "edgeway/core/strings.h"
 #include "fmt/ranges.h"
 
-
 namespace edgeway {
 
 struct YamlReader::State {
@@ -47,8 +46,7 @@ absl::StatusOr<YamlReader> YamlReader::LoadString(std::string_view text, std::st
   try {
     root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        StrCat(source_name, ":", e.mark.line + 1, ": ", e.msg));
+    return absl::InvalidArgumentError(StrCat(source_name, ":", e.mark.line + 1, ": ", e.msg));
   }
   auto state = std::make_shared<State>();
   state->source = std::move(source_name);
@@ -117,44 +115,38 @@ void YamlReader::Read(std::string_view key, bool* out) {
   bool value;
   if (!child.IsScalar() || !YAML::convert<bool>::decode(child, value)) {
     state_->Error(StrCat(Where(child, key), " must be true or false, got '",
-                               child.IsScalar() ? child.Scalar() : "?", "'"));
+                         child.IsScalar() ? child.Scalar() : "?", "'"));
+    return;
+  }
+  *out = value;
+}
+
+template <typename T>
+void YamlReader::ReadNumber(std::string_view key, T* out, T min, T max, const char* what) {
+  YAML::Node child = Child(key);
+  if (!child.IsDefined()) return;
+  T value;
+  if (!child.IsScalar() || !YAML::convert<T>::decode(child, value) ||
+      !std::isfinite(static_cast<double>(value))) {
+    state_->Error(StrCat(Where(child, key), " must be ", what, ", got '",
+                         child.IsScalar() ? child.Scalar() : "?", "'"));
+    return;
+  }
+  if (value < min || value > max) {
+    state_->Error(StrCat(Where(child, key), " must be in [", min, ", ", max, "], got ", value));
     return;
   }
   *out = value;
 }
 
 void YamlReader::Read(std::string_view key, int64_t* out, int64_t min, int64_t max) {
-  YAML::Node child = Child(key);
-  if (!child.IsDefined()) return;
-  long long value;
-  if (!child.IsScalar() || !YAML::convert<long long>::decode(child, value)) {
-    state_->Error(StrCat(Where(child, key), " must be an integer, got '",
-                               child.IsScalar() ? child.Scalar() : "?", "'"));
-    return;
-  }
-  if (value < min || value > max) {
-    state_->Error(StrCat(Where(child, key), " must be in [", min, ", ", max, "], got ",
-                               value));
-    return;
-  }
+  long long value = *out;
+  ReadNumber<long long>(key, &value, min, max, "an integer");
   *out = value;
 }
 
 void YamlReader::Read(std::string_view key, double* out, double min, double max) {
-  YAML::Node child = Child(key);
-  if (!child.IsDefined()) return;
-  double value;
-  if (!child.IsScalar() || !YAML::convert<double>::decode(child, value) || !std::isfinite(value)) {
-    state_->Error(StrCat(Where(child, key), " must be a number, got '",
-                               child.IsScalar() ? child.Scalar() : "?", "'"));
-    return;
-  }
-  if (value < min || value > max) {
-    state_->Error(StrCat(Where(child, key), " must be in [", min, ", ", max, "], got ",
-                               value));
-    return;
-  }
-  *out = value;
+  ReadNumber<double>(key, out, min, max, "a number");
 }
 
 void YamlReader::Read(std::string_view key, std::vector<std::string>* out) {
@@ -187,7 +179,7 @@ void YamlReader::ReadEnum(std::string_view key, std::string* out,
     }
   }
   state_->Error(StrCat(Where(Lookup(node_, key), key), " must be one of ",
-                             fmt::format("{}", fmt::join(choices, ", ")), ", got '", value, "'"));
+                       fmt::format("{}", fmt::join(choices, ", ")), ", got '", value, "'"));
 }
 
 absl::Status YamlReader::Finish() {
@@ -197,9 +189,8 @@ absl::Status YamlReader::Finish() {
     for (const auto& item : map.node) {
       std::string key = item.first.Scalar();
       if (!map.read_keys.contains(key)) {
-        return absl::InvalidArgumentError(StrCat(state_->source, ":",
-                                                       item.first.Mark().line + 1, ": unknown key ",
-                                                       Join(map.path, key)));
+        return absl::InvalidArgumentError(StrCat(state_->source, ":", item.first.Mark().line + 1,
+                                                 ": unknown key ", Join(map.path, key)));
       }
     }
   }

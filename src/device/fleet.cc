@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <map>
-#include <set>
 #include <numbers>
 #include <random>
+#include <set>
 
 #include "edgeway/core/strings.h"
 #include "edgeway/mqtt/client.h"
@@ -22,9 +22,9 @@ struct SimDevice {
   std::string id;
   WireFormat format = WireFormat::kSeedJson;
   bool epoch_2000_clock = false;
-  double phase = 0;        // of the daily cycle
-  double temp_base = 22;   // deg C
-  double hum_base = 45;    // %RH
+  double phase = 0;       // of the daily cycle
+  double temp_base = 22;  // deg C
+  double hum_base = 45;   // %RH
   double battery_base = 80;
   uint64_t anomaly_offset = 0;
   uint64_t samples = 0;
@@ -94,8 +94,7 @@ absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(FleetOptions options) {
     d.temp_base = 18 + 8 * uniform(impl->rng);
     d.hum_base = 35 + 20 * uniform(impl->rng);
     d.battery_base = 70 + 20 * uniform(impl->rng);
-    d.anomaly_offset =
-        options.anomaly_every > 0 ? (i * 7919) % options.anomaly_every : 0;
+    d.anomaly_offset = options.anomaly_every > 0 ? (i * 7919) % options.anomaly_every : 0;
     d.next_ns = now + static_cast<int64_t>(uniform(impl->rng) * static_cast<double>(interval_ns));
     d.location = fmt::format("site-{}/room-{}", i / 50, 100 + i % 50);
     impl->devices.push_back(std::move(d));
@@ -198,10 +197,10 @@ void Fleet::Run() {
       if (o.bad_every > 0 && ++since_bad >= o.bad_every) {
         since_bad = 0;
         static const char* kBad[] = {
-            R"({"device_id": "broken-1", "temperature": )",        // truncated
-            R"({"temperature": 21.5})",                             // no device id
-            "{'device_id': 'broken-2', 'temperature': nan}",        // NaN
-            "\x01\x02 binary garbage",                              // not text
+            R"({"device_id": "broken-1", "temperature": )",   // truncated
+            R"({"temperature": 21.5})",                       // no device id
+            "{'device_id': 'broken-2', 'temperature': nan}",  // NaN
+            "\x01\x02 binary garbage",                        // not text
         };
         const char* bad = kBad[bad_published_.load(std::memory_order_relaxed) % 4];
         if (p.client->Publish("sensors/temperature", bad, o.qos).ok()) {

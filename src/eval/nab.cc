@@ -27,7 +27,7 @@ SeriesResult ScoreSeries(const ScoredSeries& s, double threshold, const Profile&
   SeriesResult r;
   const size_t probation = ProbationaryRows(s.scores.size());
   const double max_tp = ScaledSigmoid(-1.0);
-  size_t w = 0;                 // the next window not yet passed
+  size_t w = 0;  // the next window not yet passed
   bool in_window_detected = false;
   std::vector<bool> detected(s.windows.size(), false);
   for (size_t i = 0; i < s.scores.size(); ++i) {

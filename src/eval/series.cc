@@ -65,8 +65,10 @@ absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
           StrCat(path, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time"));
     }
     double value = 0;
-    auto [end, ec] = std::from_chars(value_text.data(), value_text.data() + value_text.size(), value);
-    if (ec != std::errc() || end != value_text.data() + value_text.size() || !std::isfinite(value)) {
+    auto [end, ec] =
+        std::from_chars(value_text.data(), value_text.data() + value_text.size(), value);
+    if (ec != std::errc() || end != value_text.data() + value_text.size() ||
+        !std::isfinite(value)) {
       return absl::InvalidArgumentError(
           StrCat(path, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number"));
     }

@@ -25,7 +25,8 @@ TEST(SeriesTest, ReadsNabCsv) {
 
 TEST(SeriesTest, ErrorsNameFileAndLine) {
   testing::TempDir dir;
-  std::ofstream(dir.File("b.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,abc\n";
+  std::ofstream(dir.File("b.csv"))
+      << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:05:00,abc\n";
   auto s = ReadSeriesCsv(dir.File("b.csv"));
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("b.csv:3: value 'abc' is not a number"));

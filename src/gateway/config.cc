@@ -44,7 +44,8 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
       std::string err;
       if (!absl::ParseTime(absl::RFC3339_full, min_time, &t, &err)) {
         in.Fail("min_plausible_time", StrCat("must be an RFC 3339 time such as "
-                                             "2015-01-01T00:00:00Z, got '", min_time, "'"));
+                                             "2015-01-01T00:00:00Z, got '",
+                                             min_time, "'"));
       } else {
         c.ingest.decoder.min_plausible_ns = absl::ToUnixNanos(t);
       }

@@ -71,7 +71,8 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->mqtt.session_expiry_s, defaults->mqtt.session_expiry_s);
   EXPECT_EQ(example->ingest.decoder.max_payload_bytes, defaults->ingest.decoder.max_payload_bytes);
   EXPECT_EQ(example->ingest.decoder.min_plausible_ns, defaults->ingest.decoder.min_plausible_ns);
-  EXPECT_EQ(example->ingest.decoder.max_future_skew_ns, defaults->ingest.decoder.max_future_skew_ns);
+  EXPECT_EQ(example->ingest.decoder.max_future_skew_ns,
+            defaults->ingest.decoder.max_future_skew_ns);
   EXPECT_EQ(example->analytics.window, defaults->analytics.window);
   EXPECT_EQ(example->analytics.min_samples, defaults->analytics.min_samples);
   EXPECT_DOUBLE_EQ(example->analytics.sigma, defaults->analytics.sigma);

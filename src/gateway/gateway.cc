@@ -40,9 +40,9 @@ struct Gateway::Impl final : public stream::ResultSink {
     rejected[i].fetch_add(count, std::memory_order_relaxed);
     uint64_t suppressed = 0;
     if (reject_log[i].Allow(MonotonicNs(), &suppressed)) {
-      spdlog::warn("rejected message on '{}': {}: {}{}", topic, RejectReasonName(reason), detail,
-                   suppressed > 0 ? StrCat(" (", suppressed, " more like it in the last 10 s)")
-                                  : "");
+      spdlog::warn(
+          "rejected message on '{}': {}: {}{}", topic, RejectReasonName(reason), detail,
+          suppressed > 0 ? StrCat(" (", suppressed, " more like it in the last 10 s)") : "");
     }
   }
 
@@ -88,8 +88,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   const GatewayConfig& c = impl->options.config;
   impl->decoder = std::make_unique<Decoder>(c.ingest.decoder);
 
-  auto store = store::Store::Open({.path = c.store.path,
-                                   .synchronous_full = c.store.synchronous_full});
+  auto store =
+      store::Store::Open({.path = c.store.path, .synchronous_full = c.store.synchronous_full});
   if (!store.ok()) return store.status();
   impl->writer = std::make_unique<store::BatchWriter>(
       std::move(*store),

@@ -16,8 +16,8 @@ absl::StatusOr<BrokerAddress> ParseBrokerUrl(std::string_view url) {
   BrokerAddress address;
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        StrCat("broker URL '", url, "' has no scheme: expected tcp://host:port or ssl://host:port"));
+    return absl::InvalidArgumentError(StrCat(
+        "broker URL '", url, "' has no scheme: expected tcp://host:port or ssl://host:port"));
   }
   std::string_view scheme = url.substr(0, scheme_end);
   if (scheme == "tcp" || scheme == "mqtt") {
@@ -53,7 +53,8 @@ absl::StatusOr<BrokerAddress> ParseBrokerUrl(std::string_view url) {
     auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
     if (ec != std::errc() || end != port_text.data() + port_text.size() || port <= 0 ||
         port > 65535) {
-      return absl::InvalidArgumentError(StrCat("broker URL '", url, "': bad port '", port_text, "'"));
+      return absl::InvalidArgumentError(
+          StrCat("broker URL '", url, "': bad port '", port_text, "'"));
     }
     address.port = port;
   }
@@ -89,10 +90,11 @@ struct Client::Impl {
 
   std::mutex mu;
   std::condition_variable cv;
-  bool subscribed = false;     // guarded by mu
-  int64_t pending_acks = 0;    // guarded by mu: QoS>0 messages published, not yet acknowledged
+  bool subscribed = false;   // guarded by mu
+  int64_t pending_acks = 0;  // guarded by mu: QoS>0 messages published, not yet acknowledged
 
-  static void OnConnect(mosquitto* m, void* self, int rc, int /*flags*/, const mosquitto_property*) {
+  static void OnConnect(mosquitto* m, void* self, int rc, int /*flags*/,
+                        const mosquitto_property*) {
     auto* impl = static_cast<Impl*>(self);
     if (rc != 0) {
       spdlog::warn("mqtt {}: connect refused: {}", impl->options.url, mosquitto_reason_string(rc));
@@ -241,9 +243,9 @@ absl::Status Client::Publish(std::string_view topic, std::string_view payload, i
     std::lock_guard lock(impl_->mu);
     ++impl_->pending_acks;
   }
-  int rc = mosquitto_publish_v5(impl_->mosq, nullptr, std::string(topic).c_str(),
-                                static_cast<int>(payload.size()), payload.data(), qos, retain,
-                                nullptr);
+  int rc =
+      mosquitto_publish_v5(impl_->mosq, nullptr, std::string(topic).c_str(),
+                           static_cast<int>(payload.size()), payload.data(), qos, retain, nullptr);
   if (rc != MOSQ_ERR_SUCCESS) {
     if (qos > 0) {
       std::lock_guard lock(impl_->mu);
@@ -257,8 +259,8 @@ absl::Status Client::Publish(std::string_view topic, std::string_view payload, i
 absl::Status Client::WaitPublished(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mu);
   if (!impl_->cv.wait_for(lock, timeout, [&] { return impl_->pending_acks <= 0; })) {
-    return absl::DeadlineExceededError(
-        StrCat(impl_->pending_acks, " messages still unacknowledged after ", timeout.count(), " ms"));
+    return absl::DeadlineExceededError(StrCat(
+        impl_->pending_acks, " messages still unacknowledged after ", timeout.count(), " ms"));
   }
   return absl::OkStatus();
 }

@@ -85,7 +85,9 @@ TEST_F(ClientTest, PublishesAndReceivesAtQos1) {
 }
 
 TEST_F(ClientTest, PersistentSessionReceivesWhatWasPublishedWhileAway) {
-  ClientOptions persistent{.client_id = "gw-test", .clean_start = false, .session_expiry_s = 600,
+  ClientOptions persistent{.client_id = "gw-test",
+                           .clean_start = false,
+                           .session_expiry_s = 600,
                            .subscribe_topics = {"t/#"}};
   {
     Inbox first;

@@ -1,7 +1,7 @@
 #include "edgeway/store/batch_writer.h"
 
-#include "spdlog/spdlog.h"
 #include "edgeway/core/strings.h"
+#include "spdlog/spdlog.h"
 
 namespace edgeway::store {
 

@@ -108,8 +108,8 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
   if (!version.ok()) {
-    return absl::FailedPreconditionError(StrCat(path_, ": not an SQLite database or unreadable: ",
-                                                version.status().message()));
+    return absl::FailedPreconditionError(
+        StrCat(path_, ": not an SQLite database or unreadable: ", version.status().message()));
   }
   if (*version > kSchemaVersion) {
     return absl::FailedPreconditionError(StrCat(path_, ": schema version ", *version,
@@ -117,12 +117,13 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
                                                 "): upgrade edgeway"));
   }
   if (read_only) {
-    if (*version == 0) return absl::FailedPreconditionError(StrCat(path_, ": not an edgeway store"));
+    if (*version == 0)
+      return absl::FailedPreconditionError(StrCat(path_, ": not an edgeway store"));
     return absl::OkStatus();
   }
   if (absl::Status s = Exec("PRAGMA journal_mode = WAL;"); !s.ok()) return s;
-  if (absl::Status s = Exec(synchronous_full ? "PRAGMA synchronous = FULL;"
-                                             : "PRAGMA synchronous = NORMAL;");
+  if (absl::Status s =
+          Exec(synchronous_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
       !s.ok()) {
     return s;
   }
@@ -203,7 +204,8 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
     kind = InsightKindName(in.kind);
     insert_insight_.BindText(4, kind);
     insert_insight_.BindText(5, in.summary);
-    actions = nlohmann::json(in.actions).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    actions =
+        nlohmann::json(in.actions).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     insert_insight_.BindText(6, actions);
     sqlite3_bind_double(ii, 7, in.confidence);
     sqlite3_bind_double(ii, 8, in.value);
@@ -221,8 +223,8 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
 
 absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
   int64_t deleted = 0;
-  for (const char* sql : {"DELETE FROM readings WHERE ts_ns < ?1",
-                          "DELETE FROM insights WHERE ts_ns < ?1"}) {
+  for (const char* sql :
+       {"DELETE FROM readings WHERE ts_ns < ?1", "DELETE FROM insights WHERE ts_ns < ?1"}) {
     auto stmt = Prepare(sql);
     if (!stmt.ok()) return stmt.status();
     sqlite3_bind_int64(stmt->get(), 1, cutoff_ns);
@@ -354,13 +356,14 @@ absl::StatusOr<int64_t> SqliteStore::Count(const char* table) {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   sqlite3* db = nullptr;
-  int flags = options.read_only ? SQLITE_OPEN_READONLY
-                                : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int flags =
+      options.read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(options.path.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
-    std::string message = StrCat(options.path, ": cannot open store: ",
-                                 db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    std::string message =
+        StrCat(options.path,
+               ": cannot open store: ", db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
     sqlite3_close_v2(db);
     return absl::UnavailableError(message);
   }

@@ -133,7 +133,10 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
 }
 
 TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {
-  { auto store = OpenStore(); EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion); }
+  {
+    auto store = OpenStore();
+    EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
+  }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(dir_.File("edgeway.db").c_str(), &db), SQLITE_OK);
   sqlite3_stmt* stmt = nullptr;

@@ -8,9 +8,12 @@ namespace edgeway::stream {
 
 const char* TrendName(Trend trend) {
   switch (trend) {
-    case Trend::kIncreasing: return "increasing";
-    case Trend::kDecreasing: return "decreasing";
-    case Trend::kStable: break;
+    case Trend::kIncreasing:
+      return "increasing";
+    case Trend::kDecreasing:
+      return "decreasing";
+    case Trend::kStable:
+      break;
   }
   return "stable";
 }
@@ -103,10 +106,10 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     in.expected = v.mean;
     in.score = std::abs(v.z);
     in.confidence = AnomalyConfidence(in.score, options_.sigma);
-    in.summary = fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
-                             reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ",
-                             reading.unit, in.score, v.z > 0 ? "above" : "below", v.mean,
-                             window.size() - 1);
+    in.summary =
+        fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
+                    reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ",
+                    reading.unit, in.score, v.z > 0 ? "above" : "below", v.mean, window.size() - 1);
     in.actions = {"alert", "inspect_sensor"};
   }
   if (v.trend != state.reported_trend) {
@@ -120,10 +123,10 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       in.value = x;
       in.expected = state.holt.Forecast();
       in.confidence = 0.6;  // the seed's confidence for a trend
-      in.summary = fmt::format("{}/{} {} over its last {} readings; next expected {:.4g}",
-                               reading.device_id, reading.sensor,
-                               v.trend == Trend::kIncreasing ? "rising" : "falling",
-                               options_.trend_window, in.expected);
+      in.summary =
+          fmt::format("{}/{} {} over its last {} readings; next expected {:.4g}", reading.device_id,
+                      reading.sensor, v.trend == Trend::kIncreasing ? "rising" : "falling",
+                      options_.trend_window, in.expected);
       in.actions = {"watch"};
     }
   }

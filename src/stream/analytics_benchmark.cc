@@ -32,7 +32,8 @@ void BM_SeedWorkload(benchmark::State& state) {
   for (auto _ : state) {
     const Reading& r = stream[i];
     Verdict v = analytics.Process(r, &insights);
-    sink += v.forecast + v.min + v.max + static_cast<double>(v.count + static_cast<size_t>(v.trend));
+    sink +=
+        v.forecast + v.min + v.max + static_cast<double>(v.count + static_cast<size_t>(v.trend));
     if (++i == stream.size()) i = 0;
     if (insights.size() > 1024) insights.clear();
   }

@@ -54,9 +54,8 @@ TEST(ShardedEngineTest, DropPolicyRefusesWhenFull) {
     }
   } sink;
   std::unique_lock hold(sink.mu);
-  ShardedEngine engine({.shards = 1, .queue_capacity = 4, .overflow = OverflowPolicy::kDrop,
-                        .batch = 1},
-                       &sink);
+  ShardedEngine engine(
+      {.shards = 1, .queue_capacity = 4, .overflow = OverflowPolicy::kDrop, .batch = 1}, &sink);
   int accepted = 0;
   for (int i = 0; i < 100; ++i) accepted += engine.Submit(Reading{.device_id = "d", .sensor = "s"});
   EXPECT_LT(accepted, 100);

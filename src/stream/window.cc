@@ -75,9 +75,7 @@ void CountWindow::Recompute() {
   m2_ = m2;
 }
 
-double CountWindow::variance() const {
-  return size_ == 0 ? 0 : m2_ / static_cast<double>(size_);
-}
+double CountWindow::variance() const { return size_ == 0 ? 0 : m2_ / static_cast<double>(size_); }
 double CountWindow::stddev() const { return std::sqrt(variance()); }
 double CountWindow::min() const {
   EDGEWAY_CHECK(size_ > 0);

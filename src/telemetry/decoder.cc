@@ -4,8 +4,8 @@
 #include <limits>
 #include <optional>
 
-#include "edgeway/core/strings.h"
 #include "absl/time/time.h"
+#include "edgeway/core/strings.h"
 #include "simdjson.h"
 #include "telemetry/internal/python_literal.h"
 
@@ -13,16 +13,26 @@ namespace edgeway {
 
 const char* RejectReasonName(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kMalformed: return "malformed";
-    case RejectReason::kOversized: return "oversized";
-    case RejectReason::kNoDeviceId: return "no_device_id";
-    case RejectReason::kInvalidId: return "invalid_id";
-    case RejectReason::kDeviceMismatch: return "device_mismatch";
-    case RejectReason::kNonFinite: return "non_finite";
-    case RejectReason::kFutureTimestamp: return "future_timestamp";
-    case RejectReason::kNoReadings: return "no_readings";
-    case RejectReason::kQueueFull: return "queue_full";
-    case RejectReason::kCount: break;
+    case RejectReason::kMalformed:
+      return "malformed";
+    case RejectReason::kOversized:
+      return "oversized";
+    case RejectReason::kNoDeviceId:
+      return "no_device_id";
+    case RejectReason::kInvalidId:
+      return "invalid_id";
+    case RejectReason::kDeviceMismatch:
+      return "device_mismatch";
+    case RejectReason::kNonFinite:
+      return "non_finite";
+    case RejectReason::kFutureTimestamp:
+      return "future_timestamp";
+    case RejectReason::kNoReadings:
+      return "no_readings";
+    case RejectReason::kQueueFull:
+      return "queue_full";
+    case RejectReason::kCount:
+      break;
   }
   return "unknown";
 }
@@ -95,9 +105,9 @@ std::optional<int64_t> TextTimeToNs(std::string_view text) {
 }
 
 bool IsReservedKey(std::string_view key) {
-  static constexpr std::string_view kReserved[] = {
-      "device_id", "timestamp", "time", "ts", "location", "unit", "sensor", "sensor_id",
-      "value", "seq"};
+  static constexpr std::string_view kReserved[] = {"device_id", "timestamp", "time",   "ts",
+                                                   "location",  "unit",      "sensor", "sensor_id",
+                                                   "value",     "seq"};
   for (std::string_view r : kReserved) {
     if (key == r) return true;
   }
@@ -115,8 +125,7 @@ struct Decoder::Impl {
   std::vector<Reading> pending;
 };
 
-Decoder::Decoder(DecoderOptions options)
-    : options_(options), impl_(std::make_unique<Impl>()) {}
+Decoder::Decoder(DecoderOptions options) : options_(options), impl_(std::make_unique<Impl>()) {}
 Decoder::~Decoder() = default;
 
 namespace {
@@ -235,7 +244,8 @@ DecodeResult DecodeObject(simdjson::dom::object obj, std::string_view topic, int
     if (!IsValidSensorName(sensor)) {
       return fail(Reject(RejectReason::kInvalidId, StrCat("sensor '", sensor.substr(0, 64), "'")));
     }
-    if (!add(sensor, *value)) return fail(Reject(RejectReason::kFutureTimestamp, "timestamp ahead"));
+    if (!add(sensor, *value))
+      return fail(Reject(RejectReason::kFutureTimestamp, "timestamp ahead"));
   }
   std::vector<std::pair<std::string, std::string>> tags;
   for (auto [key, v] : obj) {
@@ -307,7 +317,9 @@ DecodeResult DecodeSenml(simdjson::dom::array pack, std::string_view topic, int6
         ok = number(&d);
         value = d;
       }
-      if (!ok) return fail(Reject(RejectReason::kMalformed, StrCat("SenML field '", key, "' has the wrong type")));
+      if (!ok)
+        return fail(
+            Reject(RejectReason::kMalformed, StrCat("SenML field '", key, "' has the wrong type")));
     }
     if (!value) continue;  // string, boolean, data or sum records carry no numeric reading
 
@@ -315,7 +327,8 @@ DecodeResult DecodeSenml(simdjson::dom::array pack, std::string_view topic, int6
     std::string_view device, sensor;
     if (!base_name.empty() && !name.empty()) {
       device = base_name;
-      while (!device.empty() && (device.back() == ':' || device.back() == '/')) device.remove_suffix(1);
+      while (!device.empty() && (device.back() == ':' || device.back() == '/'))
+        device.remove_suffix(1);
       sensor = name;
     } else if (base_name.empty()) {
       device = topic_device;
@@ -331,9 +344,11 @@ DecodeResult DecodeSenml(simdjson::dom::array pack, std::string_view topic, int6
         sensor = f.substr(cut + 1);
       }
     }
-    if (device.empty()) return fail(Reject(RejectReason::kNoDeviceId, "SenML record names no device"));
+    if (device.empty())
+      return fail(Reject(RejectReason::kNoDeviceId, "SenML record names no device"));
     if (!IsValidDeviceId(device)) {
-      return fail(Reject(RejectReason::kInvalidId, StrCat("device id '", device.substr(0, 64), "'")));
+      return fail(
+          Reject(RejectReason::kInvalidId, StrCat("device id '", device.substr(0, 64), "'")));
     }
     if (!topic_device.empty() && device != topic_device) {
       return fail(Reject(RejectReason::kDeviceMismatch,
@@ -364,7 +379,8 @@ DecodeResult DecodeSenml(simdjson::dom::array pack, std::string_view topic, int6
       return fail(Reject(RejectReason::kFutureTimestamp, "SenML time ahead of receive time"));
     }
   }
-  if (out->size() == first) return fail(Reject(RejectReason::kNoReadings, "SenML pack has no numeric record"));
+  if (out->size() == first)
+    return fail(Reject(RejectReason::kNoReadings, "SenML pack has no numeric record"));
   result.ok = true;
   return result;
 }

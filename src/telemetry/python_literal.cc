@@ -5,9 +5,7 @@
 namespace edgeway::internal {
 namespace {
 
-bool IsIdentChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
-}
+bool IsIdentChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
 
 }  // namespace
 
@@ -55,9 +53,10 @@ LiteralResult PythonLiteralToJson(std::string_view text, std::string* json) {
     }
     if (std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '.') {
       // A number, exponent included ("1e-05"), copied as it is.
-      while (i < n && (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.' ||
-                       text[i] == 'e' || text[i] == 'E' ||
-                       ((text[i] == '+' || text[i] == '-') && (text[i - 1] == 'e' || text[i - 1] == 'E')))) {
+      while (i < n &&
+             (std::isdigit(static_cast<unsigned char>(text[i])) != 0 || text[i] == '.' ||
+              text[i] == 'e' || text[i] == 'E' ||
+              ((text[i] == '+' || text[i] == '-') && (text[i - 1] == 'e' || text[i - 1] == 'E')))) {
         json->push_back(text[i]);
         ++i;
       }

@@ -2,7 +2,7 @@
 // runs, and checks what a person would look for: the fleet listed, live charts with data
 // points, an injected anomaly marked on a chart, insights in the feed. Saves a screenshot.
 //
-//   EDGEWAY_BINARY=build/ci/src/app/edgeway SCREENSHOT=build/dashboard.png node --test ...
+//   EDGEWAY_BINARY=build/ci/edgeway SCREENSHOT=build/dashboard.png node --test ...
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +16,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(repo, 'web/package.json'));
 const { chromium } = require('playwright-core');
 
-const binary = process.env.EDGEWAY_BINARY || path.join(repo, 'build/ci/src/app/edgeway');
+const binary = process.env.EDGEWAY_BINARY || path.join(repo, 'build/ci/edgeway');
 const screenshot = process.env.SCREENSHOT || path.join(repo, 'build/dashboard.png');
 
 function startDemo(dir) {

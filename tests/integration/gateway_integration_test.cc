@@ -6,9 +6,9 @@
 #include <set>
 
 #include "edgeway/mqtt/broker.h"
-#include "fmt/format.h"
 #include "edgeway/mqtt/client.h"
 #include "edgeway/store/store.h"
+#include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -19,8 +19,8 @@ namespace edgeway {
 namespace {
 
 using std::chrono::milliseconds;
-using ::testing::HasSubstr;
 using testing::EdgewayBinary;
+using ::testing::HasSubstr;
 using testing::Process;
 using testing::WaitUntil;
 
@@ -52,13 +52,13 @@ class GatewayIntegrationTest : public ::testing::Test {
 
   std::unique_ptr<Process> StartGateway(const std::string& tag) {
     auto gw = std::make_unique<Process>(
-        std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store",
-                                 db_, "--summary-json", dir_.File(tag + ".json"), "--log-level",
-                                 "info", "--http", "127.0.0.1:0"},
+        std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store", db_,
+                                 "--summary-json", dir_.File(tag + ".json"), "--log-level", "info",
+                                 "--http", "127.0.0.1:0"},
         dir_.File(tag + ".log"));
     // Subscribed once the log says so.
-    EXPECT_TRUE(WaitUntil([&] { return gw->output().find("gateway subscribed") != std::string::npos; },
-                          kLong))
+    EXPECT_TRUE(WaitUntil(
+        [&] { return gw->output().find("gateway subscribed") != std::string::npos; }, kLong))
         << gw->output();
     return gw;
   }
@@ -83,19 +83,24 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
   auto gw = StartGateway("run");
   // An hour ago, in seconds: recent enough for the store's 7-day retention.
   const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() -
+                       3600;
   std::map<std::tuple<std::string, std::string, int64_t>, double> expected;
   for (int i = 0; i < 100; ++i) {
     // The seed's JSON object: two readings.
     Publish("devices/json-1/telemetry",
-            fmt::format(R"({{"device_id": "json-1", "timestamp": {}, "temperature": {}, "humidity": {}}})",
-                        base + i, 20 + i * 0.01, 40 + i));
+            fmt::format(
+                R"({{"device_id": "json-1", "timestamp": {}, "temperature": {}, "humidity": {}}})",
+                base + i, 20 + i * 0.01, 40 + i));
     expected[{"json-1", "temperature", (base + i) * 1'000'000'000}] = 20 + i * 0.01;
     expected[{"json-1", "humidity", (base + i) * 1'000'000'000}] = 40 + i;
     // A SenML pack: two records.
-    Publish("devices/senml-1/telemetry",
-            fmt::format(R"([{{"bn": "senml-1:", "bt": {}, "n": "temp", "v": {}}}, {{"n": "rh", "t": 0.5, "v": {}}}])",
-                        base + i, 10 + i, 50 - i));
+    Publish(
+        "devices/senml-1/telemetry",
+        fmt::format(
+            R"([{{"bn": "senml-1:", "bt": {}, "n": "temp", "v": {}}}, {{"n": "rh", "t": 0.5, "v": {}}}])",
+            base + i, 10 + i, 50 - i));
     expected[{"senml-1", "temp", (base + i) * 1'000'000'000}] = 10 + i;
     expected[{"senml-1", "rh", (base + i) * 1'000'000'000 + 500'000'000}] = 50 - i;
     // The seed's MicroPython str(dict).
@@ -104,25 +109,26 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
                         base + i, 30 + i));
     expected[{"py-1", "temperature", (base + i) * 1'000'000'000}] = 30 + i;
     if (i % 10 == 0) {
-      Publish("sensors/x", "{\"device_id\": \"bad\", \"t\": ");             // malformed
-      Publish("sensors/x", R"({"temperature": 1})");                        // no_device_id
-      Publish("sensors/x", "{'device_id': 'bad', 'temperature': nan}");    // non_finite
-      Publish("sensors/x", std::string(70 * 1024, ' ') + "{}");             // oversized
-      Publish("devices/a/telemetry", R"({"device_id": "b", "t": 1})");     // device_mismatch
+      Publish("sensors/x", "{\"device_id\": \"bad\", \"t\": ");          // malformed
+      Publish("sensors/x", R"({"temperature": 1})");                     // no_device_id
+      Publish("sensors/x", "{'device_id': 'bad', 'temperature': nan}");  // non_finite
+      Publish("sensors/x", std::string(70 * 1024, ' ') + "{}");          // oversized
+      Publish("devices/a/telemetry", R"({"device_id": "b", "t": 1})");   // device_mismatch
       Publish("sensors/x", R"({"device_id": "far", "timestamp": 4000000000, "t": 1})");  // future
     }
   }
   ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
   ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 500; }, kLong))
-      << StoredReadings(db_) << "\n" << gw->output();
+      << StoredReadings(db_) << "\n"
+      << gw->output();
   nlohmann::json summary = StopGateway(*gw, "run");
 
   EXPECT_EQ(summary["messages_received"], 360);
   EXPECT_EQ(summary["readings_stored"], 500);
   EXPECT_EQ(summary["readings_duplicate"], 0);
   EXPECT_EQ(summary["messages_rejected"], 60);
-  for (const char* reason :
-       {"malformed", "no_device_id", "non_finite", "oversized", "device_mismatch", "future_timestamp"}) {
+  for (const char* reason : {"malformed", "no_device_id", "non_finite", "oversized",
+                             "device_mismatch", "future_timestamp"}) {
     EXPECT_EQ(summary["rejected"][reason], 10) << reason;
   }
   EXPECT_EQ(summary["rejected"]["queue_full"], 0);
@@ -141,14 +147,18 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
   // The rejects were logged, rate-limited: one line per reason, not ten.
   std::string log = gw->output();
   size_t lines = 0;
-  for (size_t at = log.find("malformed:"); at != std::string::npos; at = log.find("malformed:", at + 1)) ++lines;
+  for (size_t at = log.find("malformed:"); at != std::string::npos;
+       at = log.find("malformed:", at + 1))
+    ++lines;
   EXPECT_GE(lines, 1u);
   EXPECT_LT(lines, 10u);
 }
 
 TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
   const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch()).count() - 3600;
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() -
+                       3600;
   auto publish_batch = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
       Publish("devices/gap-1/telemetry",
@@ -166,7 +176,8 @@ TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
 
   auto second = StartGateway("second");
   ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 3000; }, kLong))
-      << StoredReadings(db_) << "\n" << second->output();
+      << StoredReadings(db_) << "\n"
+      << second->output();
   nlohmann::json s2 = StopGateway(*second, "second");
   EXPECT_EQ(s2["readings_stored"], 2000);
 
@@ -187,9 +198,9 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
   nlohmann::json s = ReadJson(dir.File("summary.json"));
   ASSERT_TRUE(s.is_object()) << demo.output();
-  for (const char* key : {"messages_received", "readings_stored", "insights_stored", "rejected",
-                          "anomalies_detected", "anomalies_injected",
-                          "anomalies_injected_detected"}) {
+  for (const char* key :
+       {"messages_received", "readings_stored", "insights_stored", "rejected", "anomalies_detected",
+        "anomalies_injected", "anomalies_injected_detected"}) {
     EXPECT_TRUE(s.contains(key)) << key;
   }
   EXPECT_GT(s["anomalies_injected"].get<int>(), 20);
@@ -243,7 +254,8 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   }
   EXPECT_EQ(a[81].substr(0, 24), "2014-04-01 01:20:00,100,");
 
-  std::ofstream(dir.File("bad.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
+  std::ofstream(dir.File("bad.csv"))
+      << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
   Process bad({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-"},
               dir.File("c.log"));
   EXPECT_EQ(bad.Wait(kLong), 2);
@@ -256,7 +268,8 @@ TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {
   std::ofstream(config) << "store:\n  path: x.db\nanalytics:\n  window: -3\n";
   Process run({EdgewayBinary(), "run", "-c", config}, dir.File("out.log"));
   EXPECT_EQ(run.Wait(kLong), 2);
-  EXPECT_THAT(run.output(), HasSubstr(config + ":4: analytics.window must be in [2, 100000], got -3"));
+  EXPECT_THAT(run.output(),
+              HasSubstr(config + ":4: analytics.window must be in [2, 100000], got -3"));
 }
 
 TEST(EdgewayCliTest, UsageErrorsExitTwoAndHelpExitsZero) {

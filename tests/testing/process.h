@@ -85,6 +85,6 @@ bool WaitUntil(Condition condition, std::chrono::milliseconds timeout) {
   return condition();
 }
 
-inline std::string EdgewayBinary() { return std::string(EDGEWAY_BINARY_DIR) + "/src/app/edgeway"; }
+inline std::string EdgewayBinary() { return std::string(EDGEWAY_BINARY_DIR) + "/edgeway"; }
 
 }  // namespace edgeway::testing

@@ -44,6 +44,8 @@ class YamlReader {
  private:
   struct State;
   YamlReader(std::shared_ptr<State> state, YAML::Node node, std::string path);
+  template <typename T>
+  void ReadNumber(std::string_view key, T* out, T min, T max, const char* what);
   // The node under `key`, marked as read; a null node when absent.
   YAML::Node Child(std::string_view key);
   std::string Where(const YAML::Node& node, std::string_view key) const;

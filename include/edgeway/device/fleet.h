@@ -25,7 +25,7 @@ struct FleetOptions {
   std::string broker_url;
   size_t devices = 10;
   std::string id_prefix = "sim-";
-  double interval_s = 1.0;   // seconds between two samples of one device
+  double interval_s = 1.0;  // seconds between two samples of one device
   int qos = 1;
   uint64_t seed = 1;
   // Every device injects an anomaly into one of its sensors every `anomaly_every` samples (at a

@@ -16,21 +16,22 @@ namespace edgeway::gateway {
 
 // Counters of the data path, read at any time from any thread.
 struct GatewayStats {
-  uint64_t messages_received = 0;   // MQTT messages handed to the decoder
-  uint64_t messages_rejected = 0;   // of those, refused (sum of `rejected`)
-  std::array<uint64_t, kRejectReasonCount> rejected{};  // by RejectReason; queue_full counts readings
+  uint64_t messages_received = 0;  // MQTT messages handed to the decoder
+  uint64_t messages_rejected = 0;  // of those, refused (sum of `rejected`)
+  std::array<uint64_t, kRejectReasonCount>
+      rejected{};                   // by RejectReason; queue_full counts readings
   uint64_t readings_received = 0;   // readings decoded from accepted messages
   uint64_t clock_substituted = 0;   // readings given the receive time for an implausible clock
   uint64_t timestamp_missing = 0;   // readings given the receive time for having none
   uint64_t readings_processed = 0;  // through the analytics
   uint64_t anomalies_detected = 0;
   int64_t readings_stored = 0;
-  int64_t readings_duplicate = 0;   // redelivered by the broker, recognised and not stored twice
+  int64_t readings_duplicate = 0;  // redelivered by the broker, recognised and not stored twice
   int64_t insights_stored = 0;
-  int64_t store_failed = 0;         // rows lost to store errors after retries
-  uint64_t devices = 0;             // distinct devices seen
-  uint64_t keys = 0;                // distinct (device, sensor) keys with state
-  uint64_t queued = 0;              // readings waiting in shard queues
+  int64_t store_failed = 0;  // rows lost to store errors after retries
+  uint64_t devices = 0;      // distinct devices seen
+  uint64_t keys = 0;         // distinct (device, sensor) keys with state
+  uint64_t queued = 0;       // readings waiting in shard queues
 };
 
 struct GatewayOptions {

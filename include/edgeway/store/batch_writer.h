@@ -22,7 +22,7 @@ struct BatchWriterOptions {
   // transactions grow by themselves. A positive value bounds commits to 1000/group_commit_ms
   // per second, which matters with synchronous_full (an fsync per commit).
   int64_t group_commit_ms = 0;
-  size_t queue_batches = 1024;      // batches waiting; when full, Add blocks (back-pressure)
+  size_t queue_batches = 1024;  // batches waiting; when full, Add blocks (back-pressure)
   int64_t retention_ns = 7LL * 24 * 3600 * kNsPerSecond;  // 0 keeps everything
   int64_t retention_check_ns = 60 * kNsPerSecond;
   Clock* clock = Clock::Real();

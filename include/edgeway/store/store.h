@@ -28,9 +28,9 @@ struct WriteStats {
 };
 
 struct ReadingQuery {
-  std::string device_id;  // empty: all devices
-  std::string sensor;     // empty: all sensors
-  int64_t from_ns = 0;    // inclusive
+  std::string device_id;      // empty: all devices
+  std::string sensor;         // empty: all sensors
+  int64_t from_ns = 0;        // inclusive
   int64_t to_ns = INT64_MAX;  // exclusive
   int64_t limit = 1000;
   bool latest = false;  // the newest `limit` rows of the range instead of the oldest

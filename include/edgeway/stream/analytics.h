@@ -12,13 +12,13 @@
 namespace edgeway::stream {
 
 struct AnalyticsOptions {
-  size_t window = 50;         // readings per key in the sliding window
-  double sigma = 3.0;         // anomaly when |x - mean| > sigma * stddev of the window before x
-  size_t min_samples = 10;    // no anomaly verdicts before this many readings of the key
-  size_t trend_window = 5;    // the seed's trend rule looks at the last 5 readings
+  size_t window = 50;            // readings per key in the sliding window
+  double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
+  size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key
+  size_t trend_window = 5;       // the seed's trend rule looks at the last 5 readings
   double trend_threshold = 0.1;  // second half's mean beyond +-10% of the first half's
-  double holt_alpha = 0.5;    // Holt's linear method: level smoothing
-  double holt_beta = 0.3;     // and trend smoothing
+  double holt_alpha = 0.5;       // Holt's linear method: level smoothing
+  double holt_beta = 0.3;        // and trend smoothing
 };
 
 enum class Trend { kStable, kIncreasing, kDecreasing };
@@ -47,8 +47,8 @@ Trend TrendOf(const CountWindow& window, size_t n, double threshold);
 // What the analytics made of one reading.
 struct Verdict {
   bool anomaly = false;
-  double z = 0;         // (x - mean) / stddev of the window before x; 0 before min_samples
-  double mean = 0;      // of the window before x
+  double z = 0;     // (x - mean) / stddev of the window before x; 0 before min_samples
+  double mean = 0;  // of the window before x
   double stddev = 0;
   double forecast = 0;  // Holt's forecast of x made before x arrived (x itself for the first)
   Trend trend = Trend::kStable;

@@ -25,7 +25,7 @@ struct EngineOptions {
   size_t shards = 2;
   size_t queue_capacity = 65536;  // readings per shard queue
   OverflowPolicy overflow = OverflowPolicy::kBlock;
-  size_t batch = 512;             // readings a shard takes from its queue at a time
+  size_t batch = 512;  // readings a shard takes from its queue at a time
 };
 
 // Routes readings by a hash of (device, sensor) to worker shards. Each shard owns its keys'

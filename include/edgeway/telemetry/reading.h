@@ -18,10 +18,10 @@ struct Reading {
 
   std::string device_id;
   std::string sensor;
-  int64_t ts_ns = 0;        // event time, nanoseconds since the Unix epoch
-  double value = 0;         // always finite
-  std::string unit;         // may be empty
-  std::string location;     // may be empty
+  int64_t ts_ns = 0;     // event time, nanoseconds since the Unix epoch
+  double value = 0;      // always finite
+  std::string unit;      // may be empty
+  std::string location;  // may be empty
   std::vector<std::pair<std::string, std::string>> tags;  // other string fields of the message
   uint32_t flags = 0;
   int64_t received_ns = 0;  // gateway receive time
