@@ -26,7 +26,8 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kMaxLimit = 10000;
-constexpr size_t kMaxStreams = 32;
+// Live streams each hold a server thread while open; a dashboard tab uses one.
+constexpr size_t kMaxStreams = 8;
 constexpr size_t kMaxQueuedEvents = 256;       // per stream; the oldest go first when full
 constexpr size_t kMaxReadingsPerEvent = 1000;  // a `readings` event carries at most this many
 // Ingest-to-store latency buckets, seconds.
@@ -390,6 +391,7 @@ struct ApiServer::Impl {
     out +=
         "# HELP edgeway_queue_depth Items waiting in a queue.\n# TYPE edgeway_queue_depth gauge\n";
     out += StrCat("edgeway_queue_depth{queue=\"shards\"} ", s.queued, "\n");
+    out += StrCat("edgeway_queue_depth{queue=\"store\"} ", s.store_queued_batches, "\n");
     metric("edgeway_mqtt_connected", "gauge", "1 while connected to the broker.",
            gateway->connected() ? 1 : 0);
     metric("edgeway_stream_events_dropped_total", "counter",
@@ -532,7 +534,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   }
   impl->options = std::move(options);
   impl->gateway = gateway;
-  impl->server.new_task_queue = [] { return new httplib::ThreadPool(kMaxStreams + 8); };
+  impl->server.new_task_queue = [] { return new httplib::ThreadPool(kMaxStreams + 4); };
   impl->server.set_read_timeout(std::chrono::seconds(10));
   impl->server.set_payload_max_length(64 * 1024);
   impl->Routes();

@@ -148,6 +148,7 @@ TEST_F(ApiServerTest, MetricsInPrometheusFormat) {
   EXPECT_THAT(res->body, HasSubstr("edgeway_ingest_to_store_seconds_bucket{le=\"+Inf\"} 40\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_resident_memory_bytes "));
   EXPECT_THAT(res->body, HasSubstr("edgeway_queue_depth{queue=\"shards\"} "));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_queue_depth{queue=\"store\"} "));
 }
 
 TEST_F(ApiServerTest, LiveStreamCarriesReadingsAndInsights) {

@@ -180,6 +180,7 @@ GatewayStats Gateway::stats() const {
   s.devices = i.device_count.load(std::memory_order_relaxed);
   s.keys = i.engine->keys();
   s.queued = i.engine->queued();
+  s.store_queued_batches = i.writer->queued_batches();
   return s;
 }
 

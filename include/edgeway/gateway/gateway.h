@@ -32,6 +32,7 @@ struct GatewayStats {
   uint64_t devices = 0;      // distinct devices seen
   uint64_t keys = 0;         // distinct (device, sensor) keys with state
   uint64_t queued = 0;       // readings waiting in shard queues
+  uint64_t store_queued_batches = 0;  // result batches waiting for the store writer
 };
 
 struct GatewayOptions {
