@@ -3,6 +3,7 @@
 // the way git runs its subcommands, so the gateway never loads what only they need.
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -37,8 +38,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "edgeway: an edge-computing runtime for IoT.\n"
       "Ingests device telemetry over MQTT, analyses it per device and sensor in real time "
-      "(sliding windows, 3-sigma anomalies, trends, forecasts), and stores readings and "
-      "insights in SQLite.",
+      "(sliding windows, 3-sigma anomalies, trends, forecasts), stores readings and insights in "
+      "SQLite, and serves a live dashboard, a JSON API and Prometheus metrics.",
       "edgeway"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "edgeway 0.1.0");
@@ -62,7 +63,12 @@ int main(int argc, char** argv) {
     bool builtin = first.starts_with("-");
     for (const CLI::App* sub : app.get_subcommands({}))
       builtin = builtin || sub->get_name() == first;
-    if (!builtin) ExecExternal(argc, argv);
+    if (!builtin) {
+      ExecExternal(argc, argv);
+      std::fprintf(stderr, "edgeway: '%s' is not an edgeway command; see 'edgeway --help'\n",
+                   first.c_str());
+      return kExitUsage;
+    }
   }
 
   try {

@@ -281,6 +281,9 @@ TEST(EdgewayCliTest, UsageErrorsExitTwoAndHelpExitsZero) {
                   dir.File("b.log"));
   EXPECT_EQ(bad_url.Wait(kLong), 2);
   EXPECT_THAT(bad_url.output(), HasSubstr("no scheme"));
+  Process unknown({EdgewayBinary(), "bogus"}, dir.File("d.log"));
+  EXPECT_EQ(unknown.Wait(kLong), 2);
+  EXPECT_THAT(unknown.output(), HasSubstr("'bogus' is not an edgeway command"));
   Process help({EdgewayBinary(), "run", "--help"}, dir.File("c.log"));
   EXPECT_EQ(help.Wait(kLong), 0);
   EXPECT_THAT(help.output(), HasSubstr("--summary-json"));
