@@ -56,13 +56,8 @@ struct Gateway::Impl final : public stream::ResultSink {
       return;
     }
     readings_received.fetch_add(decoded.size(), std::memory_order_relaxed);
-    if (result.clock_substituted || result.timestamp_missing) {
-      for (const Reading& r : decoded) {
-        if ((r.flags & Reading::kReceiveTime) == 0) continue;
-        (result.clock_substituted ? clock_substituted : timestamp_missing)
-            .fetch_add(1, std::memory_order_relaxed);
-      }
-    }
+    clock_substituted.fetch_add(result.clock_substituted, std::memory_order_relaxed);
+    timestamp_missing.fetch_add(result.timestamp_missing, std::memory_order_relaxed);
     if (!devices.contains(decoded.front().device_id)) {
       devices.insert(decoded.front().device_id);
       device_count.store(devices.size(), std::memory_order_relaxed);

@@ -144,14 +144,14 @@ bool ResolveTime(std::optional<int64_t> ts, int64_t received_ns, const DecoderOp
   if (!ts) {
     reading->ts_ns = received_ns;
     reading->flags |= Reading::kReceiveTime;
-    result->timestamp_missing = true;
+    ++result->timestamp_missing;
     return true;
   }
   if (*ts > received_ns + options.max_future_skew_ns) return false;
   if (*ts < options.min_plausible_ns) {
     reading->ts_ns = received_ns;
     reading->flags |= Reading::kReceiveTime;
-    result->clock_substituted = true;
+    ++result->clock_substituted;
     return true;
   }
   reading->ts_ns = *ts;

@@ -43,8 +43,9 @@ struct DecodeResult {
   bool ok = false;
   RejectReason reason = RejectReason::kMalformed;  // when !ok
   std::string detail;                              // when !ok: what was wrong, for the log
-  bool clock_substituted = false;  // some reading got the receive time for an implausible clock
-  bool timestamp_missing = false;  // some reading had no timestamp at all
+  // Readings that got the receive time for an implausible device clock, and for having none.
+  uint32_t clock_substituted = 0;
+  uint32_t timestamp_missing = 0;
 };
 
 // Turns MQTT messages into readings. Accepts, by the payload's first character:
