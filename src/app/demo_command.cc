@@ -186,7 +186,8 @@ int DemoCommand(const DemoFlags& flags) {
     auto anomalies = (*store)->Insights({.kind = Insight::Kind::kAnomaly, .limit = INT64_MAX});
     if (anomalies.ok()) {
       detected = device::CountDetected(injected, *anomalies,
-                                       static_cast<int64_t>(flags.interval_s * 0.5e9));
+                                       static_cast<int64_t>(flags.interval_s * 0.5e9),
+                                       /*late_ns=*/kNsPerSecond);
     }
   }
   nlohmann::json summary = gw->Summary();

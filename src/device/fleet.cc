@@ -45,7 +45,8 @@ struct Fleet::Impl {
 };
 
 size_t CountDetected(const std::vector<InjectedAnomaly>& injected,
-                     const std::vector<Insight>& insights, int64_t tolerance_ns) {
+                     const std::vector<Insight>& insights, int64_t tolerance_ns,
+                     int64_t late_ns) {
   std::map<std::pair<std::string, std::string>, std::multiset<int64_t>> flagged;
   for (const Insight& in : insights) {
     if (in.kind == Insight::Kind::kAnomaly) flagged[{in.device_id, in.sensor}].insert(in.ts_ns);
@@ -55,7 +56,7 @@ size_t CountDetected(const std::vector<InjectedAnomaly>& injected,
     auto it = flagged.find({a.device_id, a.sensor});
     if (it == flagged.end()) continue;
     auto near = it->second.lower_bound(a.ts_ns - tolerance_ns);
-    if (near != it->second.end() && *near <= a.ts_ns + tolerance_ns) {
+    if (near != it->second.end() && *near <= a.ts_ns + tolerance_ns + late_ns) {
       ++detected;
       it->second.erase(near);
     }

@@ -51,10 +51,11 @@ struct InjectedAnomaly {
 };
 
 // How many of `injected` were flagged: an anomaly insight for the same device and sensor with
-// an event time within `tolerance_ns` (the receive time stands in for a device clock that was
-// replaced). Each insight matches at most one injected anomaly.
+// an event time from `tolerance_ns` before to `tolerance_ns + late_ns` after the injected one
+// (a device clock replaced by the receive time lags the publish time by the delivery delay).
+// Each insight matches at most one injected anomaly.
 size_t CountDetected(const std::vector<InjectedAnomaly>& injected,
-                     const std::vector<Insight>& insights, int64_t tolerance_ns);
+                     const std::vector<Insight>& insights, int64_t tolerance_ns, int64_t late_ns);
 
 // A simulated fleet publishing over one MQTT connection from its own thread: per device,
 // temperature (deg C), humidity (%RH) and battery (%) with a daily cycle and Gaussian noise,
