@@ -55,6 +55,7 @@ struct DetectFlags {
   std::string input;
   std::string output;
   size_t window = 50;
+  std::string detector = "ensemble";
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);
@@ -62,6 +63,7 @@ int DetectCommand(const DetectFlags& flags);
 struct NabFlags {
   std::string data = "../shared/data/nab";
   size_t window = 50;
+  std::string detector = "ensemble";
   std::string json;
 };
 void AddNabCommand(CLI::App& app, NabFlags& flags);

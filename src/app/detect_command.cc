@@ -5,6 +5,7 @@
 #include "edgeway/eval/nab.h"
 #include "edgeway/eval/series.h"
 #include "edgeway/stream/analytics.h"
+#include "edgeway/stream/detector.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
@@ -13,7 +14,15 @@ namespace {
 
 // Scores one series row by row with the gateway's streaming detector: each score comes only from
 // the rows up to and including its own.
-std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window) {
+std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window,
+                                const std::string& detector) {
+  if (detector == "ensemble") {
+    stream::AnomalyDetector d;
+    std::vector<double> scores;
+    scores.reserve(values.size());
+    for (double v : values) scores.push_back(d.Update(v));
+    return scores;
+  }
   stream::KeyedAnalytics analytics({.window = window});
   std::vector<Insight> insights;
   Reading r;
@@ -29,8 +38,13 @@ std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window
   return scores;
 }
 
-void AddWindowOption(CLI::App* cmd, size_t& window) {
-  cmd->add_option("--window", window, "readings in the sliding window")
+void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector) {
+  cmd->add_option("--detector", detector,
+                  "ensemble (robust z, EWMA, CUSUM, anomaly likelihood) or sigma (the seed's "
+                  "3-sigma rule over a sliding window)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ensemble", "sigma"}));
+  cmd->add_option("--window", window, "readings in the sliding window of the sigma detector")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));
 }
@@ -45,7 +59,7 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "to and including its own (no look-ahead).");
   cmd->add_option("--input", flags.input, "CSV with a header and timestamp,value rows")->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
-  AddWindowOption(cmd, flags.window);
+  AddDetectorOptions(cmd, flags.window, flags.detector);
 }
 
 int DetectCommand(const DetectFlags& flags) {
@@ -54,7 +68,7 @@ int DetectCommand(const DetectFlags& flags) {
     std::fprintf(stderr, "edgeway detect: %s\n", std::string(series.status().message()).c_str());
     return kExitUsage;
   }
-  std::vector<double> scores = ScoreSeries(series->values, flags.window);
+  std::vector<double> scores = ScoreSeries(series->values, flags.window, flags.detector);
   std::FILE* out = flags.output == "-" ? stdout : std::fopen(flags.output.c_str(), "w");
   if (out == nullptr) {
     std::fprintf(stderr, "edgeway detect: %s: cannot write\n", flags.output.c_str());
@@ -81,7 +95,7 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       "scores and a table per file.");
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
       ->capture_default_str();
-  AddWindowOption(cmd, flags.window);
+  AddDetectorOptions(cmd, flags.window, flags.detector);
   cmd->add_option("--json", flags.json, "also write the scores as JSON here");
 }
 
@@ -93,9 +107,11 @@ int NabCommand(const NabFlags& flags) {
   }
   std::vector<eval::ScoredSeries> scored;
   for (const eval::LabeledSeries& s : *corpus) {
-    scored.push_back({s.name, ScoreSeries(s.series.values, flags.window), s.windows});
+    scored.push_back({s.name, ScoreSeries(s.series.values, flags.window, flags.detector), s.windows});
   }
-  nlohmann::json out = {{"detector", fmt::format("windowed gaussian, window {}", flags.window)},
+  nlohmann::json out = {{"detector", flags.detector == "ensemble"
+                                      ? std::string("ensemble")
+                                      : fmt::format("sigma, window {}", flags.window)},
                         {"files", corpus->size()}};
   std::vector<eval::CorpusResult> results;
   for (const eval::Profile& p : eval::NabProfiles()) {

@@ -4,7 +4,10 @@
 #include <random>
 
 #include "benchmark/benchmark.h"
+#include <cmath>
+
 #include "edgeway/stream/analytics.h"
+#include "edgeway/stream/detector.h"
 
 namespace edgeway::stream {
 namespace {
@@ -41,6 +44,27 @@ void BM_SeedWorkload(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_SeedWorkload);
+
+// The anomaly-detector ensemble on one series with a daily cycle and noise.
+void BM_Ensemble(benchmark::State& state) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<double> series(100000);
+  for (size_t i = 0; i < series.size(); ++i) {
+    series[i] = 50 + 10 * std::sin(static_cast<double>(i) * 2 * 3.14159265 / 288) + noise(rng);
+  }
+  AnomalyDetector detector;
+  size_t i = 0;
+  double sink = 0;
+  for (auto _ : state) {
+    sink += detector.Update(series[i]);
+    if (++i == series.size()) i = 0;
+  }
+  benchmark::DoNotOptimize(sink);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["state_bytes"] = static_cast<double>(detector.bytes());
+}
+BENCHMARK(BM_Ensemble);
 
 void BM_WindowPush(benchmark::State& state) {
   CountWindow w(static_cast<size_t>(state.range(0)));

@@ -3,6 +3,7 @@
 // published during the gap, the demo, and command-line errors.
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 
 #include "edgeway/mqtt/broker.h"
@@ -222,40 +223,51 @@ std::vector<std::string> Lines(const std::string& path) {
 
 TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   testing::TempDir dir;
+  constexpr int kRows = 700, kSpike = 600;
   auto write_series = [&](const std::string& name, int rows) {
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> noise(0, 1);
     std::ofstream csv(dir.File(name));
     csv << "timestamp,value\n";
     for (int i = 0; i < rows; ++i) {
-      csv << fmt::format("2014-04-01 {:02d}:{:02d}:00,{}\n", i / 60, i % 60,
-                         i == 80 ? 100.0 : 10.0 + (i % 3));
+      double v = std::round((10.0 + noise(rng)) * 1000) / 1000;
+      csv << fmt::format("2014-04-{:02d} {:02d}:{:02d}:00,{}\n", 1 + i / 1440, i / 60 % 24, i % 60,
+                         i == kSpike ? 100.0 : v);
     }
   };
-  write_series("full.csv", 120);
-  write_series("prefix.csv", 81);
-  Process full({EdgewayBinary(), "detect", "--input", dir.File("full.csv"), "--output",
-                dir.File("full.out")},
-               dir.File("a.log"));
-  ASSERT_EQ(full.Wait(kLong), 0) << full.output();
-  Process prefix({EdgewayBinary(), "detect", "--input", dir.File("prefix.csv"), "--output",
-                  dir.File("prefix.out")},
-                 dir.File("b.log"));
-  ASSERT_EQ(prefix.Wait(kLong), 0) << prefix.output();
-  std::vector<std::string> a = Lines(dir.File("full.out")), b = Lines(dir.File("prefix.out"));
-  ASSERT_EQ(a.size(), 121u);
-  EXPECT_EQ(a[0], "timestamp,value,anomaly_score");
-  for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(a[i], b[i]) << "row " << i;  // no look-ahead
-  for (size_t i = 1; i < a.size(); ++i) {
-    double score = std::stod(a[i].substr(a[i].rfind(',') + 1));
-    EXPECT_GE(score, 0);
-    EXPECT_LE(score, 1);
-    if (i == 81) {
-      EXPECT_GT(score, 0.999) << a[i];
+  write_series("full.csv", kRows);
+  write_series("prefix.csv", kSpike + 1);
+  for (std::string detector : {"ensemble", "sigma"}) {
+    auto run = [&](const std::string& in, const std::string& out) {
+      Process p({EdgewayBinary(), "detect", "--detector", detector, "--input", dir.File(in),
+                 "--output", dir.File(out)},
+                dir.File(out + ".log"));
+      EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+    };
+    run("full.csv", "full.out");
+    run("prefix.csv", "prefix.out");
+    std::vector<std::string> a = Lines(dir.File("full.out")), b = Lines(dir.File("prefix.out"));
+    ASSERT_EQ(a.size(), kRows + 1u) << detector;
+    EXPECT_EQ(a[0], "timestamp,value,anomaly_score");
+    for (size_t i = 0; i < b.size(); ++i) EXPECT_EQ(a[i], b[i]) << detector << " row " << i;
+    // The event is the spike and the few readings after it (the ensemble's likelihood averages
+    // the last 8 surprises, so it may peak a reading or two later): it must stand out.
+    double event = 0, elsewhere = 0;
+    for (size_t i = 1; i < a.size(); ++i) {
+      double score = std::stod(a[i].substr(a[i].rfind(',') + 1));
+      EXPECT_GE(score, 0);
+      EXPECT_LE(score, 1);
+      const bool in_event = i >= kSpike + 1 && i <= kSpike + 9;
+      (in_event ? event : elsewhere) = std::max(in_event ? event : elsewhere, score);
     }
+    EXPECT_GT(event, 0.5) << detector;
+    // The sigma rule's score is a Gaussian probability: near 1 for any 3-sigma wiggle of noise.
+    // The ensemble's scores stay low on noise.
+    EXPECT_GT(event, (detector == "ensemble" ? 2 : 1) * elsewhere) << detector;
+    EXPECT_EQ(a[kSpike + 1].substr(0, 24), "2014-04-01 10:00:00,100,") << detector;
   }
-  EXPECT_EQ(a[81].substr(0, 24), "2014-04-01 01:20:00,100,");
 
-  std::ofstream(dir.File("bad.csv"))
-      << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
+  std::ofstream(dir.File("bad.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
   Process bad({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-"},
               dir.File("c.log"));
   EXPECT_EQ(bad.Wait(kLong), 2);

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace edgeway::stream {
+
+// Parameters shared by every series: nothing is tuned per file or per sensor.
+struct DetectorOptions {
+  size_t median_window = 64;     // robust z-score: median and MAD of the last N values
+  double ewma_alpha = 0.05;      // EWMA mean and variance of the values
+  double cusum_slack = 0.5;      // CUSUM drift allowance, in standard deviations
+  size_t warmup = 300;           // readings before the first score above 0: the surprise
+                                 // distribution needs a few hundred readings to mean anything
+  size_t recent = 8;             // readings in the short-term average of raw surprise
+  double history_alpha = 0.002;  // EWMA over raw surprise: its long-run distribution
+  // An alert is an event, not a state: for `refractory` readings after a reported score, only a
+  // higher score is reported (the rest are 0).
+  size_t refractory = 200;
+  // Seasonality (the seed's detect_seasonality, which it never defined): the period is the
+  // strongest autocorrelation peak over the first `season_learn` readings, between 4 and
+  // `season_max_period` readings, if its autocorrelation is at least `season_min_acf`.
+  size_t season_learn = 1200;
+  size_t season_max_period = 400;
+  double season_min_acf = 0.6;
+};
+
+// The period of `values` by autocorrelation, or 0 when no lag in [min_period, max_period]
+// correlates at least `min_acf` at a local peak.
+size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
+                         double min_acf);
+
+// A streaming anomaly detector for one series, with a few hundred bytes of state: a robust
+// z-score (median/MAD), an EWMA residual, and a two-sided CUSUM for level shifts give a raw
+// surprise per reading; the ensemble turns it into an anomaly likelihood, the tail probability
+// of the recent average surprise against its own long-run distribution (as Numenta's anomaly
+// likelihood), reported as -log10(tail) / 10 capped at 1; then a refractory rule reports each
+// event once. Each score uses only the values up to and including its own.
+// Not thread-safe.
+class AnomalyDetector {
+ public:
+  explicit AnomalyDetector(const DetectorOptions& options = {});
+
+  // Adds `value` and returns its anomaly score in [0, 1].
+  double Update(double value);
+
+  // Bytes of state, for capacity planning.
+  size_t bytes() const;
+
+ private:
+  double RobustZ(double value) const;
+  double Refractory(double score);
+  double SeasonalZ(double value);
+
+  DetectorOptions options_;
+  uint64_t count_ = 0;
+  // Median/MAD window: the values in arrival order (ring) and sorted.
+  std::vector<double> ring_;
+  std::vector<double> sorted_;
+  size_t next_ = 0;
+  // EWMA of the values.
+  double mean_ = 0, var_ = 0;
+  // CUSUM of standardised residuals.
+  double cusum_up_ = 0, cusum_down_ = 0;
+  // Raw surprise: recent ring and long-run EWMA mean/variance.
+  std::vector<double> recent_;
+  size_t recent_next_ = 0;
+  double recent_sum_ = 0;
+  double surprise_mean_ = 0, surprise_var_ = 0;
+  uint64_t surprise_count_ = 0;
+  // Seasonality: means of pairs of readings kept while learning the period (half the memory of
+  // the readings, periods found to within one reading), then the last `period_` values.
+  std::vector<float> learn_;
+  double learn_pending_ = 0;
+  bool learn_half_ = false;
+  size_t period_ = 0;
+  std::vector<float> season_;
+  size_t season_next_ = 0;
+  double season_scale_ = 0;  // EWMA of |x - x one period ago|
+  // The last reported score and when: for `refractory` readings after it, only a higher score
+  // is reported.
+  double last_report_ = 0;
+  uint64_t last_report_at_ = 0;
+};
+
+}  // namespace edgeway::stream
