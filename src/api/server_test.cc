@@ -94,6 +94,7 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   EXPECT_EQ(summary["readings_stored"], 40);
   json pipelines = Get("/api/v1/pipelines");
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["window"], 50);
+  EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["detector"], "sigma");
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {

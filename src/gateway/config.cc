@@ -68,6 +68,11 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     a.Read("holt_alpha", &c.analytics.holt_alpha, 0, 1);
     a.Read("holt_beta", &c.analytics.holt_beta, 0, 1);
     a.Read("shards", &c.shards, 0, 256);
+    std::string detector = "sigma";
+    a.ReadEnum("detector", &detector, {"sigma", "ensemble"});
+    c.analytics.detector =
+        detector == "ensemble" ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma;
+    a.Read("anomaly_threshold", &c.analytics.anomaly_threshold, 0.0, 1.0);
     if (min_samples > window) a.Fail("min_samples", StrCat("must be <= window (", window, ")"));
     if (trend_window > window) a.Fail("trend_window", StrCat("must be <= window (", window, ")"));
     c.analytics.window = static_cast<size_t>(window);

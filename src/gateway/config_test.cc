@@ -31,6 +31,8 @@ ingest:
   overflow: drop
   min_plausible_time: 2020-01-01T00:00:00Z
 analytics:
+  detector: ensemble
+  anomaly_threshold: 0.95
   window: 100
   sigma: 2.5
   shards: 3
@@ -48,6 +50,8 @@ log:
   EXPECT_EQ(c->ingest.decoder.min_plausible_ns, 1'577'836'800LL * 1'000'000'000);
   EXPECT_EQ(c->analytics.window, 100u);
   EXPECT_DOUBLE_EQ(c->analytics.sigma, 2.5);
+  EXPECT_EQ(c->analytics.detector, stream::DetectorKind::kEnsemble);
+  EXPECT_DOUBLE_EQ(c->analytics.anomaly_threshold, 0.95);
   EXPECT_EQ(c->shards, 3);
   EXPECT_EQ(c->store.retention_hours, 24);
   EXPECT_EQ(c->log_level, "debug");
@@ -81,6 +85,8 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->store.group_commit_ms, defaults->store.group_commit_ms);
   EXPECT_EQ(example->shards, defaults->shards);
   EXPECT_EQ(example->http.listen, defaults->http.listen);
+  EXPECT_EQ(example->analytics.detector, defaults->analytics.detector);
+  EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);
   EXPECT_EQ(example->http.token, defaults->http.token);
   EXPECT_EQ(example->store.path, defaults->store.path);
 }

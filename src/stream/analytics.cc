@@ -89,6 +89,10 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     v.z = (x - v.mean) / std::max(v.stddev, floor);
     v.anomaly = std::abs(v.z) > options_.sigma;
   }
+  if (state.ensemble) {
+    v.score = state.ensemble->Update(x);
+    v.anomaly = v.score >= options_.anomaly_threshold;
+  }
   window.Push(x);
   state.holt.Update(x);
   v.trend = TrendOf(window, options_.trend_window, options_.trend_threshold);
@@ -104,12 +108,24 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     in.kind = Insight::Kind::kAnomaly;
     in.value = x;
     in.expected = v.mean;
-    in.score = std::abs(v.z);
-    in.confidence = AnomalyConfidence(in.score, options_.sigma);
-    in.summary =
-        fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
-                    reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ",
-                    reading.unit, in.score, v.z > 0 ? "above" : "below", v.mean, window.size() - 1);
+    const char* space = reading.unit.empty() ? "" : " ";
+    if (state.ensemble) {
+      in.score = v.score;
+      in.confidence = v.score;
+      // The likelihood judges the last few readings together, so it may peak just after the
+      // reading that broke the pattern: say so, and show the range of the window.
+      in.summary = fmt::format(
+          "{}/{}: anomaly likelihood {:.3f} over its latest readings (now {:.4g}{}{}; last {} "
+          "from {:.4g} to {:.4g})",
+          reading.device_id, reading.sensor, v.score, x, space, reading.unit, v.count, v.min,
+          v.max);
+    } else {
+      in.score = std::abs(v.z);
+      in.confidence = AnomalyConfidence(in.score, options_.sigma);
+      in.summary = fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
+                               reading.device_id, reading.sensor, x, space, reading.unit, in.score,
+                               v.z > 0 ? "above" : "below", v.mean, window.size() - 1);
+    }
     in.actions = {"alert", "inspect_sensor"};
   }
   if (v.trend != state.reported_trend) {
@@ -138,6 +154,7 @@ size_t KeyedAnalytics::bytes_per_key() const {
   const auto& [key, state] = *keys_.begin();
   // The map slot, the window's heap, and the key's characters when they do not fit inline.
   return sizeof(std::pair<const std::string, KeyState>) + state.window.heap_bytes() +
+         (state.ensemble ? state.ensemble->bytes() : 0) +
          (key.capacity() > 15 ? key.capacity() + 1 : 0);
 }
 

@@ -1,6 +1,7 @@
 #include "edgeway/stream/analytics.h"
 
 #include <cmath>
+#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -127,6 +128,28 @@ TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
   a.Process(R("temperature", 1), &insights);
   EXPECT_GE(a.bytes_per_key(), 50u * 16);
   EXPECT_LT(a.bytes_per_key(), 50u * 16 + 400);
+}
+
+TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
+  KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .anomaly_threshold = 0.9});
+  std::vector<Insight> insights;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 1);
+  for (int i = 0; i < 1000; ++i) a.Process(R("t", 20 + noise(rng), i), &insights);
+  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+  for (int i = 1000; i < 1020; ++i) {
+    a.Process(R("t", i == 1000 ? 80 : 20 + noise(rng), i), &insights);
+  }
+  std::vector<Insight> anomalies;
+  for (const Insight& in : insights) {
+    if (in.kind == Insight::Kind::kAnomaly) anomalies.push_back(in);
+  }
+  ASSERT_GE(anomalies.size(), 1u);
+  EXPECT_GE(anomalies[0].ts_ns, 1000);
+  EXPECT_LE(anomalies[0].ts_ns, 1002);  // the likelihood may peak a reading or two later
+  EXPECT_GE(anomalies[0].confidence, 0.9);
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("anomaly likelihood"));
+  EXPECT_LE(a.bytes_per_key(), 4096u + 1024u);  // the ensemble within 4 KiB, plus the window
 }
 
 TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {

@@ -1,17 +1,26 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "edgeway/stream/detector.h"
 #include "edgeway/stream/window.h"
 #include "edgeway/telemetry/reading.h"
 
 namespace edgeway::stream {
 
+enum class DetectorKind {
+  kSigma,     // the seed's rule: |x - mean| > sigma * stddev of the window
+  kEnsemble,  // AnomalyDetector: anomaly likelihood >= anomaly_threshold
+};
+
 struct AnalyticsOptions {
+  DetectorKind detector = DetectorKind::kSigma;
+  double anomaly_threshold = 0.9;  // ensemble score for an anomaly (0.9: tail below 1e-9)
   size_t window = 50;            // readings per key in the sliding window
   double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
   size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key
@@ -52,6 +61,7 @@ struct Verdict {
   double stddev = 0;
   double forecast = 0;  // Holt's forecast of x made before x arrived (x itself for the first)
   Trend trend = Trend::kStable;
+  double score = 0;     // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
   // The seed's aggregation processor, over the window including x.
   size_t count = 0;
   double min = 0;
@@ -81,9 +91,12 @@ class KeyedAnalytics {
  private:
   struct KeyState {
     explicit KeyState(const AnalyticsOptions& o)
-        : window(o.window), holt(o.holt_alpha, o.holt_beta) {}
+        : window(o.window), holt(o.holt_alpha, o.holt_beta) {
+      if (o.detector == DetectorKind::kEnsemble) ensemble = std::make_unique<AnomalyDetector>();
+    }
     CountWindow window;
     HoltForecaster holt;
+    std::unique_ptr<AnomalyDetector> ensemble;  // only with DetectorKind::kEnsemble
     Trend reported_trend = Trend::kStable;
   };
 
