@@ -107,12 +107,13 @@ int NabCommand(const NabFlags& flags) {
   }
   std::vector<eval::ScoredSeries> scored;
   for (const eval::LabeledSeries& s : *corpus) {
-    scored.push_back({s.name, ScoreSeries(s.series.values, flags.window, flags.detector), s.windows});
+    scored.push_back(
+        {s.name, ScoreSeries(s.series.values, flags.window, flags.detector), s.windows});
   }
-  nlohmann::json out = {{"detector", flags.detector == "ensemble"
-                                      ? std::string("ensemble")
-                                      : fmt::format("sigma, window {}", flags.window)},
-                        {"files", corpus->size()}};
+  nlohmann::json out = {
+      {"detector", flags.detector == "ensemble" ? std::string("ensemble")
+                                                : fmt::format("sigma, window {}", flags.window)},
+      {"files", corpus->size()}};
   std::vector<eval::CorpusResult> results;
   for (const eval::Profile& p : eval::NabProfiles()) {
     results.push_back(eval::ScoreCorpus(scored, p));

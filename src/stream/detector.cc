@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 namespace edgeway::stream {
 namespace {
@@ -11,7 +12,7 @@ double NegLog10Tail(double u) {
   double tail = 0.5 * std::erfc(u / std::sqrt(2.0));
   if (tail > 0) return -std::log10(tail);
   // Beyond what a double holds: the asymptote log10(phi(u) / u).
-  return (u * u / 2 + std::log(u * std::sqrt(2 * M_PI))) / std::log(10.0);
+  return (u * u / 2 + std::log(u * std::sqrt(2 * std::numbers::pi))) / std::log(10.0);
 }
 
 // No detector judges before this many readings: the spread is not known yet.
@@ -96,7 +97,8 @@ double AnomalyDetector::SeasonalZ(double value) {
         period_ = 2 * lag;
         if (period_ > 0) {
           double scale = 0;
-          for (size_t i = lag; i < learn_.size(); ++i) scale += std::abs(learn_[i] - learn_[i - lag]);
+          for (size_t i = lag; i < learn_.size(); ++i)
+            scale += std::abs(learn_[i] - learn_[i - lag]);
           season_scale_ = scale / static_cast<double>(learn_.size() - lag);
         }
         std::vector<float>().swap(learn_);  // freed (not just cleared) before the history is

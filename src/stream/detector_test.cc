@@ -30,7 +30,8 @@ TEST(DetectSeasonalityTest, FindsThePeriodOfANoisyCycle) {
 TEST(DetectSeasonalityTest, NoPeriodInNoiseOrFlatSeries) {
   EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6), 0u);  // period beyond the range
   std::vector<float> noise = Sine(600, 24, 1.0, 3);
-  for (size_t i = 0; i < noise.size(); ++i) noise[i] -= static_cast<float>(Sine(600, 24, 0.0, 3)[i]);
+  for (size_t i = 0; i < noise.size(); ++i)
+    noise[i] -= static_cast<float>(Sine(600, 24, 0.0, 3)[i]);
   EXPECT_EQ(DetectSeasonality(noise, 2, 200, 0.6), 0u);
   EXPECT_EQ(DetectSeasonality(std::vector<float>(600, 5.0f), 2, 200, 0.6), 0u);
 }

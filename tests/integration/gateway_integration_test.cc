@@ -267,7 +267,8 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
     EXPECT_EQ(a[kSpike + 1].substr(0, 24), "2014-04-01 10:00:00,100,") << detector;
   }
 
-  std::ofstream(dir.File("bad.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
+  std::ofstream(dir.File("bad.csv"))
+      << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
   Process bad({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-"},
               dir.File("c.log"));
   EXPECT_EQ(bad.Wait(kLong), 2);

@@ -31,9 +31,11 @@ struct DetectorOptions {
 size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
                          double min_acf);
 
-// A streaming anomaly detector for one series, with a few hundred bytes of state: a robust
-// z-score (median/MAD), an EWMA residual, and a two-sided CUSUM for level shifts give a raw
-// surprise per reading; the ensemble turns it into an anomaly likelihood, the tail probability
+// A streaming anomaly detector for one series, in under 4 KiB of state (about 2.6 KB once a
+// daily period of 288 readings is known): a robust z-score (median/MAD), an EWMA residual and a
+// two-sided CUSUM for level shifts give a raw surprise per reading, or, once a period is found,
+// the distance from the value one period back; the ensemble turns it into an anomaly
+// likelihood, the tail probability
 // of the recent average surprise against its own long-run distribution (as Numenta's anomaly
 // likelihood), reported as -log10(tail) / 10 capped at 1; then a refractory rule reports each
 // event once. Each score uses only the values up to and including its own.
