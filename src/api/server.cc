@@ -262,20 +262,28 @@ struct ApiServer::Impl {
     return v == "1" || v == "true" || v.empty();
   }
 
+  // The parameters readings and insights share: device, from, to (ns), limit, latest. False (and
+  // a 400) when one is malformed.
+  template <typename Query>
+  static bool RangeParams(const httplib::Request& req, httplib::Response& res, Query* q) {
+    if (!DeviceParam(req, res, &q->device_id) ||
+        !IntParam(req, res, "from", 0, INT64_MAX, &q->from_ns) ||
+        !IntParam(req, res, "to", 0, INT64_MAX, &q->to_ns) ||
+        !IntParam(req, res, "limit", 1, kMaxLimit, &q->limit)) {
+      return false;
+    }
+    q->latest = BoolParam(req, "latest");
+    return true;
+  }
+
   void HandleReadings(const httplib::Request& req, httplib::Response& res) {
     store::ReadingQuery q;
-    if (!DeviceParam(req, res, &q.device_id) ||
-        !IntParam(req, res, "from", 0, INT64_MAX, &q.from_ns) ||
-        !IntParam(req, res, "to", 0, INT64_MAX, &q.to_ns) ||
-        !IntParam(req, res, "limit", 1, kMaxLimit, &q.limit)) {
-      return;
-    }
+    if (!RangeParams(req, res, &q)) return;
     if (req.has_param("sensor")) {
       q.sensor = req.get_param_value("sensor");
       if (!IsValidSensorName(q.sensor))
         return Error(res, 400, "query parameter sensor is not valid");
     }
-    q.latest = BoolParam(req, "latest");
     auto store = store::Store::Open({.path = store_path(), .read_only = true});
     if (!store.ok()) return Error(res, 503, store.status());
     auto rows = (*store)->Readings(q);
@@ -289,12 +297,7 @@ struct ApiServer::Impl {
                       std::optional<Insight::Kind> kind) {
     store::InsightQuery q;
     q.kind = kind;
-    if (!DeviceParam(req, res, &q.device_id) ||
-        !IntParam(req, res, "from", 0, INT64_MAX, &q.from_ns) ||
-        !IntParam(req, res, "to", 0, INT64_MAX, &q.to_ns) ||
-        !IntParam(req, res, "limit", 1, kMaxLimit, &q.limit)) {
-      return;
-    }
+    if (!RangeParams(req, res, &q)) return;
     if (req.has_param("kind") && !kind) {
       std::string k = req.get_param_value("kind");
       if (k == "anomaly") {
@@ -305,7 +308,6 @@ struct ApiServer::Impl {
         return Error(res, 400, "query parameter kind must be anomaly or trend");
       }
     }
-    q.latest = BoolParam(req, "latest");
     auto store = store::Store::Open({.path = store_path(), .read_only = true});
     if (!store.ok()) return Error(res, 503, store.status());
     auto rows = (*store)->Insights(q);
