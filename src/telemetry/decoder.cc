@@ -122,7 +122,6 @@ bool IsValidSensorName(std::string_view name) { return IsValidName(name, true); 
 struct Decoder::Impl {
   simdjson::dom::parser parser;
   std::string literal_json;
-  std::vector<Reading> pending;
 };
 
 Decoder::Decoder(DecoderOptions options) : options_(options), impl_(std::make_unique<Impl>()) {}
