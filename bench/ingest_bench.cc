@@ -109,13 +109,13 @@ GatewayResult Gateway(uint64_t n, int qos, int devices, double rate = 0) {
   std::vector<int64_t> latencies;
   latencies.reserve(n);
   std::atomic<int64_t> last_ns{0};
-  auto gw = gateway::Gateway::Start(
-      {.config = *config,
-       .on_commit = [&](std::span<const Reading> readings, std::span<const Insight>) {
-         const int64_t now = Clock::Real()->NowNs();
-         for (const Reading& r : readings) latencies.push_back(now - r.ts_ns);
-         last_ns.store(MonotonicNs(), std::memory_order_relaxed);
-       }});
+  auto gw =
+      gateway::Gateway::Start({.config = *config, .on_commit = [&](const ResultBatch& committed) {
+                                 const int64_t now = Clock::Real()->NowNs();
+                                 for (const Reading& r : committed.readings)
+                                   latencies.push_back(now - r.ts_ns);
+                                 last_ns.store(MonotonicNs(), std::memory_order_relaxed);
+                               }});
   auto pub = mqtt::Client::Start({.url = (*broker)->url()}, nullptr);
   (void)(*pub)->WaitConnected(std::chrono::seconds(10));
   int64_t start = MonotonicNs();

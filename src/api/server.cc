@@ -63,6 +63,41 @@ json InsightJson(const Insight& in) {
           {"score", in.score}};
 }
 
+json WindowResultJson(const WindowResult& w) {
+  json percentiles = json::object();
+  for (const auto& [p, v] : w.percentiles) percentiles[fmt::format("p{}", p)] = v;
+  return {{"window", w.window},
+          {"device", w.device_id},
+          {"sensor", w.sensor},
+          {"start", Seconds(w.start_ns)},
+          {"end", Seconds(w.end_ns)},
+          {"start_ns", std::to_string(w.start_ns)},
+          {"end_ns", std::to_string(w.end_ns)},
+          {"count", w.count},
+          {"mean", w.mean},
+          {"min", w.min},
+          {"max", w.max},
+          {"stddev", w.stddev},
+          {"percentiles", percentiles},
+          {"revision", w.revision}};
+}
+
+json WindowSpecJson(const stream::WindowSpec& s) {
+  json j = {{"name", s.name},
+            {"type", stream::WindowKindName(s.kind)},
+            {"watermark_delay_s", Seconds(s.watermark_delay_ns)},
+            {"allowed_lateness_s", Seconds(s.allowed_lateness_ns)},
+            {"sensors", s.sensors},
+            {"percentiles", s.percentiles}};
+  if (s.kind == stream::WindowKind::kSession) {
+    j["gap_s"] = Seconds(s.gap_ns);
+  } else {
+    j["size_s"] = Seconds(s.size_ns);
+  }
+  if (s.kind == stream::WindowKind::kSliding) j["slide_s"] = Seconds(s.slide_ns);
+  return j;
+}
+
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void Error(httplib::Response& res, int status, std::string_view message) {
@@ -163,7 +198,9 @@ struct ApiServer::Impl {
     return j;
   }
 
-  void Publish(std::span<const Reading> readings, std::span<const Insight> insights) {
+  void Publish(const ResultBatch& committed) {
+    const std::vector<Reading>& readings = committed.readings;
+    const std::vector<Insight>& insights = committed.insights;
     const int64_t now = Clock::Real()->NowNs();
     {
       std::lock_guard lock(directory_mu);
@@ -218,6 +255,10 @@ struct ApiServer::Impl {
                     "\n\n"));
       }
       for (const std::string& e : insight_events) push(e);
+      for (const WindowResult& w : committed.windows) {
+        if (!stream->device.empty() && w.device_id != stream->device) continue;
+        push(StrCat("event: window\ndata: ", Dump(WindowResultJson(w)), "\n\n"));
+      }
     }
     streams_cv.notify_all();
   }
@@ -317,6 +358,44 @@ struct ApiServer::Impl {
     res.set_content(Dump({{"insights", out}, {"count", out.size()}}), "application/json");
   }
 
+  // Window results, or with `late` the late readings: ?window&device&sensor&from&to&limit&latest.
+  void HandleWindows(const httplib::Request& req, httplib::Response& res, bool late) {
+    store::WindowQuery q;
+    if (!RangeParams(req, res, &q)) return;
+    if (req.has_param("sensor")) {
+      q.sensor = req.get_param_value("sensor");
+      if (!IsValidSensorName(q.sensor))
+        return Error(res, 400, "query parameter sensor is not valid");
+    }
+    if (req.has_param("window")) {
+      q.window = req.get_param_value("window");
+      const auto& specs = gateway->config().windows;
+      if (std::none_of(specs.begin(), specs.end(),
+                       [&](const stream::WindowSpec& s) { return s.name == q.window; })) {
+        return Error(res, 404, StrCat("no window named '", q.window.substr(0, 64), "'"));
+      }
+    }
+    auto store = store::Store::Open({.path = store_path(), .read_only = true});
+    if (!store.ok()) return Error(res, 503, store.status());
+    json out = json::array();
+    if (late) {
+      auto rows = (*store)->LateReadings(q);
+      if (!rows.ok()) return Error(res, 503, rows.status());
+      for (const LateReading& l : *rows) {
+        json j = ReadingJson(l.reading);
+        j["window"] = l.window;
+        j["watermark"] = Seconds(l.watermark_ns);
+        out.push_back(std::move(j));
+      }
+      res.set_content(Dump({{"late_readings", out}, {"count", out.size()}}), "application/json");
+      return;
+    }
+    auto rows = (*store)->WindowResults(q);
+    if (!rows.ok()) return Error(res, 503, rows.status());
+    for (const WindowResult& w : *rows) out.push_back(WindowResultJson(w));
+    res.set_content(Dump({{"windows", out}, {"count", out.size()}}), "application/json");
+  }
+
   void HandleStream(const httplib::Request& req, httplib::Response& res) {
     auto stream = std::make_shared<Stream>();
     if (!DeviceParam(req, res, &stream->device)) return;
@@ -385,6 +464,11 @@ struct ApiServer::Impl {
            s.insights_stored);
     metric("edgeway_anomalies_detected_total", "counter", "Readings judged anomalous.",
            s.anomalies_detected);
+    metric("edgeway_window_results_stored_total", "counter",
+           "Event-time window results written, late revisions included.", s.window_results_stored);
+    metric("edgeway_late_readings_total", "counter",
+           "Readings that missed every window they belong to (kept as late readings).",
+           s.late_readings);
     metric("edgeway_clock_substituted_total", "counter",
            "Readings given the receive time for an implausible device clock.", s.clock_substituted);
     metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);
@@ -454,7 +538,8 @@ struct ApiServer::Impl {
           {"name", "telemetry"},
           {"topics", c.mqtt.topics},
           {"qos", c.mqtt.qos},
-          {"stages", {"decode", "analytics", "store"}},
+          {"stages", c.windows.empty() ? json{"decode", "analytics", "store"}
+                                       : json{"decode", "analytics", "windows", "store"}},
           {"analytics",
            {{"detector",
              c.analytics.detector == stream::DetectorKind::kEnsemble ? "ensemble" : "sigma"},
@@ -466,7 +551,10 @@ struct ApiServer::Impl {
             {"trend_threshold", c.analytics.trend_threshold},
             {"holt_alpha", c.analytics.holt_alpha},
             {"holt_beta", c.analytics.holt_beta}}},
+          {"windows", json::array()},
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
+      for (const stream::WindowSpec& w : c.windows)
+        pipeline["windows"].push_back(WindowSpecJson(w));
       res.set_content(Dump({{"pipelines", json::array({pipeline})}}), "application/json");
     });
     server.Get("/api/v1/devices", [this](const httplib::Request&, httplib::Response& res) {
@@ -494,6 +582,12 @@ struct ApiServer::Impl {
     });
     server.Get("/api/v1/anomalies", [this](const httplib::Request& req, httplib::Response& res) {
       HandleInsights(req, res, Insight::Kind::kAnomaly);
+    });
+    server.Get("/api/v1/windows", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleWindows(req, res, false);
+    });
+    server.Get("/api/v1/windows/late", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleWindows(req, res, true);
     });
     server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
       HandleStream(req, res);
@@ -559,9 +653,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
 
-void ApiServer::Publish(std::span<const Reading> readings, std::span<const Insight> insights) {
-  impl_->Publish(readings, insights);
-}
+void ApiServer::Publish(const ResultBatch& committed) { impl_->Publish(committed); }
 
 std::string ApiServer::url() const {
   bool v6 = impl_->host.find(':') != std::string::npos;

@@ -20,13 +20,14 @@ using ::testing::HasSubstr;
 class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto config = gateway::ParseConfig("", "-");
+    auto config = gateway::ParseConfig(
+        "windows: [{name: 10s, type: tumbling, size_s: 10, sensors: [temp]}]", "-");
+    ASSERT_TRUE(config.ok()) << config.status();
     config->store.path = dir_.File("api.db");
     config->mqtt.client_id = "api-test";
     auto gw = gateway::Gateway::Start(
-        {.config = *config,
-         .on_commit = [this](std::span<const Reading> r, std::span<const Insight> i) {
-           if (ApiServer* s = live_.load()) s->Publish(r, i);
+        {.config = *config, .on_commit = [this](const ResultBatch& committed) {
+           if (ApiServer* s = live_.load()) s->Publish(committed);
          }});
     ASSERT_TRUE(gw.ok()) << gw.status();
     gateway_ = std::move(*gw);
@@ -121,6 +122,37 @@ TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {
   ASSERT_EQ(anomalies["count"], 1);
   EXPECT_DOUBLE_EQ(anomalies["insights"][0]["value"].get<double>(), 90);
   EXPECT_EQ(Get("/api/v1/insights?kind=anomaly")["count"], 1);
+}
+
+TEST_F(ApiServerTest, WindowResultsAndLateReadings) {
+  const int64_t base = (Clock::Real()->NowNs() / 1'000'000'000 - 100) / 10 * 10;
+  // [base, base + 10) gets 1 and 3; the reading at base + 12 closes it; the one at base + 3
+  // comes after that (no allowed lateness): the side output.
+  for (auto [offset, value] : {std::pair{1, 1.0}, {5, 3.0}, {12, 10.0}, {3, 5.0}}) {
+    ASSERT_TRUE(
+        publisher_
+            ->Publish("devices/sim-3/telemetry",
+                      fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + offset, value), 1)
+            .ok());
+  }
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return Get("/api/v1/windows/late?device=sim-3")["count"] == 1; }, milliseconds(10000)));
+  json windows = Get("/api/v1/windows?device=sim-3&window=10s");
+  ASSERT_EQ(windows["count"], 1);
+  const json& w = windows["windows"][0];
+  EXPECT_EQ(w["start_ns"], std::to_string(base * 1'000'000'000));
+  EXPECT_EQ(w["end_ns"], std::to_string((base + 10) * 1'000'000'000));
+  EXPECT_EQ(w["count"], 2);
+  EXPECT_DOUBLE_EQ(w["mean"].get<double>(), 2);
+  EXPECT_DOUBLE_EQ(w["stddev"].get<double>(), 1);
+  EXPECT_DOUBLE_EQ(w["percentiles"]["p90"].get<double>(), 2.8);
+  EXPECT_EQ(w["revision"], 0);
+  json late = Get("/api/v1/windows/late?device=sim-3");
+  EXPECT_DOUBLE_EQ(late["late_readings"][0]["value"].get<double>(), 5);
+  EXPECT_EQ(late["late_readings"][0]["window"], "10s");
+  EXPECT_EQ(Get("/api/v1/summary")["late_readings"], 1);
+  EXPECT_EQ(Get("/api/v1/pipelines")["pipelines"][0]["windows"][0]["size_s"], 10);
+  EXPECT_THAT(Get("/api/v1/windows?window=1h", 404)["error"].get<std::string>(), HasSubstr("1h"));
 }
 
 TEST_F(ApiServerTest, BadParametersAreJsonErrors) {

@@ -8,6 +8,7 @@
 #include "app/commands.h"
 #include "app/node.h"
 #include "app/signals.h"
+#include "edgeway/core/check.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/log.h"
 #include "edgeway/core/strings.h"
@@ -96,16 +97,18 @@ int DemoCommand(const DemoFlags& flags) {
     std::error_code ec;
     std::filesystem::remove(flags.store + suffix, ec);
   }
-  auto config = gateway::ParseConfig("", "(defaults)");
+  // The defaults, plus a 10 s event-time window so that window results show from the start.
+  auto config = gateway::ParseConfig(
+      "windows:\n"
+      "  - {name: 10s, type: tumbling, size_s: 10, watermark_delay_s: 2, allowed_lateness_s: 30}\n",
+      "(demo)");
+  EDGEWAY_CHECK(config.ok());
   config->store.path = flags.store;
   config->mqtt.client_id = fmt::format("edgeway-demo-{}", getpid());
   config->http.listen = flags.http;
   RecentInsights recent;
   auto node = Node::Start(
-      *config,
-      [&recent](std::span<const Reading>, std::span<const Insight> insights) {
-        recent.Add(insights);
-      },
+      *config, [&recent](const ResultBatch& committed) { recent.Add(committed.insights); },
       /*any_free_port=*/true);
   if (!node.ok()) {
     spdlog::error("{}", node.status().message());
@@ -151,9 +154,10 @@ int DemoCommand(const DemoFlags& flags) {
         fmt::format("  {} {}  messages/s {:>7.0f}  received {:>9}  devices {:>6}  stored {:>9}",
                     Clock(elapsed), flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "",
                     rate, s.messages_received, s.devices, s.readings_stored),
-        fmt::format("  anomalies detected {:>5}  injected {:>5}   rejected: {}",
-                    s.anomalies_detected, (*fleet)->injected().size(), RejectLine(s)),
-        "  latest insights:"};
+        fmt::format("  anomalies detected {:>5}  injected {:>5}   window results {:>6}  late {:>4}",
+                    s.anomalies_detected, (*fleet)->injected().size(), s.window_results_stored,
+                    s.late_readings),
+        fmt::format("  rejected: {}", RejectLine(s)), "  latest insights:"};
     for (const Insight& in : recent.Get()) {
       lines.push_back(fmt::format("    [{}] {} ({:.0f}%)", InsightKindName(in.kind), in.summary,
                                   100 * in.confidence));
@@ -163,7 +167,7 @@ int DemoCommand(const DemoFlags& flags) {
       for (const std::string& line : lines) std::printf("\x1b[2K%s\n", line.c_str());
       drawn_lines = static_cast<int>(lines.size());
     } else if (tick % 5 == 0) {
-      std::printf("%s\n%s\n", lines[0].c_str(), lines[1].c_str());
+      std::printf("%s\n%s\n%s\n", lines[0].c_str(), lines[1].c_str(), lines[2].c_str());
     }
     std::fflush(stdout);
     if (sig != 0 || (flags.duration_s > 0 && elapsed >= flags.duration_s)) break;

@@ -8,12 +8,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const gateway::GatewayConfig& 
   auto node = std::unique_ptr<Node>(new Node());
   auto gw = gateway::Gateway::Start(
       {.config = config,
-       .on_commit = [live = node->live_, on_commit](std::span<const Reading> readings,
-                                                    std::span<const Insight> insights) {
+       .on_commit = [live = node->live_, on_commit](const ResultBatch& committed) {
          if (api::ApiServer* server = live->load(std::memory_order_acquire)) {
-           server->Publish(readings, insights);
+           server->Publish(committed);
          }
-         if (on_commit) on_commit(readings, insights);
+         if (on_commit) on_commit(committed);
        }});
   if (!gw.ok()) return gw.status();
   node->gateway_ = std::move(*gw);

@@ -99,6 +99,32 @@ YamlReader YamlReader::Map(std::string_view key) {
   return YamlReader(state_, child, Join(path_, key));
 }
 
+std::vector<YamlReader> YamlReader::List(std::string_view key) {
+  YAML::Node child = Child(key);
+  std::vector<YamlReader> items;
+  if (!child.IsDefined()) return items;
+  if (!child.IsSequence()) {
+    state_->Error(StrCat(Where(child, key), " must be a list"));
+    return items;
+  }
+  size_t i = 0;
+  for (const YAML::Node& item : child) {
+    std::string path = StrCat(Join(path_, key), "[", i++, "]");
+    if (!item.IsMap()) {
+      state_->Error(
+          StrCat(state_->source, ":", item.Mark().line + 1, ": ", path, " must be a mapping"));
+      continue;
+    }
+    items.push_back(YamlReader(state_, item, std::move(path)));
+  }
+  return items;
+}
+
+bool YamlReader::Has(std::string_view key) const {
+  YAML::Node child = Lookup(node_, key);
+  return child.IsDefined() && !child.IsNull();
+}
+
 void YamlReader::Read(std::string_view key, std::string* out) {
   YAML::Node child = Child(key);
   if (!child.IsDefined()) return;
@@ -163,6 +189,31 @@ void YamlReader::Read(std::string_view key, std::vector<std::string>* out) {
       return;
     }
     values.push_back(item.Scalar());
+  }
+  *out = std::move(values);
+}
+
+void YamlReader::Read(std::string_view key, std::vector<double>* out, double min, double max) {
+  YAML::Node child = Child(key);
+  if (!child.IsDefined()) return;
+  if (!child.IsSequence()) {
+    state_->Error(StrCat(Where(child, key), " must be a list of numbers"));
+    return;
+  }
+  std::vector<double> values;
+  for (const YAML::Node& item : child) {
+    double value;
+    if (!item.IsScalar() || !YAML::convert<double>::decode(item, value) || !std::isfinite(value)) {
+      state_->Error(StrCat(Where(item, key), " must be a list of numbers, got '",
+                           item.IsScalar() ? item.Scalar() : "?", "'"));
+      return;
+    }
+    if (value < min || value > max) {
+      state_->Error(
+          StrCat(Where(item, key), " values must be in [", min, ", ", max, "], got ", value));
+      return;
+    }
+    values.push_back(value);
   }
   *out = std::move(values);
 }

@@ -1,5 +1,8 @@
 #include "edgeway/gateway/config.h"
 
+#include <cctype>
+#include <cmath>
+
 #include "absl/time/time.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/strings.h"
@@ -9,6 +12,73 @@ namespace edgeway::gateway {
 namespace {
 
 constexpr int64_t kMax = INT64_MAX / 4;
+constexpr double kMaxWindowSeconds = 366.0 * 24 * 3600;
+
+// Reads a duration in seconds (fractions allowed) into nanoseconds.
+void ReadSeconds(YamlReader& r, std::string_view key, int64_t* out_ns, double min_s) {
+  double seconds = static_cast<double>(*out_ns) / kNsPerSecond;
+  r.Read(key, &seconds, min_s, kMaxWindowSeconds);
+  *out_ns = static_cast<int64_t>(std::llround(seconds * kNsPerSecond));
+}
+
+bool ValidName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-' && ch != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
+  for (YamlReader w : root.List("windows")) {
+    stream::WindowSpec spec;
+    w.Read("name", &spec.name);
+    if (!ValidName(spec.name)) {
+      w.Fail("name",
+             StrCat("must be 1 to 64 letters, digits, '_', '-' or '.', got '", spec.name, "'"));
+    }
+    for (const stream::WindowSpec& other : *out) {
+      if (other.name == spec.name) w.Fail("name", StrCat("'", spec.name, "' is declared twice"));
+    }
+    std::string type;
+    w.ReadEnum("type", &type, {"tumbling", "sliding", "session"});
+    if (type.empty()) w.Fail("type", "is required: tumbling, sliding or session");
+    spec.kind = type == "sliding"   ? stream::WindowKind::kSliding
+                : type == "session" ? stream::WindowKind::kSession
+                                    : stream::WindowKind::kTumbling;
+    const bool aligned = spec.kind != stream::WindowKind::kSession;
+    // Each kind takes its own length keys; the others are mistakes worth naming.
+    auto only_for = [&](std::string_view key, bool allowed, std::string_view kinds) {
+      if (w.Has(key) && !allowed) {
+        w.Fail(key, StrCat("applies to ", kinds, " windows only, not ", type));
+      } else if (!w.Has(key) && allowed) {
+        w.Fail(key, StrCat("is required for ", type, " windows"));
+      }
+    };
+    only_for("size_s", aligned, "tumbling and sliding");
+    only_for("slide_s", spec.kind == stream::WindowKind::kSliding, "sliding");
+    only_for("gap_s", !aligned, "session");
+    constexpr double kMinLength = 0.001;
+    ReadSeconds(w, "size_s", &spec.size_ns, kMinLength);
+    ReadSeconds(w, "slide_s", &spec.slide_ns, kMinLength);
+    ReadSeconds(w, "gap_s", &spec.gap_ns, kMinLength);
+    ReadSeconds(w, "watermark_delay_s", &spec.watermark_delay_ns, 0);
+    ReadSeconds(w, "allowed_lateness_s", &spec.allowed_lateness_ns, 0);
+    if (spec.kind == stream::WindowKind::kSliding && spec.slide_ns > 0) {
+      if (spec.slide_ns > spec.size_ns || spec.size_ns % spec.slide_ns != 0) {
+        w.Fail("slide_s", "must divide size_s (a window then starts every slide_s)");
+      } else if (spec.size_ns / spec.slide_ns > 1000) {
+        w.Fail("slide_s",
+               "must be at least size_s / 1000 (each reading is in size / slide windows)");
+      }
+    }
+    w.Read("sensors", &spec.sensors);
+    w.Read("percentiles", &spec.percentiles, 0, 100);
+    out->push_back(std::move(spec));
+  }
+}
 
 absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   GatewayConfig c;
@@ -79,6 +149,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     c.analytics.min_samples = static_cast<size_t>(min_samples);
     c.analytics.trend_window = static_cast<size_t>(trend_window);
   }
+  ReadWindows(root, &c.windows);
   {
     YamlReader s = root.Map("store");
     s.Read("path", &c.store.path);

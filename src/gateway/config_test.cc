@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "edgeway/core/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -89,6 +90,86 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);
   EXPECT_EQ(example->http.token, defaults->http.token);
   EXPECT_EQ(example->store.path, defaults->store.path);
+  EXPECT_TRUE(example->windows.empty());
+}
+
+TEST(ConfigTest, ExampleWindowsInTheCommentsParse) {
+  std::ifstream in(std::string(EDGEWAY_SOURCE_DIR) + "/edgeway.example.yaml");
+  std::string line, yaml;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# windows:") inside = true;
+    if (line == "windows: []") break;
+    if (inside) yaml += line.substr(std::min<size_t>(2, line.size())) + "\n";
+  }
+  auto c = ParseConfig(yaml, "example windows");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->windows.size(), 3u);
+}
+
+TEST(ConfigTest, ReadsWindowDeclarations) {
+  auto c = ParseConfig(R"(
+windows:
+  - name: temperature_1m
+    type: tumbling
+    size_s: 60
+    watermark_delay_s: 5
+    allowed_lateness_s: 30
+    sensors: [temperature]
+    percentiles: [50, 95]
+  - name: trailing_5m
+    type: sliding
+    size_s: 300
+    slide_s: 0.5
+  - name: bursts
+    type: session
+    gap_s: 30
+)",
+                       "edgeway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->windows.size(), 3u);
+  const stream::WindowSpec& t = c->windows[0];
+  EXPECT_EQ(t.name, "temperature_1m");
+  EXPECT_EQ(t.kind, stream::WindowKind::kTumbling);
+  EXPECT_EQ(t.size_ns, 60 * kNsPerSecond);
+  EXPECT_EQ(t.watermark_delay_ns, 5 * kNsPerSecond);
+  EXPECT_EQ(t.allowed_lateness_ns, 30 * kNsPerSecond);
+  EXPECT_EQ(t.sensors, std::vector<std::string>{"temperature"});
+  EXPECT_EQ(t.percentiles, (std::vector<double>{50, 95}));
+  EXPECT_EQ(c->windows[1].kind, stream::WindowKind::kSliding);
+  EXPECT_EQ(c->windows[1].slide_ns, kNsPerSecond / 2);
+  EXPECT_EQ(c->windows[1].percentiles, (std::vector<double>{50, 90, 99}));
+  EXPECT_EQ(c->windows[2].kind, stream::WindowKind::kSession);
+  EXPECT_EQ(c->windows[2].gap_ns, 30 * kNsPerSecond);
+}
+
+TEST(ConfigTest, WindowErrorsPointAtTheLine) {
+  auto error = [](std::string_view yaml) {
+    return std::string(ParseConfig(yaml, "w.yaml").status().message());
+  };
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: hopping\n    size_s: 1\n"),
+            "w.yaml:3: windows[0].type must be one of tumbling, sliding, session, got 'hopping'");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n"),
+            "w.yaml:2: windows[0].size_s is required for tumbling windows");
+  EXPECT_EQ(
+      error("windows:\n  - name: a\n    type: session\n    gap_s: 5\n    size_s: 60\n"),
+      "w.yaml:5: windows[0].size_s applies to tumbling and sliding windows only, not session");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: sliding\n    size_s: 60\n    slide_s: 7\n"),
+            "w.yaml:5: windows[0].slide_s must divide size_s (a window then starts every slide_s)");
+  EXPECT_EQ(error("windows:\n  - {name: a, type: tumbling, size_s: 1}\n"
+                  "  - {name: a, type: tumbling, size_s: 2}\n"),
+            "w.yaml:3: windows[1].name 'a' is declared twice");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n    size_s: -1\n"),
+            "w.yaml:4: windows[0].size_s must be in [0.001, 31622400], got -1");
+  EXPECT_EQ(
+      error("windows:\n  - name: a b\n    type: tumbling\n    size_s: 1\n"),
+      "w.yaml:2: windows[0].name must be 1 to 64 letters, digits, '_', '-' or '.', got 'a b'");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n    size_s: 1\n"
+                  "    percentiles: [50, 101]\n"),
+            "w.yaml:5: windows[0].percentiles values must be in [0, 100], got 101");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n    size_s: 1\n    sizes: 2\n"),
+            "w.yaml:5: unknown key windows[0].sizes");
+  EXPECT_EQ(error("windows: tumbling\n"), "w.yaml:1: windows must be a list");
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {

@@ -69,9 +69,7 @@ struct Gateway::Impl final : public stream::ResultSink {
     }
   }
 
-  void OnResults(std::vector<Reading> readings, std::vector<Insight> insights) override {
-    writer->Add(std::move(readings), std::move(insights));
-  }
+  void OnResults(ResultBatch results) override { writer->Add(std::move(results)); }
 };
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -102,6 +100,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency() / 4, 1, 8);
   impl->engine = std::make_unique<stream::ShardedEngine>(
       stream::EngineOptions{.analytics = c.analytics,
+                            .windows = c.windows,
                             .shards = shards,
                             .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
                             .overflow = c.ingest.overflow},
@@ -171,6 +170,8 @@ GatewayStats Gateway::stats() const {
   s.readings_stored = i.writer->readings_stored();
   s.readings_duplicate = i.writer->readings_duplicate();
   s.insights_stored = i.writer->insights_stored();
+  s.window_results_stored = i.writer->window_results_stored();
+  s.late_readings = i.engine->late_readings();
   s.store_failed = i.writer->rows_failed();
   s.devices = i.device_count.load(std::memory_order_relaxed);
   s.keys = i.engine->keys();
@@ -194,6 +195,8 @@ nlohmann::json Gateway::Summary() const {
       {"readings_stored", s.readings_stored},
       {"readings_duplicate", s.readings_duplicate},
       {"insights_stored", s.insights_stored},
+      {"window_results_stored", s.window_results_stored},
+      {"late_readings", s.late_readings},
       {"anomalies_detected", s.anomalies_detected},
       {"clock_substituted", s.clock_substituted},
       {"timestamp_missing", s.timestamp_missing},

@@ -16,9 +16,9 @@ BatchWriter::BatchWriter(std::unique_ptr<Store> store, BatchWriterOptions option
 
 BatchWriter::~BatchWriter() { Stop(); }
 
-bool BatchWriter::Add(std::vector<Reading> readings, std::vector<Insight> insights) {
-  if (readings.empty() && insights.empty()) return true;
-  return queue_.Push(Batch{std::move(readings), std::move(insights)}, OverflowPolicy::kBlock);
+bool BatchWriter::Add(ResultBatch batch) {
+  if (batch.empty()) return true;
+  return queue_.Push(std::move(batch), OverflowPolicy::kBlock);
 }
 
 void BatchWriter::Stop() {
@@ -27,11 +27,11 @@ void BatchWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BatchWriter::Commit(std::vector<Reading>* readings, std::vector<Insight>* insights) {
-  if (readings->empty() && insights->empty()) return;
+void BatchWriter::Commit(ResultBatch* pending) {
+  if (pending->empty()) return;
   absl::StatusOr<WriteStats> stats;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    stats = store_->Write(*readings, *insights);
+    stats = store_->Write(*pending);
     if (stats.ok()) break;
     spdlog::error("store: {} (attempt {} of 3)", stats.status().message(), attempt + 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
@@ -40,20 +40,22 @@ void BatchWriter::Commit(std::vector<Reading>* readings, std::vector<Insight>* i
     readings_stored_.fetch_add(stats->readings_inserted, std::memory_order_relaxed);
     readings_duplicate_.fetch_add(stats->readings_duplicate, std::memory_order_relaxed);
     insights_stored_.fetch_add(stats->insights_inserted, std::memory_order_relaxed);
+    window_results_stored_.fetch_add(stats->window_results_written, std::memory_order_relaxed);
+    late_readings_stored_.fetch_add(stats->late_readings_inserted, std::memory_order_relaxed);
     transactions_.fetch_add(1, std::memory_order_relaxed);
-    if (observer_) observer_(*readings, *insights);
+    if (observer_) observer_(*pending);
   } else {
-    rows_failed_.fetch_add(static_cast<int64_t>(readings->size() + insights->size()),
-                           std::memory_order_relaxed);
+    rows_failed_.fetch_add(static_cast<int64_t>(pending->rows()), std::memory_order_relaxed);
   }
-  readings->clear();
-  insights->clear();
+  pending->readings.clear();
+  pending->insights.clear();
+  pending->windows.clear();
+  pending->late.clear();
 }
 
 void BatchWriter::Run() {
-  std::vector<Batch> batches;
-  std::vector<Reading> readings;
-  std::vector<Insight> insights;
+  std::vector<ResultBatch> batches;
+  ResultBatch pending;
   int64_t next_retention = options_.clock->NowNs();
   int64_t oldest_pending = 0;  // monotonic time the oldest uncommitted row arrived
   const int64_t flush_ns = options_.flush_interval_ms * kNsPerMs;
@@ -61,26 +63,27 @@ void BatchWriter::Run() {
   int64_t last_commit = 0;
   while (true) {
     batches.clear();
-    const bool waiting = !readings.empty() || !insights.empty();
+    const bool waiting = !pending.empty();
     bool open = queue_.PopBatch(
         &batches, 64,
         std::chrono::milliseconds(waiting ? std::max<int64_t>(options_.group_commit_ms, 1)
                                           : options_.flush_interval_ms));
-    for (Batch& b : batches) {
-      if (readings.empty() && insights.empty()) oldest_pending = MonotonicNs();
-      std::move(b.readings.begin(), b.readings.end(), std::back_inserter(readings));
-      std::move(b.insights.begin(), b.insights.end(), std::back_inserter(insights));
+    for (ResultBatch& b : batches) {
+      if (pending.empty()) oldest_pending = MonotonicNs();
+      std::move(b.readings.begin(), b.readings.end(), std::back_inserter(pending.readings));
+      std::move(b.insights.begin(), b.insights.end(), std::back_inserter(pending.insights));
+      std::move(b.windows.begin(), b.windows.end(), std::back_inserter(pending.windows));
+      std::move(b.late.begin(), b.late.end(), std::back_inserter(pending.late));
     }
     // Commit when the transaction is big enough, when its oldest row has waited the flush
     // interval, or when nothing more is waiting and the last commit is a group-commit interval
     // old (low latency at low rates, large transactions under load).
-    const bool pending = !readings.empty() || !insights.empty();
-    const bool full = readings.size() + insights.size() >= options_.max_rows_per_transaction;
+    const bool full = pending.rows() >= options_.max_rows_per_transaction;
     const int64_t now = MonotonicNs();
-    const bool due = pending && (now - oldest_pending >= flush_ns ||
-                                 (queue_.size() == 0 && now - last_commit >= group_ns));
+    const bool due = !pending.empty() && (now - oldest_pending >= flush_ns ||
+                                          (queue_.size() == 0 && now - last_commit >= group_ns));
     if (full || due || !open) {
-      Commit(&readings, &insights);
+      Commit(&pending);
       last_commit = MonotonicNs();
     }
     if (options_.retention_ns > 0 && options_.clock->NowNs() >= next_retention) {

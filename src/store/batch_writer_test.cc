@@ -15,8 +15,8 @@ TEST(BatchWriterTest, StoresEverythingFromConcurrentProducersAndReportsCommits) 
   std::atomic<int64_t> observed{0};
   ManualClock clock(1'000 * kNsPerSecond);
   BatchWriter writer(std::move(*store), {.max_rows_per_transaction = 700, .clock = &clock},
-                     [&](std::span<const Reading> r, std::span<const Insight>) {
-                       observed += static_cast<int64_t>(r.size());
+                     [&](const ResultBatch& committed) {
+                       observed += static_cast<int64_t>(committed.readings.size());
                      });
   auto produce = [&](std::string device) {
     for (int b = 0; b < 50; ++b) {
@@ -28,7 +28,7 @@ TEST(BatchWriterTest, StoresEverythingFromConcurrentProducersAndReportsCommits) 
         r.ts_ns = 1'000 * kNsPerSecond + b * 100 + i;
         batch.push_back(r);
       }
-      ASSERT_TRUE(writer.Add(std::move(batch), {}));
+      ASSERT_TRUE(writer.Add({.readings = std::move(batch)}));
     }
   };
   std::thread a(produce, "a"), b(produce, "b");
@@ -39,7 +39,7 @@ TEST(BatchWriterTest, StoresEverythingFromConcurrentProducersAndReportsCommits) 
   EXPECT_EQ(observed.load(), 10000);
   EXPECT_EQ(writer.rows_failed(), 0);
   EXPECT_LT(writer.transactions(), 100);  // grouped, not one per Add
-  EXPECT_FALSE(writer.Add({Reading{}}, {}));
+  EXPECT_FALSE(writer.Add({.readings = {Reading{}}}));
 }
 
 TEST(BatchWriterTest, RetentionUsesTheInjectedClock) {
@@ -49,7 +49,7 @@ TEST(BatchWriterTest, RetentionUsesTheInjectedClock) {
     auto store = Store::Open({.path = dir.File("r.db")});
     Reading old_reading{.device_id = "d", .sensor = "s", .ts_ns = 10 * day};
     Reading fresh{.device_id = "d", .sensor = "s", .ts_ns = 19 * day};
-    ASSERT_TRUE((*store)->Write(std::vector<Reading>{old_reading, fresh}, {}).ok());
+    ASSERT_TRUE((*store)->Write({.readings = {old_reading, fresh}}).ok());
   }
   ManualClock clock(20 * day);
   auto store = Store::Open({.path = dir.File("r.db")});

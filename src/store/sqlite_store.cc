@@ -45,15 +45,19 @@ class SqliteStore final : public Store {
   ~SqliteStore() override {
     insert_reading_ = Statement();
     insert_insight_ = Statement();
+    replace_window_ = Statement();
+    delete_swallowed_ = Statement();
+    insert_late_ = Statement();
     sqlite3_close_v2(db_);
   }
 
   absl::Status Init(bool read_only, bool synchronous_full);
-  absl::StatusOr<WriteStats> Write(std::span<const Reading> readings,
-                                   std::span<const Insight> insights) override;
+  absl::StatusOr<WriteStats> Write(const ResultBatch& batch) override;
   absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) override;
   absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
   absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
+  absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) override;
+  absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
@@ -85,6 +89,9 @@ class SqliteStore final : public Store {
   std::string path_;
   Statement insert_reading_;
   Statement insert_insight_;
+  Statement replace_window_;
+  Statement delete_swallowed_;
+  Statement insert_late_;
 };
 
 constexpr const char* kSchemaV1 = R"sql(
@@ -99,9 +106,24 @@ CREATE TABLE IF NOT EXISTS insights(
   kind TEXT NOT NULL, summary TEXT NOT NULL, actions TEXT, confidence REAL, value REAL,
   expected REAL, score REAL);
 CREATE INDEX IF NOT EXISTS insights_ts ON insights(ts_ns);
-INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '1');
 INSERT OR IGNORE INTO meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
-PRAGMA user_version = 1;
+)sql";
+
+// Version 1 to 2: event-time window results and their side output.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE IF NOT EXISTS window_results(
+  window TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL, start_ns INTEGER NOT NULL,
+  end_ns INTEGER NOT NULL, count INTEGER NOT NULL, mean REAL, min REAL, max REAL, stddev REAL,
+  percentiles TEXT, revision INTEGER NOT NULL,
+  PRIMARY KEY (window, device, sensor, start_ns)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS window_results_end ON window_results(end_ns);
+CREATE INDEX IF NOT EXISTS window_results_start ON window_results(start_ns);
+CREATE TABLE IF NOT EXISTS late_readings(
+  id INTEGER PRIMARY KEY, window TEXT NOT NULL, device TEXT NOT NULL, sensor TEXT NOT NULL,
+  ts_ns INTEGER NOT NULL, value REAL NOT NULL, watermark_ns INTEGER, received_ns INTEGER);
+CREATE INDEX IF NOT EXISTS late_readings_ts ON late_readings(ts_ns);
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '2');
+PRAGMA user_version = 2;
 )sql";
 
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
@@ -127,11 +149,13 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
       !s.ok()) {
     return s;
   }
-  if (*version == 0) {
+  if (*version < kSchemaVersion) {
     if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    if (absl::Status s = Exec(kSchemaV1); !s.ok()) {
-      (void)Exec("ROLLBACK;");
-      return s;
+    for (const char* step : {*version < 1 ? kSchemaV1 : "", kSchemaV2}) {
+      if (absl::Status s = Exec(step); !s.ok()) {
+        (void)Exec("ROLLBACK;");
+        return s;
+      }
     }
     if (absl::Status s = Exec("COMMIT;"); !s.ok()) return s;
   }
@@ -145,6 +169,22 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
       "expected, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   if (!ins2.ok()) return ins2.status();
   insert_insight_ = std::move(*ins2);
+  auto win = Prepare(
+      "INSERT OR REPLACE INTO window_results(window, device, sensor, start_ns, end_ns, count, "
+      "mean, min, max, stddev, percentiles, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+      "?9, ?10, ?11, ?12)");
+  if (!win.ok()) return win.status();
+  replace_window_ = std::move(*win);
+  auto swallowed = Prepare(
+      "DELETE FROM window_results WHERE window = ?1 AND device = ?2 AND sensor = ?3 AND "
+      "start_ns > ?4 AND end_ns <= ?5");
+  if (!swallowed.ok()) return swallowed.status();
+  delete_swallowed_ = std::move(*swallowed);
+  auto late = Prepare(
+      "INSERT INTO late_readings(window, device, sensor, ts_ns, value, watermark_ns, received_ns) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  if (!late.ok()) return late.status();
+  insert_late_ = std::move(*late);
   return absl::OkStatus();
 }
 
@@ -158,8 +198,7 @@ absl::StatusOr<int> SqliteStore::SchemaVersion() {
   return sqlite3_column_int(stmt, 0);
 }
 
-absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
-                                              std::span<const Insight> insights) {
+absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
   WriteStats stats;
   if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
   auto fail = [&](std::string_view what) {
@@ -169,7 +208,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
   };
   sqlite3_stmt* ins = insert_reading_.get();
   std::string tags;
-  for (const Reading& r : readings) {
+  for (const Reading& r : batch.readings) {
     sqlite3_reset(ins);
     insert_reading_.BindText(1, r.device_id);
     insert_reading_.BindText(2, r.sensor);
@@ -196,7 +235,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
   sqlite3_stmt* ii = insert_insight_.get();
   std::string actions;
   std::string kind;
-  for (const Insight& in : insights) {
+  for (const Insight& in : batch.insights) {
     sqlite3_reset(ii);
     insert_insight_.BindText(1, in.device_id);
     insert_insight_.BindText(2, in.sensor);
@@ -214,6 +253,49 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
     if (sqlite3_step(ii) != SQLITE_DONE) return fail("inserting an insight");
     ++stats.insights_inserted;
   }
+  std::string percentiles;
+  for (const WindowResult& w : batch.windows) {
+    // A session that grew to swallow later sessions replaces their results (the one with the
+    // same start is replaced by the INSERT OR REPLACE below).
+    sqlite3_stmt* del = delete_swallowed_.get();
+    sqlite3_reset(del);
+    delete_swallowed_.BindText(1, w.window);
+    delete_swallowed_.BindText(2, w.device_id);
+    delete_swallowed_.BindText(3, w.sensor);
+    sqlite3_bind_int64(del, 4, w.start_ns);
+    sqlite3_bind_int64(del, 5, w.end_ns);
+    if (sqlite3_step(del) != SQLITE_DONE) return fail("replacing window results");
+    sqlite3_stmt* ws = replace_window_.get();
+    sqlite3_reset(ws);
+    replace_window_.BindText(1, w.window);
+    replace_window_.BindText(2, w.device_id);
+    replace_window_.BindText(3, w.sensor);
+    sqlite3_bind_int64(ws, 4, w.start_ns);
+    sqlite3_bind_int64(ws, 5, w.end_ns);
+    sqlite3_bind_int64(ws, 6, static_cast<int64_t>(w.count));
+    sqlite3_bind_double(ws, 7, w.mean);
+    sqlite3_bind_double(ws, 8, w.min);
+    sqlite3_bind_double(ws, 9, w.max);
+    sqlite3_bind_double(ws, 10, w.stddev);
+    percentiles = nlohmann::json(w.percentiles).dump();
+    replace_window_.BindText(11, percentiles);
+    sqlite3_bind_int64(ws, 12, w.revision);
+    if (sqlite3_step(ws) != SQLITE_DONE) return fail("inserting a window result");
+    ++stats.window_results_written;
+  }
+  for (const LateReading& l : batch.late) {
+    sqlite3_stmt* ls = insert_late_.get();
+    sqlite3_reset(ls);
+    insert_late_.BindText(1, l.window);
+    insert_late_.BindText(2, l.reading.device_id);
+    insert_late_.BindText(3, l.reading.sensor);
+    sqlite3_bind_int64(ls, 4, l.reading.ts_ns);
+    sqlite3_bind_double(ls, 5, l.reading.value);
+    sqlite3_bind_int64(ls, 6, l.watermark_ns);
+    sqlite3_bind_int64(ls, 7, l.reading.received_ns);
+    if (sqlite3_step(ls) != SQLITE_DONE) return fail("inserting a late reading");
+    ++stats.late_readings_inserted;
+  }
   if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
     (void)Exec("ROLLBACK;");
     return s;
@@ -224,7 +306,9 @@ absl::StatusOr<WriteStats> SqliteStore::Write(std::span<const Reading> readings,
 absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
   int64_t deleted = 0;
   for (const char* sql :
-       {"DELETE FROM readings WHERE ts_ns < ?1", "DELETE FROM insights WHERE ts_ns < ?1"}) {
+       {"DELETE FROM readings WHERE ts_ns < ?1", "DELETE FROM insights WHERE ts_ns < ?1",
+        "DELETE FROM window_results WHERE end_ns < ?1",
+        "DELETE FROM late_readings WHERE ts_ns < ?1"}) {
     auto stmt = Prepare(sql);
     if (!stmt.ok()) return stmt.status();
     sqlite3_bind_int64(stmt->get(), 1, cutoff_ns);
@@ -316,6 +400,84 @@ absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q
     in.score = sqlite3_column_double(s, 9);
   }
   if (rc != SQLITE_DONE) return Error("reading insights");
+  return out;
+}
+
+absl::StatusOr<std::vector<WindowResult>> SqliteStore::WindowResults(const WindowQuery& q) {
+  constexpr const char* kColumns =
+      "window, device, sensor, start_ns, end_ns, count, mean, min, max, stddev, percentiles, "
+      "revision FROM window_results WHERE (?1 = '' OR window = ?1) AND (?2 = '' OR device = ?2) "
+      "AND (?3 = '' OR sensor = ?3) AND start_ns >= ?4 AND start_ns < ?5";
+  auto stmt = Prepare(
+      q.latest ? StrCat("SELECT * FROM (SELECT ", kColumns,
+                        " ORDER BY start_ns DESC, window DESC, device DESC, sensor DESC LIMIT ?6) "
+                        "ORDER BY start_ns, window, device, sensor")
+                     .c_str()
+               : StrCat("SELECT ", kColumns, " ORDER BY start_ns, window, device, sensor LIMIT ?6")
+                     .c_str());
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  stmt->BindText(1, q.window);
+  stmt->BindText(2, q.device_id);
+  stmt->BindText(3, q.sensor);
+  sqlite3_bind_int64(s, 4, q.from_ns);
+  sqlite3_bind_int64(s, 5, q.to_ns);
+  sqlite3_bind_int64(s, 6, q.limit);
+  std::vector<WindowResult> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    WindowResult& w = out.emplace_back();
+    w.window = stmt->ColumnText(0);
+    w.device_id = stmt->ColumnText(1);
+    w.sensor = stmt->ColumnText(2);
+    w.start_ns = sqlite3_column_int64(s, 3);
+    w.end_ns = sqlite3_column_int64(s, 4);
+    w.count = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+    w.mean = sqlite3_column_double(s, 6);
+    w.min = sqlite3_column_double(s, 7);
+    w.max = sqlite3_column_double(s, 8);
+    w.stddev = sqlite3_column_double(s, 9);
+    nlohmann::json p = nlohmann::json::parse(stmt->ColumnText(10), nullptr, false);
+    if (p.is_array()) {
+      for (const auto& pair : p) {
+        if (pair.is_array() && pair.size() == 2 && pair[0].is_number() && pair[1].is_number()) {
+          w.percentiles.emplace_back(pair[0].get<double>(), pair[1].get<double>());
+        }
+      }
+    }
+    w.revision = static_cast<uint32_t>(sqlite3_column_int64(s, 11));
+  }
+  if (rc != SQLITE_DONE) return Error("reading window results");
+  return out;
+}
+
+absl::StatusOr<std::vector<LateReading>> SqliteStore::LateReadings(const WindowQuery& q) {
+  auto stmt = Prepare(
+      "SELECT * FROM (SELECT window, device, sensor, ts_ns, value, watermark_ns, received_ns, id "
+      "FROM late_readings WHERE (?1 = '' OR window = ?1) AND (?2 = '' OR device = ?2) AND "
+      "(?3 = '' OR sensor = ?3) AND ts_ns >= ?4 AND ts_ns < ?5 ORDER BY id DESC LIMIT ?6) "
+      "ORDER BY id");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  stmt->BindText(1, q.window);
+  stmt->BindText(2, q.device_id);
+  stmt->BindText(3, q.sensor);
+  sqlite3_bind_int64(s, 4, q.from_ns);
+  sqlite3_bind_int64(s, 5, q.to_ns);
+  sqlite3_bind_int64(s, 6, q.limit);
+  std::vector<LateReading> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    LateReading& l = out.emplace_back();
+    l.window = stmt->ColumnText(0);
+    l.reading.device_id = stmt->ColumnText(1);
+    l.reading.sensor = stmt->ColumnText(2);
+    l.reading.ts_ns = sqlite3_column_int64(s, 3);
+    l.reading.value = sqlite3_column_double(s, 4);
+    l.watermark_ns = sqlite3_column_int64(s, 5);
+    l.reading.received_ns = sqlite3_column_int64(s, 6);
+  }
+  if (rc != SQLITE_DONE) return Error("reading late readings");
   return out;
 }
 

@@ -48,8 +48,8 @@ TEST_F(StoreTest, RoundTripsReadingsAndInsights) {
   in.actions = {"alert", "inspect_sensor"};
   in.confidence = 0.8;
   in.score = 4.5;
-  auto stats = store->Write(std::vector<Reading>{r, MakeReading("dev-2", "hum", 2000, 40)},
-                            std::vector<Insight>{in});
+  auto stats =
+      store->Write({.readings = {r, MakeReading("dev-2", "hum", 2000, 40)}, .insights = {in}});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->readings_inserted, 2);
   EXPECT_EQ(stats->insights_inserted, 1);
@@ -78,8 +78,8 @@ TEST_F(StoreTest, RoundTripsReadingsAndInsights) {
 TEST_F(StoreTest, RedeliveredReadingIsStoredOnce) {
   auto store = OpenStore();
   std::vector<Reading> batch = {MakeReading("d", "s", 1, 1), MakeReading("d", "s", 2, 2)};
-  ASSERT_TRUE(store->Write(batch, {}).ok());
-  auto again = store->Write(std::vector<Reading>{batch[1], MakeReading("d", "s", 3, 3)}, {});
+  ASSERT_TRUE(store->Write({.readings = batch}).ok());
+  auto again = store->Write({.readings = {batch[1], MakeReading("d", "s", 3, 3)}});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->readings_inserted, 1);
   EXPECT_EQ(again->readings_duplicate, 1);
@@ -95,7 +95,7 @@ TEST_F(StoreTest, LatestReturnsTheNewestRowsOldestFirstAndKeysSummarise) {
   anomaly.device_id = "d";
   anomaly.sensor = "s";
   anomaly.ts_ns = 9;
-  ASSERT_TRUE(store->Write(batch, std::vector<Insight>{anomaly, anomaly}).ok());
+  ASSERT_TRUE(store->Write({.readings = batch, .insights = {anomaly, anomaly}}).ok());
   auto latest = store->Readings({.device_id = "d", .limit = 3, .latest = true});
   ASSERT_TRUE(latest.ok());
   ASSERT_EQ(latest->size(), 3u);
@@ -123,10 +123,23 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   old_insight.ts_ns = 50;
   old_insight.device_id = "d";
   old_insight.sensor = "s";
-  ASSERT_TRUE(store->Write(batch, std::vector<Insight>{old_insight}).ok());
+  WindowResult old_window{
+      .window = "w", .device_id = "d", .sensor = "s", .start_ns = 0, .end_ns = 100, .count = 1};
+  WindowResult open_window = old_window;
+  open_window.start_ns = 400;
+  open_window.end_ns = 600;
+  LateReading late{.window = "w", .reading = MakeReading("d", "s", 10, 1)};
+  ASSERT_TRUE(store
+                  ->Write({.readings = batch,
+                           .insights = {old_insight},
+                           .windows = {old_window, open_window},
+                           .late = {late}})
+                  .ok());
   auto deleted = store->DeleteOlderThan(500);
   ASSERT_TRUE(deleted.ok());
-  EXPECT_EQ(*deleted, 6);  // readings at 0..400 and the insight at 50
+  // Readings at 0..400, the insight at 50, the window ending at 100, the late reading at 10.
+  EXPECT_EQ(*deleted, 8);
+  EXPECT_EQ(store->WindowResults({})->size(), 1u);
   auto left = store->Readings({});
   ASSERT_EQ(left->size(), 5u);
   EXPECT_EQ(left->front().ts_ns, 500);
@@ -146,13 +159,104 @@ TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {
   sqlite3_finalize(stmt);
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, nullptr);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "1");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "2");
   sqlite3_finalize(stmt);
   sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr);
   sqlite3_close(db);
   auto newer = Store::Open({.path = dir_.File("edgeway.db")});
   EXPECT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(newer.status().message()), HasSubstr("schema version 9"));
+}
+
+TEST_F(StoreTest, WindowResultsAreReplacedByRevisionsAndMergedSessions) {
+  auto store = OpenStore();
+  WindowResult a{.window = "sess",
+                 .device_id = "d",
+                 .sensor = "s",
+                 .start_ns = 0,
+                 .end_ns = 7,
+                 .count = 2,
+                 .mean = 2,
+                 .min = 1,
+                 .max = 3,
+                 .stddev = 1,
+                 .percentiles = {{50, 2}, {90, 2.8}}};
+  WindowResult b = a;
+  b.start_ns = 9;
+  b.end_ns = 14;
+  WindowResult other_key = a;
+  other_key.sensor = "t";
+  other_key.start_ns = 9;
+  ASSERT_TRUE(store->Write({.windows = {a, b, other_key}}).ok());
+  ASSERT_EQ(store->WindowResults({.sensor = "s"})->size(), 2u);
+
+  // A late reading joined both sessions: [0, 14) replaces them, the other key is untouched.
+  WindowResult merged = a;
+  merged.end_ns = 14;
+  merged.count = 4;
+  merged.revision = 1;
+  auto stats = store->Write({.windows = {merged}});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->window_results_written, 1);
+  auto got = store->WindowResults({.window = "sess", .sensor = "s"});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  const WindowResult& g = (*got)[0];
+  EXPECT_EQ(g.end_ns, 14);
+  EXPECT_EQ(g.count, 4u);
+  EXPECT_EQ(g.revision, 1u);
+  EXPECT_DOUBLE_EQ(g.stddev, 1);
+  EXPECT_EQ(g.percentiles, a.percentiles);
+  EXPECT_EQ(store->WindowResults({.sensor = "t"})->size(), 1u);
+  EXPECT_EQ(store->WindowResults({.from_ns = 1})->size(), 1u);  // by start: other_key at 9
+}
+
+TEST_F(StoreTest, LateReadingsAreKeptInArrivalOrder) {
+  auto store = OpenStore();
+  std::vector<LateReading> late;
+  for (int i = 0; i < 5; ++i) {
+    late.push_back(
+        {.window = "w", .reading = MakeReading("d", "s", 100 - i, i), .watermark_ns = 200});
+  }
+  ASSERT_TRUE(store->Write({.late = late}).ok());
+  auto got = store->LateReadings({.limit = 2});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].reading.ts_ns, 97);
+  EXPECT_EQ((*got)[1].reading.ts_ns, 96);
+  EXPECT_EQ((*got)[1].watermark_ns, 200);
+  EXPECT_EQ((*got)[1].reading.received_ns, 101);
+}
+
+TEST_F(StoreTest, VersionOneFileIsUpgradedAndKeepsItsRows) {
+  {
+    // A version 1 store as edgeway wrote it before window results existed.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(dir_.File("edgeway.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"
+                     "CREATE TABLE readings(device TEXT NOT NULL, sensor TEXT NOT NULL, "
+                     "ts_ns INTEGER NOT NULL, value REAL NOT NULL, unit TEXT, location TEXT, "
+                     "tags TEXT, flags INTEGER NOT NULL DEFAULT 0, received_ns INTEGER, "
+                     "PRIMARY KEY (device, sensor, ts_ns)) WITHOUT ROWID;"
+                     "CREATE TABLE insights(id INTEGER PRIMARY KEY, device TEXT NOT NULL, "
+                     "sensor TEXT NOT NULL, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL, "
+                     "summary TEXT NOT NULL, actions TEXT, confidence REAL, value REAL, "
+                     "expected REAL, score REAL);"
+                     "INSERT INTO readings(device, sensor, ts_ns, value) VALUES ('d','s',1,2);"
+                     "INSERT INTO meta VALUES ('schema_version', '1');"
+                     "PRAGMA user_version = 1;",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = OpenStore();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->SchemaVersion(), 2);
+  EXPECT_EQ(*store->CountReadings(), 1);
+  ASSERT_TRUE(store->Write({.windows = {{.window = "w", .device_id = "d", .count = 1}}}).ok());
+  EXPECT_EQ(store->WindowResults({})->size(), 1u);
 }
 
 TEST_F(StoreTest, GarbageFileIsRefusedWithItsPath) {

@@ -27,25 +27,25 @@ bool ShardedEngine::Submit(Reading reading) {
 }
 
 void ShardedEngine::Run(Shard* shard) {
-  std::vector<Reading> batch;
-  std::vector<Insight> insights;
-  batch.reserve(options_.batch);
+  ResultBatch out;
+  out.readings.reserve(options_.batch);
   while (true) {
-    batch.clear();
-    if (!shard->queue.PopBatch(&batch, options_.batch, std::chrono::milliseconds(100))) break;
-    if (batch.empty()) continue;
-    insights.clear();
-    uint64_t anomalies = 0;
-    for (const Reading& r : batch) {
-      if (shard->analytics.Process(r, &insights).anomaly) ++anomalies;
+    if (!shard->queue.PopBatch(&out.readings, options_.batch, std::chrono::milliseconds(100))) {
+      break;
     }
-    shard->processed.fetch_add(batch.size(), std::memory_order_relaxed);
+    if (out.readings.empty()) continue;
+    uint64_t anomalies = 0;
+    for (const Reading& r : out.readings) {
+      if (shard->analytics.Process(r, &out.insights).anomaly) ++anomalies;
+      shard->windows.Process(r, &out.windows, &out.late);
+    }
+    shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
     shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
+    shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
     shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
-    sink_->OnResults(std::move(batch), std::move(insights));
-    batch = {};
-    insights = {};
-    batch.reserve(options_.batch);
+    sink_->OnResults(std::move(out));
+    out = ResultBatch();
+    out.readings.reserve(options_.batch);
   }
 }
 
@@ -65,6 +65,11 @@ uint64_t ShardedEngine::processed() const {
 uint64_t ShardedEngine::anomalies() const {
   uint64_t n = 0;
   for (const auto& s : shards_) n += s->anomalies.load(std::memory_order_relaxed);
+  return n;
+}
+uint64_t ShardedEngine::late_readings() const {
+  uint64_t n = 0;
+  for (const auto& s : shards_) n += s->late.load(std::memory_order_relaxed);
   return n;
 }
 size_t ShardedEngine::queued() const {

@@ -3,6 +3,7 @@
 #include <map>
 #include <mutex>
 
+#include "edgeway/core/clock.h"
 #include "gtest/gtest.h"
 
 namespace edgeway::stream {
@@ -10,13 +11,17 @@ namespace {
 
 class CollectingSink : public ResultSink {
  public:
-  void OnResults(std::vector<Reading> readings, std::vector<Insight> insights) override {
+  void OnResults(ResultBatch results) override {
     std::lock_guard lock(mu_);
-    for (Reading& r : readings) by_key_[r.device_id + "/" + r.sensor].push_back(r.ts_ns);
-    insights_ += insights.size();
+    for (Reading& r : results.readings) by_key_[r.device_id + "/" + r.sensor].push_back(r.ts_ns);
+    insights_ += results.insights.size();
+    for (WindowResult& w : results.windows) windows_.push_back(std::move(w));
+    late_ += results.late.size();
   }
   std::map<std::string, std::vector<int64_t>> by_key_;
   size_t insights_ = 0;
+  std::vector<WindowResult> windows_;
+  size_t late_ = 0;
   std::mutex mu_;
 };
 
@@ -45,13 +50,34 @@ TEST(ShardedEngineTest, EveryReadingProcessedOnceInOrderPerKey) {
   EXPECT_EQ(total, 5000u);
 }
 
+TEST(ShardedEngineTest, ShardsCloseTheWindowsOfTheirKeys) {
+  CollectingSink sink;
+  ShardedEngine engine({.windows = {{.name = "10s", .size_ns = 10 * kNsPerSecond}}, .shards = 2},
+                       &sink);
+  for (int device = 0; device < 4; ++device) {
+    // Seconds 0..24, one of them late (second 3 after second 24).
+    for (int s : {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 24, 3}) {
+      ASSERT_TRUE(engine.Submit({.device_id = "dev-" + std::to_string(device),
+                                 .sensor = "t",
+                                 .ts_ns = s * kNsPerSecond,
+                                 .value = static_cast<double>(s)}));
+    }
+  }
+  engine.Stop();
+  ASSERT_EQ(sink.windows_.size(), 8u);  // [0, 10) and [10, 20) per device
+  for (const WindowResult& w : sink.windows_) {
+    EXPECT_EQ(w.count, w.start_ns == 0 ? 9u : 10u);
+    EXPECT_DOUBLE_EQ(w.mean, w.start_ns == 0 ? 42.0 / 9 : 14.5);
+  }
+  EXPECT_EQ(sink.late_, 4u);
+  EXPECT_EQ(engine.late_readings(), 4u);
+}
+
 TEST(ShardedEngineTest, DropPolicyRefusesWhenFull) {
   // A sink that blocks the only shard until released, so its queue fills.
   struct GateSink : ResultSink {
     std::mutex mu;
-    void OnResults(std::vector<Reading>, std::vector<Insight>) override {
-      std::lock_guard lock(mu);
-    }
+    void OnResults(ResultBatch) override { std::lock_guard lock(mu); }
   } sink;
   std::unique_lock hold(sink.mu);
   ShardedEngine engine(

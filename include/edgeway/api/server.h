@@ -34,7 +34,11 @@ struct ApiOptions {
 //   GET /api/v1/readings              ?device&sensor&from&to (ns)&limit (<= 10000)&latest
 //   GET /api/v1/insights              ?device&kind (anomaly|trend)&from&to&limit&latest
 //   GET /api/v1/anomalies             insights of kind anomaly, same parameters
-//   GET /api/v1/stream                SSE: `readings` (batches) and `insight` events; ?device
+//   GET /api/v1/windows               event-time window results: ?window&device&sensor&from&to
+//                                     (on the window start, ns)&limit&latest
+//   GET /api/v1/windows/late          late readings (the windows' side output), same parameters
+//   GET /api/v1/stream                SSE: `readings` (batches), `insight` and `window` events;
+//                                     ?device
 //   GET /metrics                      Prometheus text format
 // Errors are JSON {"error": "..."} with 400, 401, 404 or 503.
 class ApiServer {
@@ -48,7 +52,7 @@ class ApiServer {
 
   // Feeds the device directory, the latency histogram and the live stream with what the store
   // just committed. Call from the store's commit observer.
-  void Publish(std::span<const Reading> readings, std::span<const Insight> insights);
+  void Publish(const ResultBatch& committed);
 
   // http://host:port
   std::string url() const;

@@ -26,12 +26,18 @@ class YamlReader {
 
   // The mapping under `key`; an empty reader when absent.
   YamlReader Map(std::string_view key);
+  // The list of mappings under `key`, one reader per item (named key[0], key[1], ... in
+  // errors); empty when absent.
+  std::vector<YamlReader> List(std::string_view key);
 
   void Read(std::string_view key, std::string* out);
   void Read(std::string_view key, bool* out);
   void Read(std::string_view key, int64_t* out, int64_t min, int64_t max);
   void Read(std::string_view key, double* out, double min, double max);
   void Read(std::string_view key, std::vector<std::string>* out);
+  void Read(std::string_view key, std::vector<double>* out, double min, double max);
+  // Whether the mapping has `key` (a null value counts as absent).
+  bool Has(std::string_view key) const;
   // One of `choices`.
   void ReadEnum(std::string_view key, std::string* out, const std::vector<std::string>& choices);
 

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "edgeway/core/bounded_queue.h"
 #include "edgeway/stream/analytics.h"
+#include "edgeway/stream/event_window.h"
 #include "edgeway/telemetry/decoder.h"
 
 namespace edgeway::gateway {
@@ -32,7 +33,8 @@ struct GatewayConfig {
   } ingest;
 
   stream::AnalyticsOptions analytics;
-  int64_t shards = 0;  // 0: one per 4 cores, at least 1, at most 8
+  int64_t shards = 0;                       // 0: one per 4 cores, at least 1, at most 8
+  std::vector<stream::WindowSpec> windows;  // event-time windows; none by default
 
   struct Store {
     std::string path = "edgeway.db";

@@ -28,10 +28,12 @@ struct GatewayStats {
   int64_t readings_stored = 0;
   int64_t readings_duplicate = 0;  // redelivered by the broker, recognised and not stored twice
   int64_t insights_stored = 0;
-  int64_t store_failed = 0;  // rows lost to store errors after retries
-  uint64_t devices = 0;      // distinct devices seen
-  uint64_t keys = 0;         // distinct (device, sensor) keys with state
-  uint64_t queued = 0;       // readings waiting in shard queues
+  int64_t window_results_stored = 0;  // window results written, revisions included
+  uint64_t late_readings = 0;         // missed every window they belong to (kept in late_readings)
+  int64_t store_failed = 0;           // rows lost to store errors after retries
+  uint64_t devices = 0;               // distinct devices seen
+  uint64_t keys = 0;                  // distinct (device, sensor) keys with state
+  uint64_t queued = 0;                // readings waiting in shard queues
   uint64_t store_queued_batches = 0;  // result batches waiting for the store writer
 };
 

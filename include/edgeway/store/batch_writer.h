@@ -29,8 +29,7 @@ struct BatchWriterOptions {
 };
 
 // Called on the writer thread after each commit with what it stored.
-using CommitObserver =
-    std::function<void(std::span<const Reading> readings, std::span<const Insight> insights)>;
+using CommitObserver = std::function<void(const ResultBatch& committed)>;
 
 // Owns a Store and writes to it from one thread, grouping what producers add into large
 // transactions (one fsync per group, not per reading). Add is thread-safe.
@@ -41,7 +40,7 @@ class BatchWriter {
   ~BatchWriter();
 
   // Queues rows for the next transaction; blocks while the queue is full. False after Stop.
-  bool Add(std::vector<Reading> readings, std::vector<Insight> insights);
+  bool Add(ResultBatch batch);
 
   // Writes everything queued, then stops the thread. Idempotent.
   void Stop();
@@ -49,28 +48,32 @@ class BatchWriter {
   int64_t readings_stored() const { return readings_stored_.load(std::memory_order_relaxed); }
   int64_t readings_duplicate() const { return readings_duplicate_.load(std::memory_order_relaxed); }
   int64_t insights_stored() const { return insights_stored_.load(std::memory_order_relaxed); }
+  int64_t window_results_stored() const {
+    return window_results_stored_.load(std::memory_order_relaxed);
+  }
+  int64_t late_readings_stored() const {
+    return late_readings_stored_.load(std::memory_order_relaxed);
+  }
   int64_t rows_failed() const { return rows_failed_.load(std::memory_order_relaxed); }
   int64_t rows_expired() const { return rows_expired_.load(std::memory_order_relaxed); }
   int64_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
   size_t queued_batches() const { return queue_.size(); }
 
  private:
-  struct Batch {
-    std::vector<Reading> readings;
-    std::vector<Insight> insights;
-  };
   void Run();
-  void Commit(std::vector<Reading>* readings, std::vector<Insight>* insights);
+  void Commit(ResultBatch* pending);
 
   std::unique_ptr<Store> store_;
   BatchWriterOptions options_;
   CommitObserver observer_;
-  BoundedQueue<Batch> queue_;
+  BoundedQueue<ResultBatch> queue_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
   std::atomic<int64_t> readings_stored_{0};
   std::atomic<int64_t> readings_duplicate_{0};
   std::atomic<int64_t> insights_stored_{0};
+  std::atomic<int64_t> window_results_stored_{0};
+  std::atomic<int64_t> late_readings_stored_{0};
   std::atomic<int64_t> rows_failed_{0};
   std::atomic<int64_t> rows_expired_{0};
   std::atomic<int64_t> transactions_{0};

@@ -25,6 +25,8 @@ struct WriteStats {
   int64_t readings_inserted = 0;
   int64_t readings_duplicate = 0;  // same (device, sensor, ts) already stored: a redelivery
   int64_t insights_inserted = 0;
+  int64_t window_results_written = 0;  // new or revised
+  int64_t late_readings_inserted = 0;
 };
 
 struct ReadingQuery {
@@ -45,6 +47,16 @@ struct InsightQuery {
   bool latest = false;
 };
 
+struct WindowQuery {
+  std::string window;  // empty: every declared window
+  std::string device_id;
+  std::string sensor;
+  int64_t from_ns = 0;        // on the window start, inclusive
+  int64_t to_ns = INT64_MAX;  // on the window start, exclusive
+  int64_t limit = 1000;
+  bool latest = false;
+};
+
 // What the store holds for one (device, sensor) key.
 struct KeySummary {
   std::string device_id;
@@ -59,7 +71,7 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 1, also in PRAGMA user_version):
+// Layout (schema version 2, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
@@ -67,12 +79,19 @@ struct KeySummary {
 //       INDEX readings_ts (ts_ns) for retention and time-range scans.
 //   insights(id INTEGER PRIMARY KEY, device, sensor, ts_ns, kind, summary, actions JSON,
 //            confidence, value, expected, score), INDEX insights_ts (ts_ns).
+//   window_results(window, device, sensor, start_ns, end_ns, count, mean, min, max, stddev,
+//                  percentiles JSON [[p, value], ...], revision)
+//       PRIMARY KEY (window, device, sensor, start_ns): a revision replaces the result before
+//       it, and a merged session replaces the sessions it swallowed. (since version 2)
+//   late_readings(id INTEGER PRIMARY KEY, window, device, sensor, ts_ns, value, watermark_ns,
+//                 received_ns): the windows' side output. (since version 2)
+// A version 1 file is upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -80,16 +99,20 @@ class Store {
   static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   virtual ~Store() = default;
 
-  // Writes `readings` and `insights` in one transaction: all or nothing.
-  virtual absl::StatusOr<WriteStats> Write(std::span<const Reading> readings,
-                                           std::span<const Insight> insights) = 0;
-  // Deletes readings and insights with event time before `cutoff_ns`; returns rows deleted.
+  // Writes everything in `batch` in one transaction: all or nothing.
+  virtual absl::StatusOr<WriteStats> Write(const ResultBatch& batch) = 0;
+  // Deletes rows with event time (windows: end) before `cutoff_ns`; returns rows deleted.
   virtual absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) = 0;
 
   // Readings matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
+  // Window results matching `query`, by start then window, device, sensor.
+  virtual absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) = 0;
+  // Late readings (the windows' side output) matching `query` on their event time: the newest
+  // `limit` to arrive, in arrival order (`latest` is implied).
+  virtual absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;

@@ -8,6 +8,7 @@
 
 #include "edgeway/core/bounded_queue.h"
 #include "edgeway/stream/analytics.h"
+#include "edgeway/stream/event_window.h"
 #include "edgeway/telemetry/reading.h"
 
 namespace edgeway::stream {
@@ -16,12 +17,14 @@ namespace edgeway::stream {
 class ResultSink {
  public:
   virtual ~ResultSink() = default;
-  // `readings` were analysed (in arrival order per key); `insights` are what they raised.
-  virtual void OnResults(std::vector<Reading> readings, std::vector<Insight> insights) = 0;
+  // `results.readings` were analysed (in arrival order per key); the rest is what they raised:
+  // insights, window results, late readings.
+  virtual void OnResults(ResultBatch results) = 0;
 };
 
 struct EngineOptions {
   AnalyticsOptions analytics;
+  std::vector<WindowSpec> windows;  // event-time windows, for every key
   size_t shards = 2;
   size_t queue_capacity = 65536;  // readings per shard queue
   OverflowPolicy overflow = OverflowPolicy::kBlock;
@@ -45,17 +48,21 @@ class ShardedEngine {
 
   uint64_t processed() const;
   uint64_t anomalies() const;
+  uint64_t late_readings() const;  // readings that missed every window they belong to
   size_t queued() const;
   size_t keys() const;
 
  private:
   struct Shard {
-    explicit Shard(const EngineOptions& o) : queue(o.queue_capacity), analytics(o.analytics) {}
+    explicit Shard(const EngineOptions& o)
+        : queue(o.queue_capacity), analytics(o.analytics), windows(o.windows) {}
     BoundedQueue<Reading> queue;
     KeyedAnalytics analytics;
+    KeyedWindows windows;
     std::thread thread;
     std::atomic<uint64_t> processed{0};
     std::atomic<uint64_t> anomalies{0};
+    std::atomic<uint64_t> late{0};
     std::atomic<size_t> keys{0};
   };
   void Run(Shard* shard);

@@ -46,4 +46,46 @@ struct Insight {
 
 const char* InsightKindName(Insight::Kind kind);
 
+// Statistics of the readings of one (device, sensor) key whose event times fall in one window
+// [start_ns, end_ns) of a declared event-time window.
+struct WindowResult {
+  std::string window;  // name of the window declaration in the config
+  std::string device_id;
+  std::string sensor;
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;  // exclusive
+  uint64_t count = 0;
+  double mean = 0;
+  double min = 0;
+  double max = 0;
+  double stddev = 0;  // population (divides by count), as numpy.std
+  // (percentile in [0, 100], value), linear interpolation between order statistics as
+  // numpy.percentile's default.
+  std::vector<std::pair<double, double>> percentiles;
+  // 0 when the watermark closed the window; n after the n-th late reading updated it.
+  uint32_t revision = 0;
+};
+
+// A reading that arrived after every window it belongs to had closed for good (its end plus the
+// allowed lateness behind the watermark): the windows' side output. The reading itself is still
+// stored; it is only missing from the window statistics.
+struct LateReading {
+  std::string window;
+  Reading reading;
+  int64_t watermark_ns = 0;  // the key's watermark when it arrived
+};
+
+// What the analytics hand to the store in one go.
+struct ResultBatch {
+  std::vector<Reading> readings;
+  std::vector<Insight> insights;
+  std::vector<WindowResult> windows;
+  std::vector<LateReading> late;
+
+  bool empty() const {
+    return readings.empty() && insights.empty() && windows.empty() && late.empty();
+  }
+  size_t rows() const { return readings.size() + insights.size() + windows.size() + late.size(); }
+};
+
 }  // namespace edgeway

@@ -1,0 +1,254 @@
+#include "edgeway/stream/event_window.h"
+
+#include <cmath>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace edgeway::stream {
+namespace {
+
+using ::testing::DoubleNear;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+
+constexpr int64_t kS = 1'000'000'000;
+
+Reading At(double seconds, double value, std::string device = "d1", std::string sensor = "t") {
+  Reading r;
+  r.device_id = std::move(device);
+  r.sensor = std::move(sensor);
+  r.ts_ns = static_cast<int64_t>(seconds * kS);
+  r.value = value;
+  return r;
+}
+
+WindowSpec Tumbling(int64_t size_s, int64_t delay_s = 0, int64_t lateness_s = 0) {
+  return {.name = "w",
+          .kind = WindowKind::kTumbling,
+          .size_ns = size_s * kS,
+          .watermark_delay_ns = delay_s * kS,
+          .allowed_lateness_ns = lateness_s * kS};
+}
+
+// Feeds readings to one key's windows and keeps what comes out.
+struct Harness {
+  explicit Harness(WindowSpec s) : spec(std::move(s)), windows(&spec) {}
+  void Add(double seconds, double value) { windows.Add(At(seconds, value), &results, &late); }
+  WindowSpec spec;
+  KeyWindows windows;
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+};
+
+TEST(PercentileTest, InterpolatesLinearlyAsNumpy) {
+  std::vector<double> v = {1, 2, 3, 4};
+  EXPECT_DOUBLE_EQ(Percentile(v, 0), 1);
+  EXPECT_DOUBLE_EQ(Percentile(v, 25), 1.75);  // numpy.percentile([1,2,3,4], 25)
+  EXPECT_DOUBLE_EQ(Percentile(v, 50), 2.5);
+  EXPECT_DOUBLE_EQ(Percentile(v, 90), 3.7);
+  EXPECT_DOUBLE_EQ(Percentile(v, 100), 4);
+  EXPECT_DOUBLE_EQ(Percentile({7}, 99), 7);
+}
+
+TEST(KeyWindowsTest, TumblingWindowClosesWhenTheWatermarkPassesItsEnd) {
+  Harness h(Tumbling(10));
+  h.Add(1, 3);
+  h.Add(2, 1);
+  h.Add(5, 2);
+  h.Add(9.999, 6);
+  EXPECT_THAT(h.results, IsEmpty());
+  h.Add(12, 10);  // watermark 12 >= 10
+  ASSERT_EQ(h.results.size(), 1u);
+  const WindowResult& r = h.results[0];
+  EXPECT_EQ(r.window, "w");
+  EXPECT_EQ(r.device_id, "d1");
+  EXPECT_EQ(r.sensor, "t");
+  EXPECT_EQ(r.start_ns, 0);
+  EXPECT_EQ(r.end_ns, 10 * kS);
+  EXPECT_EQ(r.count, 4u);
+  EXPECT_DOUBLE_EQ(r.mean, 3);
+  EXPECT_DOUBLE_EQ(r.min, 1);
+  EXPECT_DOUBLE_EQ(r.max, 6);
+  EXPECT_DOUBLE_EQ(r.stddev, std::sqrt(14.0 / 4));  // deviations 0, -2, -1, 3
+  // Sorted 1 2 3 6: p50 between 2 and 3; p90 at 2.7 -> 3 + 0.7 * 3; p99 at 2.97.
+  EXPECT_THAT(r.percentiles,
+              ElementsAre(Pair(50, DoubleNear(2.5, 1e-12)), Pair(90, DoubleNear(5.1, 1e-12)),
+                          Pair(99, DoubleNear(5.91, 1e-12))));
+  EXPECT_EQ(r.revision, 0u);
+  EXPECT_EQ(h.windows.open_windows(), 1u);  // [10, 20) holds 12
+}
+
+TEST(KeyWindowsTest, OutOfOrderReadingsWithinTheDelayAreCounted) {
+  Harness h(Tumbling(10, /*delay_s=*/5));
+  h.Add(1, 1);
+  h.Add(8, 8);
+  h.Add(3, 3);
+  h.Add(11, 11);  // watermark 6: [0, 10) stays open
+  h.Add(9, 9);    // older than the newest, within the delay
+  EXPECT_THAT(h.results, IsEmpty());
+  h.Add(16, 16);  // watermark 11 closes [0, 10)
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].count, 4u);
+  EXPECT_DOUBLE_EQ(h.results[0].mean, (1 + 8 + 3 + 9) / 4.0);
+  EXPECT_THAT(h.late, IsEmpty());
+
+  h.Add(4, 4);  // [0, 10) is closed and there is no allowed lateness
+  ASSERT_EQ(h.late.size(), 1u);
+  EXPECT_EQ(h.late[0].window, "w");
+  EXPECT_EQ(h.late[0].reading.ts_ns, 4 * kS);
+  EXPECT_EQ(h.late[0].watermark_ns, 11 * kS);
+  EXPECT_EQ(h.results.size(), 1u);  // no update
+}
+
+TEST(KeyWindowsTest, AllowedLatenessUpdatesTheResultThenTheWindowIsGone) {
+  Harness h(Tumbling(10, /*delay_s=*/0, /*lateness_s=*/5));
+  h.Add(1, 1);
+  h.Add(2, 2);
+  h.Add(12, 12);  // closes [0, 10); kept until the watermark reaches 15
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].count, 2u);
+  EXPECT_EQ(h.results[0].revision, 0u);
+
+  h.Add(3, 3);  // late, but within the lateness: the result again, revised
+  ASSERT_EQ(h.results.size(), 2u);
+  EXPECT_EQ(h.results[1].start_ns, 0);
+  EXPECT_EQ(h.results[1].count, 3u);
+  EXPECT_DOUBLE_EQ(h.results[1].mean, 2);
+  EXPECT_EQ(h.results[1].revision, 1u);
+  EXPECT_THAT(h.late, IsEmpty());
+
+  h.Add(14.5, 1);  // watermark 14.5: [0, 10) still kept (10 + 5 > 14.5)
+  h.Add(4, 4);
+  ASSERT_EQ(h.results.size(), 3u);
+  EXPECT_EQ(h.results[2].revision, 2u);
+  EXPECT_EQ(h.results[2].count, 4u);
+
+  h.Add(15, 0);  // watermark 15: [0, 10) is gone for good
+  h.Add(5, 5);
+  EXPECT_EQ(h.results.size(), 3u);
+  ASSERT_EQ(h.late.size(), 1u);
+  EXPECT_EQ(h.late[0].reading.value, 5);
+}
+
+TEST(KeyWindowsTest, SlidingWindowsOverlap) {
+  Harness h({.name = "s", .kind = WindowKind::kSliding, .size_ns = 10 * kS, .slide_ns = 5 * kS});
+  h.Add(1, 1);   // [-5, 5) and [0, 10)
+  h.Add(7, 2);   // [0, 10) and [5, 15)
+  h.Add(12, 3);  // [5, 15) and [10, 20); watermark 12 closes [-5, 5)
+  h.Add(21, 4);  // watermark 21 closes [0, 10), [5, 15), [10, 20)
+  ASSERT_EQ(h.results.size(), 4u);
+  struct Expect {
+    int64_t start;
+    uint64_t count;
+    double mean;
+  };
+  std::vector<Expect> expected = {{-5, 1, 1}, {0, 2, 1.5}, {5, 2, 2.5}, {10, 1, 3}};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(h.results[i].start_ns, expected[i].start * kS);
+    EXPECT_EQ(h.results[i].end_ns, (expected[i].start + 10) * kS);
+    EXPECT_EQ(h.results[i].count, expected[i].count);
+    EXPECT_DOUBLE_EQ(h.results[i].mean, expected[i].mean);
+  }
+  // A late reading in [10, 20) and [15, 25): the first is gone, the second open, so it counts.
+  h.Add(16, 5);
+  EXPECT_THAT(h.late, IsEmpty());
+  h.Add(31, 6);  // closes [15, 25) = {16} and [20, 30) = {21}
+  ASSERT_EQ(h.results.size(), 6u);
+  EXPECT_EQ(h.results[4].start_ns, 15 * kS);
+  EXPECT_EQ(h.results[4].count, 2u);  // 16 and 21
+  EXPECT_EQ(h.results[5].start_ns, 20 * kS);
+  EXPECT_EQ(h.results[5].count, 1u);
+}
+
+TEST(KeyWindowsTest, SessionsCloseAfterTheGapAndMergeWhenBridged) {
+  Harness h({.name = "sess",
+             .kind = WindowKind::kSession,
+             .gap_ns = 5 * kS,
+             .allowed_lateness_ns = 100 * kS});
+  h.Add(0, 1);
+  h.Add(2, 3);   // session [0, 7)
+  h.Add(9, 2);   // 9 >= 7: a new session [9, 14)
+  h.Add(30, 0);  // watermark 30 closes both
+  ASSERT_EQ(h.results.size(), 2u);
+  EXPECT_EQ(h.results[0].start_ns, 0);
+  EXPECT_EQ(h.results[0].end_ns, 7 * kS);
+  EXPECT_EQ(h.results[0].count, 2u);
+  EXPECT_EQ(h.results[1].start_ns, 9 * kS);
+  EXPECT_EQ(h.results[1].end_ns, 14 * kS);
+
+  h.Add(5, 6);  // [5, 10) touches both: one session [0, 14) of 1, 3, 6, 2, revised
+  ASSERT_EQ(h.results.size(), 3u);
+  const WindowResult& merged = h.results[2];
+  EXPECT_EQ(merged.start_ns, 0);
+  EXPECT_EQ(merged.end_ns, 14 * kS);
+  EXPECT_EQ(merged.count, 4u);
+  EXPECT_DOUBLE_EQ(merged.mean, 3);
+  EXPECT_EQ(merged.revision, 1u);
+  EXPECT_EQ(h.windows.open_windows(), 2u);  // [0, 14) and [30, 35)
+}
+
+TEST(KeyWindowsTest, SessionExtendedPastTheWatermarkReopensUntilItsNewEnd) {
+  Harness h({.name = "sess",
+             .kind = WindowKind::kSession,
+             .gap_ns = 10 * kS,
+             .allowed_lateness_ns = 100 * kS});
+  h.Add(10, 1);  // [10, 20)
+  h.Add(25, 2);  // watermark 25 closes [10, 20); [25, 35) opens
+  ASSERT_EQ(h.results.size(), 1u);
+  h.Add(18, 3);  // [18, 28) joins both: [10, 35), which is open again
+  EXPECT_EQ(h.results.size(), 1u);
+  h.Add(40, 4);  // watermark 40 closes it
+  ASSERT_EQ(h.results.size(), 2u);
+  EXPECT_EQ(h.results[1].start_ns, 10 * kS);
+  EXPECT_EQ(h.results[1].end_ns, 35 * kS);
+  EXPECT_EQ(h.results[1].count, 3u);
+  EXPECT_EQ(h.results[1].revision, 1u);
+}
+
+TEST(KeyWindowsTest, FlushClosesWhatIsOpen) {
+  Harness h(Tumbling(10));
+  h.Add(1, 1);
+  h.Add(11, 2);
+  h.Add(12, 4);
+  ASSERT_EQ(h.results.size(), 1u);
+  std::vector<WindowResult> flushed;
+  h.windows.Flush(&flushed);
+  ASSERT_EQ(flushed.size(), 1u);
+  EXPECT_EQ(flushed[0].start_ns, 10 * kS);
+  EXPECT_DOUBLE_EQ(flushed[0].mean, 3);
+  EXPECT_EQ(h.windows.open_windows(), 0u);
+}
+
+TEST(KeyedWindowsTest, KeysHaveTheirOwnWatermarksAndSpecsTheirSensors) {
+  WindowSpec all = Tumbling(10);
+  all.name = "all";
+  WindowSpec humidity = Tumbling(10);
+  humidity.name = "humidity";
+  humidity.sensors = {"hum"};
+  KeyedWindows windows({all, humidity});
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  windows.Process(At(1, 1, "a", "t"), &results, &late);
+  windows.Process(At(1, 2, "b", "t"), &results, &late);
+  windows.Process(At(1, 3, "a", "hum"), &results, &late);
+  windows.Process(At(15, 0, "a", "t"), &results, &late);  // closes only a/t's window
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].window, "all");
+  EXPECT_EQ(results[0].device_id, "a");
+  EXPECT_EQ(results[0].sensor, "t");
+  EXPECT_DOUBLE_EQ(results[0].mean, 1);
+  // b's watermark is its own: its reading at 2 is on time.
+  windows.Process(At(2, 5, "b", "t"), &results, &late);
+  EXPECT_THAT(late, IsEmpty());
+  windows.Process(At(15, 0, "a", "hum"), &results, &late);
+  ASSERT_EQ(results.size(), 3u);  // a/hum in both specs
+  EXPECT_EQ(results[1].window, "all");
+  EXPECT_EQ(results[2].window, "humidity");
+  EXPECT_DOUBLE_EQ(results[2].mean, 3);
+}
+
+}  // namespace
+}  // namespace edgeway::stream
