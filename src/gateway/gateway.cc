@@ -84,6 +84,24 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   auto store =
       store::Store::Open({.path = c.store.path, .synchronous_full = c.store.synchronous_full});
   if (!store.ok()) return store.status();
+  std::vector<Reading> replay;
+  if (!c.windows.empty()) {
+    // Windows open when the gateway last stopped get their readings back from the store.
+    int64_t horizon = 0;
+    for (const stream::WindowSpec& w : c.windows) {
+      horizon = std::max(horizon, (w.kind == stream::WindowKind::kSession ? w.gap_ns : w.size_ns) +
+                                      w.watermark_delay_ns + w.allowed_lateness_ns);
+    }
+    constexpr int64_t kMaxReplay = 1'000'000;
+    auto recent = (*store)->RecentReadings(horizon, kMaxReplay);
+    if (!recent.ok()) return recent.status();
+    replay = std::move(*recent);
+    if (!replay.empty()) {
+      spdlog::info(
+          "windows: replayed {} stored readings to restore open windows{}", replay.size(),
+          replay.size() == kMaxReplay ? " (the limit; older open windows are incomplete)" : "");
+    }
+  }
   impl->writer = std::make_unique<store::BatchWriter>(
       std::move(*store),
       store::BatchWriterOptions{
@@ -104,7 +122,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                             .shards = shards,
                             .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
                             .overflow = c.ingest.overflow},
-      impl.get());
+      impl.get(), replay);
+  std::vector<Reading>().swap(replay);
 
   impl->broker_url = c.mqtt.broker;
   if (impl->broker_url.empty()) {

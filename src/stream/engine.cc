@@ -5,11 +5,19 @@
 
 namespace edgeway::stream {
 
-ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink)
+ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
+                             std::span<const Reading> replay)
     : options_(options), sink_(sink) {
   if (options_.shards == 0) options_.shards = 1;
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(options_));
+  }
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  for (const Reading& r : replay) {
+    ShardOf(r).windows.Process(r, &results, &late);
+    results.clear();
+    late.clear();
   }
   for (auto& shard : shards_) {
     Shard* s = shard.get();
@@ -19,10 +27,14 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink)
 
 ShardedEngine::~ShardedEngine() { Stop(); }
 
-bool ShardedEngine::Submit(Reading reading) {
+ShardedEngine::Shard& ShardedEngine::ShardOf(const Reading& reading) {
   size_t h = std::hash<std::string_view>()(reading.device_id) * 31 +
              std::hash<std::string_view>()(reading.sensor);
-  Shard& shard = *shards_[h % shards_.size()];
+  return *shards_[h % shards_.size()];
+}
+
+bool ShardedEngine::Submit(Reading reading) {
+  Shard& shard = ShardOf(reading);
   return shard.queue.Push(std::move(reading), options_.overflow);
 }
 

@@ -108,6 +108,11 @@ class Store {
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
+  // For each (device, sensor) key, its readings no older than `horizon_ns` before the key's
+  // newest, oldest first, at most `limit` in all: what event-time windows open at a restart
+  // held.
+  virtual absl::StatusOr<std::vector<Reading>> RecentReadings(int64_t horizon_ns,
+                                                              int64_t limit) = 0;
   // Window results matching `query`, by start then window, device, sensor.
   virtual absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) = 0;
   // Late readings (the windows' side output) matching `query` on their event time: the newest

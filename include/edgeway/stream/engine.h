@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -36,7 +37,10 @@ struct EngineOptions {
 // Submit is thread-safe.
 class ShardedEngine {
  public:
-  ShardedEngine(EngineOptions options, ResultSink* sink);
+  // `replay`: readings stored before a restart, oldest first, fed to the event-time windows
+  // (only) before the shards start, so that windows open at the restart close with all their
+  // readings. What they emit was stored before, and is not emitted again.
+  ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {});
   ~ShardedEngine();
 
   // Queues `reading` for its shard. With OverflowPolicy::kDrop returns false when the shard's
@@ -66,6 +70,7 @@ class ShardedEngine {
     std::atomic<size_t> keys{0};
   };
   void Run(Shard* shard);
+  Shard& ShardOf(const Reading& reading);
 
   EngineOptions options_;
   ResultSink* sink_;

@@ -1,0 +1,65 @@
+// The gateway against a real mosquitto and SQLite file.
+#include "edgeway/gateway/gateway.h"
+
+#include "edgeway/mqtt/broker.h"
+#include "edgeway/mqtt/client.h"
+#include "fmt/format.h"
+#include "gtest/gtest.h"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace edgeway::gateway {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
+  testing::TempDir dir;
+  auto broker = mqtt::EmbeddedBroker::Start({});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  auto config = ParseConfig("windows: [{name: 10s, type: tumbling, size_s: 10}]", "-");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->mqtt.broker = (*broker)->url();
+  config->mqtt.client_id = "restart-test";
+  config->store.path = dir.File("w.db");
+  config->http.listen = "off";
+  auto publisher = mqtt::Client::Start({.url = (*broker)->url()}, nullptr);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE((*publisher)->WaitConnected(milliseconds(5000)).ok());
+  const int64_t base = (Clock::Real()->NowNs() / kNsPerSecond - 100) / 10 * 10;
+  auto publish = [&](int offset, double value) {
+    ASSERT_TRUE(
+        (*publisher)
+            ->Publish("devices/d1/telemetry",
+                      fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + offset, value), 1)
+            .ok());
+  };
+  {
+    auto gw = Gateway::Start({.config = *config});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    publish(1, 1);
+    publish(5, 3);
+    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 2; },
+                                   milliseconds(10000)));
+    (*gw)->Stop();
+    EXPECT_EQ((*gw)->stats().window_results_stored, 0);  // [base, base + 10) is still open
+  }
+  auto gw = Gateway::Start({.config = *config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  publish(7, 5);
+  publish(12, 10);  // closes [base, base + 10)
+  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
+                                 milliseconds(10000)));
+  (*gw)->Stop();
+  auto store = store::Store::Open({.path = config->store.path, .read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto windows = (*store)->WindowResults({});
+  ASSERT_TRUE(windows.ok());
+  ASSERT_EQ(windows->size(), 1u);
+  EXPECT_EQ((*windows)[0].start_ns, base * kNsPerSecond);
+  EXPECT_EQ((*windows)[0].count, 3u);  // two from before the restart
+  EXPECT_DOUBLE_EQ((*windows)[0].mean, 3);
+}
+
+}  // namespace
+}  // namespace edgeway::gateway
