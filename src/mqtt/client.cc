@@ -147,9 +147,9 @@ struct Client::Impl {
                   msg->qos);
   }
 
-  static void OnPublish(mosquitto*, void* self, int /*mid*/, int /*reason*/,
-                        const mosquitto_property*) {
+  static void OnPublish(mosquitto*, void* self, int mid, int reason, const mosquitto_property*) {
     auto* impl = static_cast<Impl*>(self);
+    if (impl->options.on_published) impl->options.on_published(mid, reason);
     {
       std::lock_guard lock(impl->mu);
       --impl->pending_acks;
@@ -237,14 +237,14 @@ absl::Status Client::WaitConnected(std::chrono::milliseconds timeout) {
   return absl::OkStatus();
 }
 
-absl::Status Client::Publish(std::string_view topic, std::string_view payload, int qos,
-                             bool retain) {
+absl::Status Client::Publish(std::string_view topic, std::string_view payload, int qos, bool retain,
+                             int* mid) {
   if (qos > 0) {
     std::lock_guard lock(impl_->mu);
     ++impl_->pending_acks;
   }
   int rc =
-      mosquitto_publish_v5(impl_->mosq, nullptr, std::string(topic).c_str(),
+      mosquitto_publish_v5(impl_->mosq, mid, std::string(topic).c_str(),
                            static_cast<int>(payload.size()), payload.data(), qos, retain, nullptr);
   if (rc != MOSQ_ERR_SUCCESS) {
     if (qos > 0) {

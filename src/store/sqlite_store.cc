@@ -41,13 +41,15 @@ class Statement {
 
 class SqliteStore final : public Store {
  public:
-  SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  SqliteStore(sqlite3* db, const StoreOptions& options)
+      : db_(db), path_(options.path), options_(options) {}
   ~SqliteStore() override {
     insert_reading_ = Statement();
     insert_insight_ = Statement();
     replace_window_ = Statement();
     delete_swallowed_ = Statement();
     insert_late_ = Statement();
+    insert_outbox_ = Statement();
     sqlite3_close_v2(db_);
   }
 
@@ -59,6 +61,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<Reading>> RecentReadings(int64_t horizon_ns, int64_t limit) override;
   absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) override;
   absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) override;
+  absl::StatusOr<std::vector<OutboxRow>> OutboxNext(int64_t after_seq, int64_t limit) override;
+  absl::Status OutboxDelete(std::span<const int64_t> seqs) override;
+  absl::StatusOr<OutboxSize> GetOutboxSize() override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
@@ -93,6 +98,11 @@ class SqliteStore final : public Store {
   Statement replace_window_;
   Statement delete_swallowed_;
   Statement insert_late_;
+  Statement insert_outbox_;
+  StoreOptions options_;
+
+  // Inserts the batch's outbox messages within the limit; part of Write's transaction.
+  absl::Status EnqueueOutbox(const std::vector<OutboxMessage>& messages, WriteStats* stats);
 };
 
 constexpr const char* kSchemaV1 = R"sql(
@@ -127,6 +137,24 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '2');
 PRAGMA user_version = 2;
 )sql";
 
+// Version 2 to 3: the upstream outbox.
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE IF NOT EXISTS outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, topic TEXT NOT NULL,
+  payload BLOB NOT NULL, created_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_size(
+  id INTEGER PRIMARY KEY CHECK (id = 0), messages INTEGER NOT NULL, bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO outbox_size VALUES (0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS outbox_added AFTER INSERT ON outbox BEGIN
+  UPDATE outbox_size SET messages = messages + 1, bytes = bytes + length(NEW.payload) WHERE id = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS outbox_removed AFTER DELETE ON outbox BEGIN
+  UPDATE outbox_size SET messages = messages - 1, bytes = bytes - length(OLD.payload) WHERE id = 0;
+END;
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '3');
+PRAGMA user_version = 3;
+)sql";
+
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
@@ -152,7 +180,8 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   }
   if (*version < kSchemaVersion) {
     if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    for (const char* step : {*version < 1 ? kSchemaV1 : "", kSchemaV2}) {
+    for (const char* step :
+         {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "", kSchemaV3}) {
       if (absl::Status s = Exec(step); !s.ok()) {
         (void)Exec("ROLLBACK;");
         return s;
@@ -186,6 +215,10 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
   if (!late.ok()) return late.status();
   insert_late_ = std::move(*late);
+  auto outbox =
+      Prepare("INSERT INTO outbox(device, topic, payload, created_ns) VALUES (?1, ?2, ?3, ?4)");
+  if (!outbox.ok()) return outbox.status();
+  insert_outbox_ = std::move(*outbox);
   return absl::OkStatus();
 }
 
@@ -201,7 +234,7 @@ absl::StatusOr<int> SqliteStore::SchemaVersion() {
 
 absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
   WriteStats stats;
-  if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
   auto fail = [&](std::string_view what) {
     absl::Status status = Error(what);
     (void)Exec("ROLLBACK;");
@@ -297,11 +330,124 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     if (sqlite3_step(ls) != SQLITE_DONE) return fail("inserting a late reading");
     ++stats.late_readings_inserted;
   }
+  if (!batch.outbox.empty()) {
+    if (absl::Status s = EnqueueOutbox(batch.outbox, &stats); !s.ok()) {
+      (void)Exec("ROLLBACK;");
+      return s;
+    }
+  }
   if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
     (void)Exec("ROLLBACK;");
     return s;
   }
   return stats;
+}
+
+absl::Status SqliteStore::EnqueueOutbox(const std::vector<OutboxMessage>& messages,
+                                        WriteStats* stats) {
+  size_t accepted = messages.size();
+  if (options_.outbox_max_bytes > 0) {
+    auto size = GetOutboxSize();
+    if (!size.ok()) return size.status();
+    int64_t incoming = 0;
+    for (const OutboxMessage& m : messages) incoming += static_cast<int64_t>(m.payload.size());
+    int64_t excess = size->bytes + incoming - options_.outbox_max_bytes;
+    if (excess > 0 && options_.outbox_drop_oldest) {
+      // Delete the oldest messages until the new ones fit (all of them, if need be).
+      auto oldest = Prepare("SELECT seq, length(payload) FROM outbox ORDER BY seq");
+      if (!oldest.ok()) return oldest.status();
+      int64_t last = -1;
+      int rc;
+      while (excess > 0 && (rc = sqlite3_step(oldest->get())) == SQLITE_ROW) {
+        last = sqlite3_column_int64(oldest->get(), 0);
+        excess -= sqlite3_column_int64(oldest->get(), 1);
+        ++stats->outbox_dropped;
+      }
+      *oldest = Statement();
+      if (last >= 0) {
+        auto del = Prepare("DELETE FROM outbox WHERE seq <= ?1");
+        if (!del.ok()) return del.status();
+        sqlite3_bind_int64(del->get(), 1, last);
+        if (sqlite3_step(del->get()) != SQLITE_DONE) return Error("dropping old outbox messages");
+      }
+    }
+    if (excess > 0) {
+      // refuse_new, or new messages larger than the whole limit: keep the oldest that fit.
+      int64_t room = options_.outbox_max_bytes - (options_.outbox_drop_oldest ? 0 : size->bytes);
+      accepted = 0;
+      while (accepted < messages.size() &&
+             static_cast<int64_t>(messages[accepted].payload.size()) <= room) {
+        room -= static_cast<int64_t>(messages[accepted].payload.size());
+        ++accepted;
+      }
+      stats->outbox_dropped += static_cast<int64_t>(messages.size() - accepted);
+    }
+  }
+  sqlite3_stmt* ins = insert_outbox_.get();
+  for (size_t i = 0; i < accepted; ++i) {
+    const OutboxMessage& m = messages[i];
+    sqlite3_reset(ins);
+    insert_outbox_.BindText(1, m.device_id);
+    insert_outbox_.BindText(2, m.topic);
+    sqlite3_bind_blob(ins, 3, m.payload.data(), static_cast<int>(m.payload.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 4, m.created_ns);
+    if (sqlite3_step(ins) != SQLITE_DONE) return Error("queueing for upstream");
+    ++stats->outbox_enqueued;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<OutboxRow>> SqliteStore::OutboxNext(int64_t after_seq, int64_t limit) {
+  auto stmt = Prepare(
+      "SELECT seq, device, topic, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  sqlite3_bind_int64(s, 1, after_seq);
+  sqlite3_bind_int64(s, 2, limit);
+  std::vector<OutboxRow> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    OutboxRow& row = out.emplace_back();
+    row.seq = sqlite3_column_int64(s, 0);
+    row.device_id = stmt->ColumnText(1);
+    row.topic = stmt->ColumnText(2);
+    const void* blob = sqlite3_column_blob(s, 3);
+    row.payload.assign(static_cast<const char*>(blob),
+                       static_cast<size_t>(sqlite3_column_bytes(s, 3)));
+  }
+  if (rc != SQLITE_DONE) return Error("reading the outbox");
+  return out;
+}
+
+absl::Status SqliteStore::OutboxDelete(std::span<const int64_t> seqs) {
+  if (seqs.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto stmt = Prepare("DELETE FROM outbox WHERE seq = ?1");
+  if (!stmt.ok()) {
+    (void)Exec("ROLLBACK;");
+    return stmt.status();
+  }
+  for (int64_t seq : seqs) {
+    sqlite3_reset(stmt->get());
+    sqlite3_bind_int64(stmt->get(), 1, seq);
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
+      absl::Status error = Error("deleting forwarded outbox messages");
+      (void)Exec("ROLLBACK;");
+      return error;
+    }
+  }
+  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
+    (void)Exec("ROLLBACK;");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OutboxSize> SqliteStore::GetOutboxSize() {
+  auto stmt = Prepare("SELECT messages, bytes FROM outbox_size WHERE id = 0");
+  if (!stmt.ok()) return stmt.status();
+  if (sqlite3_step(stmt->get()) != SQLITE_ROW) return Error("reading the outbox size");
+  return OutboxSize{sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1)};
 }
 
 absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
@@ -555,7 +701,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     sqlite3_close_v2(db);
     return absl::UnavailableError(message);
   }
-  auto store = std::make_unique<SqliteStore>(db, options.path);
+  auto store = std::make_unique<SqliteStore>(db, options);
   if (absl::Status s = store->Init(options.read_only, options.synchronous_full); !s.ok()) return s;
   return store;
 }

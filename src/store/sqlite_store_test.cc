@@ -159,7 +159,7 @@ TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {
   sqlite3_finalize(stmt);
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, nullptr);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "2");
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "3");
   sqlite3_finalize(stmt);
   sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr);
   sqlite3_close(db);
@@ -253,10 +253,72 @@ TEST_F(StoreTest, VersionOneFileIsUpgradedAndKeepsItsRows) {
   }
   auto store = OpenStore();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(*store->SchemaVersion(), 2);
+  EXPECT_EQ(*store->SchemaVersion(), Store::kSchemaVersion);
   EXPECT_EQ(*store->CountReadings(), 1);
   ASSERT_TRUE(store->Write({.windows = {{.window = "w", .device_id = "d", .count = 1}}}).ok());
   EXPECT_EQ(store->WindowResults({})->size(), 1u);
+}
+
+OutboxMessage Message(std::string device, size_t bytes) {
+  return {
+      .device_id = device, .topic = "up/" + device + "/senml", .payload = std::string(bytes, 'x')};
+}
+
+TEST_F(StoreTest, OutboxKeepsOrderAndSeqsAreNeverReused) {
+  auto store = OpenStore();
+  auto stats = store->Write({.readings = {MakeReading("a", "s", 1, 1)},
+                             .outbox = {Message("a", 10), Message("b", 20), Message("a", 30)}});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->outbox_enqueued, 3);
+  EXPECT_EQ(*store->GetOutboxSize(), (OutboxSize{3, 60}));
+  auto rows = store->OutboxNext(0, 10);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].device_id, "a");
+  EXPECT_EQ((*rows)[1].topic, "up/b/senml");
+  EXPECT_EQ((*rows)[2].payload.size(), 30u);
+  EXPECT_EQ(store->OutboxNext((*rows)[0].seq, 1)->front().seq, (*rows)[1].seq);
+
+  std::vector<int64_t> all = {(*rows)[0].seq, (*rows)[1].seq, (*rows)[2].seq};
+  ASSERT_TRUE(store->OutboxDelete(all).ok());
+  EXPECT_EQ(*store->GetOutboxSize(), (OutboxSize{0, 0}));
+  ASSERT_TRUE(store->Write({.outbox = {Message("c", 5)}}).ok());
+  auto next = store->OutboxNext(0, 10);
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_GT((*next)[0].seq, all.back());  // a forwarder past seq 3 still sees it
+}
+
+TEST_F(StoreTest, OutboxLimitDropsTheOldestOrRefusesTheNew) {
+  {
+    auto store = Store::Open({.path = dir_.File("drop.db"), .outbox_max_bytes = 100});
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Write({.outbox = {Message("a", 40), Message("b", 40)}}).ok());
+    auto stats = (*store)->Write({.outbox = {Message("c", 30)}});  // 110 > 100: "a" goes
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->outbox_dropped, 1);
+    EXPECT_EQ(stats->outbox_enqueued, 1);
+    auto rows = (*store)->OutboxNext(0, 10);
+    ASSERT_EQ(rows->size(), 2u);
+    EXPECT_EQ((*rows)[0].device_id, "b");
+    EXPECT_EQ((*rows)[1].device_id, "c");
+    EXPECT_EQ((*store)->GetOutboxSize()->bytes, 70);
+  }
+  {
+    auto store = Store::Open(
+        {.path = dir_.File("refuse.db"), .outbox_max_bytes = 100, .outbox_drop_oldest = false});
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Write({.outbox = {Message("a", 40), Message("b", 40)}}).ok());
+    auto stats = (*store)->Write({.readings = {MakeReading("c", "s", 1, 1)},
+                                  .outbox = {Message("c", 15), Message("d", 10)}});
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->outbox_enqueued, 1);  // "c" fits in the 20 bytes left, "d" does not
+    EXPECT_EQ(stats->outbox_dropped, 1);
+    EXPECT_EQ(stats->readings_inserted, 1);  // the reading itself is stored regardless
+    auto rows = (*store)->OutboxNext(0, 10);
+    ASSERT_EQ(rows->size(), 3u);
+    EXPECT_EQ((*rows)[0].device_id, "a");
+    EXPECT_EQ((*rows)[2].device_id, "c");
+  }
 }
 
 TEST_F(StoreTest, GarbageFileIsRefusedWithItsPath) {

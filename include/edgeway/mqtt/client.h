@@ -39,6 +39,11 @@ struct ClientOptions {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Called on the network thread when the broker has acknowledged a QoS 1/2 message, with the
+  // message id Publish returned and the MQTT 5 reason code (>= 0x80: the broker refused it).
+  // After a lost connection libmosquitto sends unacknowledged messages again, in order, with
+  // the same ids.
+  std::function<void(int mid, int reason)> on_published;
 };
 
 // Called on the client's network thread for every message received.
@@ -66,7 +71,7 @@ class Client {
   // Queues a message. Unavailable when the client is not connected (QoS 0 would be lost);
   // QoS 1 and 2 messages are kept by libmosquitto while reconnecting only once queued.
   absl::Status Publish(std::string_view topic, std::string_view payload, int qos,
-                       bool retain = false);
+                       bool retain = false, int* mid = nullptr);
 
   // Waits until every QoS 1/2 message published so far has been acknowledged.
   absl::Status WaitPublished(std::chrono::milliseconds timeout);

@@ -19,6 +19,25 @@ struct StoreOptions {
   // PRAGMA synchronous: NORMAL (default) loses at most the last transactions on power loss, never
   // corrupts; FULL syncs every commit.
   bool synchronous_full = false;
+  // Outbox limit in payload bytes (0: none). When a write would pass it, the oldest messages are
+  // deleted to make room (drop_oldest) or the new ones are refused (refuse_new); either way
+  // they are counted in WriteStats::outbox_dropped.
+  int64_t outbox_max_bytes = 0;
+  bool outbox_drop_oldest = true;
+};
+
+// A message in the outbox, by its sequence number (increasing, never reused).
+struct OutboxRow {
+  int64_t seq = 0;
+  std::string device_id;
+  std::string topic;
+  std::string payload;
+};
+
+struct OutboxSize {
+  int64_t messages = 0;
+  int64_t bytes = 0;  // payload bytes
+  bool operator==(const OutboxSize&) const = default;
 };
 
 struct WriteStats {
@@ -27,6 +46,8 @@ struct WriteStats {
   int64_t insights_inserted = 0;
   int64_t window_results_written = 0;  // new or revised
   int64_t late_readings_inserted = 0;
+  int64_t outbox_enqueued = 0;
+  int64_t outbox_dropped = 0;  // by the outbox limit: old ones deleted, or new ones refused
 };
 
 struct ReadingQuery {
@@ -71,7 +92,7 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 2, also in PRAGMA user_version):
+// Layout (schema version 3, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
@@ -85,13 +106,16 @@ struct KeySummary {
 //       it, and a merged session replaces the sessions it swallowed. (since version 2)
 //   late_readings(id INTEGER PRIMARY KEY, window, device, sensor, ts_ns, value, watermark_ns,
 //                 received_ns): the windows' side output. (since version 2)
-// A version 1 file is upgraded in place when opened for writing.
+//   outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, device, topic, payload BLOB, created_ns): what
+//       waits for the upstream broker, oldest first; outbox_size(messages, bytes) kept by
+//       triggers. (since version 3)
+// Older files are upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -118,6 +142,11 @@ class Store {
   // Late readings (the windows' side output) matching `query` on their event time: the newest
   // `limit` to arrive, in arrival order (`latest` is implied).
   virtual absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) = 0;
+  // Up to `limit` outbox messages with seq > `after_seq`, oldest first.
+  virtual absl::StatusOr<std::vector<OutboxRow>> OutboxNext(int64_t after_seq, int64_t limit) = 0;
+  // Deletes outbox messages (acknowledged upstream); unknown seqs are ignored.
+  virtual absl::Status OutboxDelete(std::span<const int64_t> seqs) = 0;
+  virtual absl::StatusOr<OutboxSize> GetOutboxSize() = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;

@@ -75,17 +75,26 @@ struct LateReading {
   int64_t watermark_ns = 0;  // the key's watermark when it arrived
 };
 
+// A message waiting in the outbox for the upstream broker.
+struct OutboxMessage {
+  std::string device_id;
+  std::string topic;
+  std::string payload;
+  int64_t created_ns = 0;
+};
+
 // What the analytics hand to the store in one go.
 struct ResultBatch {
   std::vector<Reading> readings;
   std::vector<Insight> insights;
   std::vector<WindowResult> windows;
   std::vector<LateReading> late;
+  std::vector<OutboxMessage> outbox;  // for upstream, in the same transaction
 
-  bool empty() const {
-    return readings.empty() && insights.empty() && windows.empty() && late.empty();
+  bool empty() const { return rows() == 0; }
+  size_t rows() const {
+    return readings.size() + insights.size() + windows.size() + late.size() + outbox.size();
   }
-  size_t rows() const { return readings.size() + insights.size() + windows.size() + late.size(); }
 };
 
 }  // namespace edgeway
