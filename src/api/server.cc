@@ -480,6 +480,19 @@ struct ApiServer::Impl {
     out += StrCat("edgeway_queue_depth{queue=\"store\"} ", s.store_queued_batches, "\n");
     metric("edgeway_mqtt_connected", "gauge", "1 while connected to the broker.",
            gateway->connected() ? 1 : 0);
+    if (!gateway->config().upstream.url.empty()) {
+      metric("edgeway_upstream_connected", "gauge", "1 while connected to the upstream broker.",
+             s.upstream_connected ? 1 : 0);
+      metric("edgeway_outbox_backlog_messages", "gauge", "Messages waiting for the upstream.",
+             s.outbox_backlog);
+      metric("edgeway_outbox_backlog_bytes", "gauge", "Payload bytes waiting for the upstream.",
+             s.outbox_backlog_bytes);
+      metric("edgeway_outbox_forwarded_total", "counter",
+             "Messages acknowledged by the upstream and removed from the outbox.",
+             s.outbox_forwarded);
+      metric("edgeway_outbox_dropped_total", "counter",
+             "Messages dropped by the outbox limit (upstream.overflow).", s.outbox_dropped);
+    }
     metric("edgeway_stream_events_dropped_total", "counter",
            "Live-stream events dropped for slow clients.", stream_events_dropped.load());
 
@@ -552,6 +565,16 @@ struct ApiServer::Impl {
             {"holt_alpha", c.analytics.holt_alpha},
             {"holt_beta", c.analytics.holt_beta}}},
           {"windows", json::array()},
+          {"upstream",
+           c.upstream.url.empty()
+               ? json(nullptr)
+               : json{{"url", c.upstream.url},
+                      {"topic", StrCat(c.upstream.prefix, "/{device}/senml")},
+                      {"readings", c.upstream.readings},
+                      {"insights", c.upstream.insights},
+                      {"windows", c.upstream.windows},
+                      {"max_bytes", c.upstream.max_bytes},
+                      {"overflow", c.upstream.drop_oldest ? "drop_oldest" : "refuse_new"}}},
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
       for (const stream::WindowSpec& w : c.windows)
         pipeline["windows"].push_back(WindowSpecJson(w));

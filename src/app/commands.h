@@ -15,6 +15,7 @@ inline constexpr int kExitUsage = 2;    // bad usage or bad input
 struct RunFlags {
   std::string config;
   std::string broker;
+  std::string upstream;
   std::string store;
   std::string summary_json;
   std::string log_level;

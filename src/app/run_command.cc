@@ -15,15 +15,20 @@ namespace edgeway::app {
 void AddRunCommand(CLI::App& app, RunFlags& flags) {
   CLI::App* run = app.add_subcommand(
       "run",
-      "Run the gateway: subscribe to device telemetry, analyse it, store it. With no broker "
-      "configured it starts its own mosquitto on 127.0.0.1. Stops cleanly on Ctrl-C or SIGTERM: "
-      "queues are drained and the store flushed.");
+      "Run the gateway: subscribe to device telemetry, analyse it, store it, and forward it "
+      "upstream when an upstream broker is set. With no broker configured it starts its own "
+      "mosquitto on 127.0.0.1. Stops cleanly on Ctrl-C or SIGTERM: queues are drained and the "
+      "store flushed.");
   run->add_option("-c,--config", flags.config,
                   "YAML config (see edgeway.example.yaml); without it the defaults apply")
       ->check(CLI::ExistingFile);
   run->add_option("--broker", flags.broker,
                   "broker URL (tcp://host:port or ssl://host:port); "
                   "overrides mqtt.broker");
+  run->add_option("--upstream", flags.upstream,
+                  "forward to this broker (tcp://host:port or ssl://host:port) as SenML on "
+                  "{upstream.prefix}/{device}/senml, through an outbox that survives outages "
+                  "and restarts; overrides upstream.url");
   run->add_option("--store", flags.store, "SQLite file; overrides store.path");
   run->add_option("--summary-json", flags.summary_json,
                   "write the run's counters as JSON here on exit");
@@ -63,6 +68,7 @@ int RunCommand(const RunFlags& flags) {
     return kExitUsage;
   }
   if (!flags.broker.empty()) config->mqtt.broker = flags.broker;
+  if (!flags.upstream.empty()) config->upstream.url = flags.upstream;
   if (!flags.store.empty()) config->store.path = flags.store;
   if (!flags.log_level.empty()) config->log_level = flags.log_level;
   if (!flags.http.empty()) config->http.listen = flags.http;

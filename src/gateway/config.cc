@@ -161,6 +161,39 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     if (c.store.path.empty()) s.Fail("path", "must not be empty");
   }
   {
+    YamlReader u = root.Map("upstream");
+    u.Read("url", &c.upstream.url);
+    u.Read("client_id", &c.upstream.client_id);
+    u.Read("prefix", &c.upstream.prefix);
+    std::vector<std::string> forward = {"readings"};
+    u.Read("forward", &forward);
+    c.upstream.readings = c.upstream.insights = c.upstream.windows = false;
+    for (const std::string& what : forward) {
+      if (what == "readings") {
+        c.upstream.readings = true;
+      } else if (what == "insights") {
+        c.upstream.insights = true;
+      } else if (what == "windows") {
+        c.upstream.windows = true;
+      } else {
+        u.Fail("forward", StrCat("lists readings, insights or windows, got '", what, "'"));
+      }
+    }
+    u.Read("qos", &c.upstream.qos, 1, 2);
+    u.Read("max_bytes", &c.upstream.max_bytes, 4096, kMax);
+    std::string overflow = "drop_oldest";
+    u.ReadEnum("overflow", &overflow, {"drop_oldest", "refuse_new"});
+    c.upstream.drop_oldest = overflow == "drop_oldest";
+    u.Read("max_messages_per_s", &c.upstream.max_messages_per_s, 0, 1e9);
+    u.Read("max_records_per_message", &c.upstream.max_records_per_message, 1, 10000);
+    u.Read("tls_ca_file", &c.upstream.tls_ca_file);
+    u.Read("tls_cert_file", &c.upstream.tls_cert_file);
+    u.Read("tls_key_file", &c.upstream.tls_key_file);
+    if (c.upstream.prefix.empty() || c.upstream.prefix.find_first_of("+#") != std::string::npos) {
+      u.Fail("prefix", "must be a topic without wildcards");
+    }
+  }
+  {
     YamlReader h = root.Map("http");
     h.Read("listen", &c.http.listen);
     h.Read("token", &c.http.token);

@@ -91,6 +91,36 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->http.token, defaults->http.token);
   EXPECT_EQ(example->store.path, defaults->store.path);
   EXPECT_TRUE(example->windows.empty());
+  EXPECT_EQ(example->upstream.url, defaults->upstream.url);
+  EXPECT_EQ(example->upstream.prefix, defaults->upstream.prefix);
+  EXPECT_EQ(example->upstream.readings, defaults->upstream.readings);
+  EXPECT_EQ(example->upstream.insights, defaults->upstream.insights);
+  EXPECT_EQ(example->upstream.max_bytes, defaults->upstream.max_bytes);
+  EXPECT_EQ(example->upstream.drop_oldest, defaults->upstream.drop_oldest);
+  EXPECT_EQ(example->upstream.max_records_per_message, defaults->upstream.max_records_per_message);
+}
+
+TEST(ConfigTest, ReadsUpstream) {
+  auto c = ParseConfig(R"(
+upstream:
+  url: tcp://cloud:1883
+  forward: [readings, windows]
+  overflow: refuse_new
+  max_messages_per_s: 50
+)",
+                       "edgeway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->upstream.url, "tcp://cloud:1883");
+  EXPECT_TRUE(c->upstream.readings);
+  EXPECT_FALSE(c->upstream.insights);
+  EXPECT_TRUE(c->upstream.windows);
+  EXPECT_FALSE(c->upstream.drop_oldest);
+  EXPECT_DOUBLE_EQ(c->upstream.max_messages_per_s, 50);
+  auto bad = ParseConfig("upstream:\n  forward: [readings, alarms]\n", "u.yaml");
+  EXPECT_EQ(bad.status().message(),
+            "u.yaml:2: upstream.forward lists readings, insights or windows, got 'alarms'");
+  auto qos = ParseConfig("upstream:\n  qos: 0\n", "u.yaml");
+  EXPECT_EQ(qos.status().message(), "u.yaml:2: upstream.qos must be in [1, 2], got 0");
 }
 
 TEST(ConfigTest, ExampleWindowsInTheCommentsParse) {

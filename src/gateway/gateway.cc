@@ -7,7 +7,9 @@
 #include "edgeway/core/strings.h"
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
+#include "edgeway/outbox/forwarder.h"
 #include "edgeway/stream/engine.h"
+#include "edgeway/telemetry/senml.h"
 #include "spdlog/spdlog.h"
 
 namespace edgeway::gateway {
@@ -19,6 +21,7 @@ struct Gateway::Impl final : public stream::ResultSink {
   std::unique_ptr<store::BatchWriter> writer;
   std::unique_ptr<stream::ShardedEngine> engine;
   std::unique_ptr<mqtt::Client> client;
+  std::unique_ptr<outbox::Forwarder> forwarder;  // when upstream.url is set
   bool stopped = false;
 
   // Touched only on the MQTT network thread.
@@ -69,7 +72,62 @@ struct Gateway::Impl final : public stream::ResultSink {
     }
   }
 
-  void OnResults(ResultBatch results) override { writer->Add(std::move(results)); }
+  void OnResults(ResultBatch results) override {
+    if (forwarder) AddOutbox(&results);
+    writer->Add(std::move(results));
+  }
+
+  // SenML packs of what the config forwards, per device in order (a shard sees all of a device's
+  // readings), at most max_records_per_message records each.
+  void AddOutbox(ResultBatch* results) {
+    const GatewayConfig::Upstream& up = options.config.upstream;
+    const int64_t now = options.clock->NowNs();
+    std::vector<std::pair<std::string, SenmlPackWriter>> packs;  // by first appearance
+    absl::flat_hash_map<std::string, size_t> index;
+    auto pack_of = [&](const std::string& device) -> SenmlPackWriter& {
+      auto [it, added] = index.try_emplace(device, packs.size());
+      if (added) packs.emplace_back(device, SenmlPackWriter(device));
+      SenmlPackWriter& pack = packs[it->second].second;
+      if (pack.records() >= static_cast<size_t>(up.max_records_per_message)) {
+        results->outbox.push_back({.device_id = device,
+                                   .topic = StrCat(up.prefix, "/", device, "/senml"),
+                                   .payload = pack.Finish(),
+                                   .created_ns = now});
+      }
+      return pack;
+    };
+    if (up.readings) {
+      for (const Reading& r : results->readings) pack_of(r.device_id).AddReading(r);
+    }
+    if (up.insights) {
+      for (const Insight& in : results->insights) {
+        pack_of(in.device_id)
+            .AddString(StrCat(in.sensor, "/", InsightKindName(in.kind)), in.ts_ns, in.summary);
+      }
+    }
+    if (up.windows) {
+      for (const WindowResult& w : results->windows) {
+        const std::string base = StrCat(w.sensor, "/", w.window, "/");
+        for (auto [name, value] : {std::pair<const char*, double>{"count", w.count},
+                                   {"mean", w.mean},
+                                   {"min", w.min},
+                                   {"max", w.max},
+                                   {"stddev", w.stddev}}) {
+          pack_of(w.device_id).AddValue(StrCat(base, name), w.end_ns, value);
+        }
+        for (const auto& [p, value] : w.percentiles) {
+          pack_of(w.device_id).AddValue(StrCat(base, "p", p), w.end_ns, value);
+        }
+      }
+    }
+    for (auto& [device, pack] : packs) {
+      if (pack.records() == 0) continue;
+      results->outbox.push_back({.device_id = device,
+                                 .topic = StrCat(up.prefix, "/", device, "/senml"),
+                                 .payload = pack.Finish(),
+                                 .created_ns = now});
+    }
+  }
 };
 
 Gateway::Gateway(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -81,8 +139,10 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   const GatewayConfig& c = impl->options.config;
   impl->decoder = std::make_unique<Decoder>(c.ingest.decoder);
 
-  auto store =
-      store::Store::Open({.path = c.store.path, .synchronous_full = c.store.synchronous_full});
+  auto store = store::Store::Open({.path = c.store.path,
+                                   .synchronous_full = c.store.synchronous_full,
+                                   .outbox_max_bytes = c.upstream.max_bytes,
+                                   .outbox_drop_oldest = c.upstream.drop_oldest});
   if (!store.ok()) return store.status();
   std::vector<Reading> replay;
   if (!c.windows.empty()) {
@@ -110,7 +170,28 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
           .group_commit_ms = c.store.group_commit_ms,
           .retention_ns = c.store.retention_hours * 3600 * kNsPerSecond,
           .clock = impl->options.clock},
-      impl->options.on_commit);
+      [p = impl.get()](const ResultBatch& committed) {
+        if (p->forwarder && !committed.outbox.empty()) p->forwarder->Notify();
+        if (p->options.on_commit) p->options.on_commit(committed);
+      });
+  if (!c.upstream.url.empty()) {
+    auto forwarder = outbox::Forwarder::Start(
+        {.store_path = c.store.path,
+         .upstream = {.url = c.upstream.url,
+                      .client_id = c.upstream.client_id.empty()
+                                       ? StrCat(c.mqtt.client_id, "-upstream")
+                                       : c.upstream.client_id,
+                      .keepalive_s = static_cast<int>(c.mqtt.keepalive_s),
+                      .reconnect_max_s = static_cast<int>(c.mqtt.reconnect_max_s),
+                      .tls_ca_file = c.upstream.tls_ca_file,
+                      .tls_cert_file = c.upstream.tls_cert_file,
+                      .tls_key_file = c.upstream.tls_key_file},
+         .qos = static_cast<int>(c.upstream.qos),
+         .max_messages_per_s = c.upstream.max_messages_per_s});
+    if (!forwarder.ok()) return forwarder.status();
+    impl->forwarder = std::move(*forwarder);
+    spdlog::info("forwarding to {} on {}/{{device}}/senml", c.upstream.url, c.upstream.prefix);
+  }
 
   size_t shards = static_cast<size_t>(c.shards);
   // One shard analyses millions of readings per second, more than one MQTT connection delivers;
@@ -169,6 +250,7 @@ void Gateway::Stop() {
   spdlog::debug("stop: shards drained");
   impl_->writer->Stop();  // flush the store
   spdlog::debug("stop: store flushed");
+  if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
   if (impl_->broker) impl_->broker->Stop();
   spdlog::debug("stop: done");
 }
@@ -191,6 +273,15 @@ GatewayStats Gateway::stats() const {
   s.insights_stored = i.writer->insights_stored();
   s.window_results_stored = i.writer->window_results_stored();
   s.late_readings = i.engine->late_readings();
+  s.outbox_enqueued = i.writer->outbox_enqueued();
+  s.outbox_dropped = i.writer->outbox_dropped();
+  if (i.forwarder) {
+    s.outbox_forwarded = i.forwarder->forwarded();
+    store::OutboxSize backlog = i.forwarder->backlog();
+    s.outbox_backlog = backlog.messages;
+    s.outbox_backlog_bytes = backlog.bytes;
+    s.upstream_connected = i.forwarder->connected();
+  }
   s.store_failed = i.writer->rows_failed();
   s.devices = i.device_count.load(std::memory_order_relaxed);
   s.keys = i.engine->keys();
@@ -216,6 +307,10 @@ nlohmann::json Gateway::Summary() const {
       {"insights_stored", s.insights_stored},
       {"window_results_stored", s.window_results_stored},
       {"late_readings", s.late_readings},
+      {"outbox_enqueued", s.outbox_enqueued},
+      {"outbox_forwarded", s.outbox_forwarded},
+      {"outbox_dropped", s.outbox_dropped},
+      {"outbox_backlog", s.outbox_backlog},
       {"anomalies_detected", s.anomalies_detected},
       {"clock_substituted", s.clock_substituted},
       {"timestamp_missing", s.timestamp_missing},

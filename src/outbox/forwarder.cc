@@ -68,11 +68,7 @@ struct Forwarder::Impl {
       DeleteAcknowledged();
       const int64_t now = MonotonicNs();
       if (now >= next_size_check) {
-        auto size = store->GetOutboxSize();
-        if (size.ok()) {
-          std::lock_guard lock(mu);
-          backlog = *size;
-        }
+        ReadBacklog();
         next_size_check = now + 500 * kNsPerMs;
       }
       size_t room = 0;
@@ -114,6 +110,14 @@ struct Forwarder::Impl {
       }
     }
     DeleteAcknowledged();
+    ReadBacklog();
+  }
+
+  void ReadBacklog() {
+    auto size = store->GetOutboxSize();
+    if (!size.ok()) return;
+    std::lock_guard lock(mu);
+    backlog = *size;
   }
 };
 

@@ -42,6 +42,8 @@ void BatchWriter::Commit(ResultBatch* pending) {
     insights_stored_.fetch_add(stats->insights_inserted, std::memory_order_relaxed);
     window_results_stored_.fetch_add(stats->window_results_written, std::memory_order_relaxed);
     late_readings_stored_.fetch_add(stats->late_readings_inserted, std::memory_order_relaxed);
+    outbox_enqueued_.fetch_add(stats->outbox_enqueued, std::memory_order_relaxed);
+    outbox_dropped_.fetch_add(stats->outbox_dropped, std::memory_order_relaxed);
     transactions_.fetch_add(1, std::memory_order_relaxed);
     if (observer_) observer_(*pending);
   } else {
@@ -51,6 +53,7 @@ void BatchWriter::Commit(ResultBatch* pending) {
   pending->insights.clear();
   pending->windows.clear();
   pending->late.clear();
+  pending->outbox.clear();
 }
 
 void BatchWriter::Run() {
@@ -74,6 +77,7 @@ void BatchWriter::Run() {
       std::move(b.insights.begin(), b.insights.end(), std::back_inserter(pending.insights));
       std::move(b.windows.begin(), b.windows.end(), std::back_inserter(pending.windows));
       std::move(b.late.begin(), b.late.end(), std::back_inserter(pending.late));
+      std::move(b.outbox.begin(), b.outbox.end(), std::back_inserter(pending.outbox));
     }
     // Commit when the transaction is big enough, when its oldest row has waited the flush
     // interval, or when nothing more is waiting and the last commit is a group-commit interval

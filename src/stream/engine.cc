@@ -28,9 +28,7 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
 ShardedEngine::~ShardedEngine() { Stop(); }
 
 ShardedEngine::Shard& ShardedEngine::ShardOf(const Reading& reading) {
-  size_t h = std::hash<std::string_view>()(reading.device_id) * 31 +
-             std::hash<std::string_view>()(reading.sensor);
-  return *shards_[h % shards_.size()];
+  return *shards_[std::hash<std::string_view>()(reading.device_id) % shards_.size()];
 }
 
 bool ShardedEngine::Submit(Reading reading) {

@@ -45,6 +45,22 @@ struct GatewayConfig {
     bool synchronous_full = false;
   } store;
 
+  // Store-and-forward to an upstream broker, through the store's outbox.
+  struct Upstream {
+    std::string url;                 // tcp:// or ssl://; empty: nothing is forwarded
+    std::string client_id;           // empty: mqtt.client_id + "-upstream"
+    std::string prefix = "edgeway";  // messages go to {prefix}/{device_id}/senml
+    bool readings = true;            // what `forward` lists
+    bool insights = false;
+    bool windows = false;
+    int64_t qos = 1;
+    int64_t max_bytes = 256LL << 20;  // outbox limit (payload bytes)
+    bool drop_oldest = true;          // at the limit: drop the oldest, or refuse new (false)
+    double max_messages_per_s = 0;    // drain rate limit; 0: none
+    int64_t max_records_per_message = 100;
+    std::string tls_ca_file, tls_cert_file, tls_key_file;
+  } upstream;
+
   struct Http {
     std::string listen = "127.0.0.1:8080";  // dashboard, API and /metrics; "off" disables
     std::string token;  // bearer token; required when listen is not a loopback address

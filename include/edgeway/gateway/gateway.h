@@ -30,6 +30,14 @@ struct GatewayStats {
   int64_t insights_stored = 0;
   int64_t window_results_stored = 0;  // window results written, revisions included
   uint64_t late_readings = 0;         // missed every window they belong to (kept in late_readings)
+  // Upstream outbox: messages queued, acknowledged upstream and deleted, dropped by the limit,
+  // and waiting (as last read, every half second).
+  int64_t outbox_enqueued = 0;
+  uint64_t outbox_forwarded = 0;
+  int64_t outbox_dropped = 0;
+  int64_t outbox_backlog = 0;
+  int64_t outbox_backlog_bytes = 0;
+  bool upstream_connected = false;
   int64_t store_failed = 0;           // rows lost to store errors after retries
   uint64_t devices = 0;               // distinct devices seen
   uint64_t keys = 0;                  // distinct (device, sensor) keys with state

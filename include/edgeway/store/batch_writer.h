@@ -54,6 +54,8 @@ class BatchWriter {
   int64_t late_readings_stored() const {
     return late_readings_stored_.load(std::memory_order_relaxed);
   }
+  int64_t outbox_enqueued() const { return outbox_enqueued_.load(std::memory_order_relaxed); }
+  int64_t outbox_dropped() const { return outbox_dropped_.load(std::memory_order_relaxed); }
   int64_t rows_failed() const { return rows_failed_.load(std::memory_order_relaxed); }
   int64_t rows_expired() const { return rows_expired_.load(std::memory_order_relaxed); }
   int64_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
@@ -74,6 +76,8 @@ class BatchWriter {
   std::atomic<int64_t> insights_stored_{0};
   std::atomic<int64_t> window_results_stored_{0};
   std::atomic<int64_t> late_readings_stored_{0};
+  std::atomic<int64_t> outbox_enqueued_{0};
+  std::atomic<int64_t> outbox_dropped_{0};
   std::atomic<int64_t> rows_failed_{0};
   std::atomic<int64_t> rows_expired_{0};
   std::atomic<int64_t> transactions_{0};

@@ -32,9 +32,10 @@ struct EngineOptions {
   size_t batch = 512;  // readings a shard takes from its queue at a time
 };
 
-// Routes readings by a hash of (device, sensor) to worker shards. Each shard owns its keys'
-// state outright (no lock on the analytics), and takes readings from its own bounded queue.
-// Submit is thread-safe.
+// Routes readings by a hash of the device to worker shards, so that one shard sees all of a
+// device's readings in arrival order (what it emits for a device stays in order). Each shard owns
+// its keys' state outright (no lock on the analytics), and takes readings from its own bounded
+// queue. Submit is thread-safe.
 class ShardedEngine {
  public:
   // `replay`: readings stored before a restart, oldest first, fed to the event-time windows
