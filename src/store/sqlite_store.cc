@@ -64,6 +64,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<OutboxRow>> OutboxNext(int64_t after_seq, int64_t limit) override;
   absl::Status OutboxDelete(std::span<const int64_t> seqs) override;
   absl::StatusOr<OutboxSize> GetOutboxSize() override;
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() override;
+  absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
@@ -155,6 +157,14 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '3');
 PRAGMA user_version = 3;
 )sql";
 
+// Version 3 to 4: device twins.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE IF NOT EXISTS twins(
+  device TEXT PRIMARY KEY, doc TEXT NOT NULL, updated_ns INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '4');
+PRAGMA user_version = 4;
+)sql";
+
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
@@ -180,8 +190,8 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   }
   if (*version < kSchemaVersion) {
     if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    for (const char* step :
-         {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "", kSchemaV3}) {
+    for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
+                             *version < 3 ? kSchemaV3 : "", kSchemaV4}) {
       if (absl::Status s = Exec(step); !s.ok()) {
         (void)Exec("ROLLBACK;");
         return s;
@@ -448,6 +458,45 @@ absl::StatusOr<OutboxSize> SqliteStore::GetOutboxSize() {
   if (!stmt.ok()) return stmt.status();
   if (sqlite3_step(stmt->get()) != SQLITE_ROW) return Error("reading the outbox size");
   return OutboxSize{sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1)};
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteStore::LoadTwins() {
+  auto stmt = Prepare("SELECT device, doc FROM twins ORDER BY device");
+  if (!stmt.ok()) return stmt.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) {
+    out.emplace_back(stmt->ColumnText(0), stmt->ColumnText(1));
+  }
+  if (rc != SQLITE_DONE) return Error("reading twins");
+  return out;
+}
+
+absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::string>> twins) {
+  if (twins.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto stmt = Prepare(
+      "INSERT OR REPLACE INTO twins(device, doc, updated_ns) VALUES (?1, ?2, "
+      "CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER))");
+  if (!stmt.ok()) {
+    (void)Exec("ROLLBACK;");
+    return stmt.status();
+  }
+  for (const auto& [device, doc] : twins) {
+    sqlite3_reset(stmt->get());
+    stmt->BindText(1, device);
+    stmt->BindText(2, doc);
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
+      absl::Status error = Error("saving a twin");
+      (void)Exec("ROLLBACK;");
+      return error;
+    }
+  }
+  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
+    (void)Exec("ROLLBACK;");
+    return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {

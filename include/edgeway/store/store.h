@@ -92,7 +92,7 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 3, also in PRAGMA user_version):
+// Layout (schema version 4, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
@@ -109,13 +109,14 @@ struct KeySummary {
 //   outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT, device, topic, payload BLOB, created_ns): what
 //       waits for the upstream broker, oldest first; outbox_size(messages, bytes) kept by
 //       triggers. (since version 3)
+//   twins(device TEXT PRIMARY KEY, doc TEXT JSON, updated_ns). (since version 4)
 // Older files are upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -147,6 +148,9 @@ class Store {
   // Deletes outbox messages (acknowledged upstream); unknown seqs are ignored.
   virtual absl::Status OutboxDelete(std::span<const int64_t> seqs) = 0;
   virtual absl::StatusOr<OutboxSize> GetOutboxSize() = 0;
+  // Device twins as JSON documents (the twin module's format), by device.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
+  virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;
