@@ -159,7 +159,8 @@ TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {
   sqlite3_finalize(stmt);
   sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &stmt, nullptr);
   ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "3");
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))),
+            std::to_string(Store::kSchemaVersion));
   sqlite3_finalize(stmt);
   sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr);
   sqlite3_close(db);
