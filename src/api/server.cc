@@ -396,6 +396,40 @@ struct ApiServer::Impl {
     res.set_content(Dump({{"windows", out}, {"count", out.size()}}), "application/json");
   }
 
+  // PATCH /api/v1/twins/{id} with {"desired": {...}, "version": N}: a merge patch of desired,
+  // refused with 409 when the twin's version is not N (omit it to overwrite regardless).
+  void HandleTwinPatch(const httplib::Request& req, httplib::Response& res) {
+    twin::TwinRegistry* twins = gateway->twins();
+    if (twins == nullptr) return Error(res, 404, "twins are disabled (twins.enabled: false)");
+    const std::string id = req.matches[1];
+    if (!IsValidDeviceId(id)) return Error(res, 400, "not a valid device id");
+    json body = json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("desired")) {
+      return Error(res, 400, R"(body must be a JSON object {"desired": {...}, "version": N})");
+    }
+    std::optional<int64_t> version;
+    if (body.contains("version")) {
+      if (!body["version"].is_number_integer())
+        return Error(res, 400, "version must be an integer");
+      version = body["version"].get<int64_t>();
+    }
+    for (const auto& [key, value] : body.items()) {
+      if (key != "desired" && key != "version") {
+        return Error(res, 400, StrCat("unknown field '", key.substr(0, 40), "'"));
+      }
+    }
+    auto updated = twins->UpdateDesired(id, body["desired"], version);
+    if (!updated.ok()) {
+      const absl::StatusCode code = updated.status().code();
+      return Error(res,
+                   code == absl::StatusCode::kAborted           ? 409
+                   : code == absl::StatusCode::kInvalidArgument ? 400
+                                                                : 503,
+                   updated.status());
+    }
+    res.set_content(Dump(*updated), "application/json");
+  }
+
   void HandleStream(const httplib::Request& req, httplib::Response& res) {
     auto stream = std::make_shared<Stream>();
     if (!DeviceParam(req, res, &stream->device)) return;
@@ -612,6 +646,30 @@ struct ApiServer::Impl {
     server.Get("/api/v1/windows/late", [this](const httplib::Request& req, httplib::Response& res) {
       HandleWindows(req, res, true);
     });
+    server.Get("/api/v1/twins", [this](const httplib::Request&, httplib::Response& res) {
+      twin::TwinRegistry* twins = gateway->twins();
+      json out = json::array();
+      if (twins != nullptr) {
+        for (const std::string& id : twins->Devices()) {
+          auto doc = twins->Get(id);
+          if (doc.ok()) out.push_back(*doc);
+        }
+      }
+      res.set_content(Dump({{"twins", out}, {"count", out.size()}}), "application/json");
+    });
+    server.Get(R"(/api/v1/twins/([^/]+))",
+               [this](const httplib::Request& req, httplib::Response& res) {
+                 twin::TwinRegistry* twins = gateway->twins();
+                 if (twins == nullptr) return Error(res, 404, "twins are disabled");
+                 const std::string id = req.matches[1];
+                 if (!IsValidDeviceId(id)) return Error(res, 400, "not a valid device id");
+                 auto doc = twins->Get(id);
+                 if (!doc.ok()) return Error(res, 404, doc.status());
+                 res.set_content(Dump(*doc), "application/json");
+               });
+    server.Patch(
+        R"(/api/v1/twins/([^/]+))",
+        [this](const httplib::Request& req, httplib::Response& res) { HandleTwinPatch(req, res); });
     server.Get("/api/v1/stream", [this](const httplib::Request& req, httplib::Response& res) {
       HandleStream(req, res);
     });

@@ -155,6 +155,64 @@ TEST_F(ApiServerTest, WindowResultsAndLateReadings) {
   EXPECT_THAT(Get("/api/v1/windows?window=1h", 404)["error"].get<std::string>(), HasSubstr("1h"));
 }
 
+TEST_F(ApiServerTest, TwinsFollowTelemetryAndTakeDesiredWithOptimisticLocking) {
+  // The device's side: it listens for deltas and the retained desired document.
+  std::mutex mu;
+  std::vector<std::pair<std::string, json>> to_device;
+  auto device = mqtt::Client::Start(
+      {.url = gateway_->broker_url(), .subscribe_topics = {"devices/sim-1/twin/#"}},
+      [&](std::string_view topic, std::string_view payload, int) {
+        std::lock_guard lock(mu);
+        to_device.emplace_back(std::string(topic), json::parse(payload, nullptr, false));
+      });
+  ASSERT_TRUE(device.ok());
+  ASSERT_TRUE((*device)->WaitConnected(milliseconds(5000)).ok());
+  PublishFleet();
+  json twin = Get("/api/v1/twins/sim-1");
+  EXPECT_EQ(twin["device"], "sim-1");
+  EXPECT_EQ(twin["version"], 0);
+  EXPECT_TRUE(twin["state"]["reported"].contains("temp"));
+  EXPECT_EQ(Get("/api/v1/twins")["count"], 2);
+  EXPECT_THAT(Get("/api/v1/twins/nobody", 404)["error"].get<std::string>(), HasSubstr("nobody"));
+
+  auto patch = [&](const std::string& body, int status) {
+    auto res = client_->Patch("/api/v1/twins/sim-1", body, "application/json");
+    EXPECT_TRUE(res);
+    if (!res) return json();
+    EXPECT_EQ(res->status, status) << res->body;
+    return json::parse(res->body, nullptr, false);
+  };
+  json updated = patch(R"({"desired": {"interval_s": 5, "led": true}, "version": 0})", 200);
+  EXPECT_EQ(updated["version"], 1);
+  EXPECT_EQ(updated["state"]["delta"], json({{"interval_s", 5}, {"led", true}}));
+  EXPECT_THAT(
+      patch(R"({"desired": {"interval_s": 9}, "version": 0})", 409)["error"].get<std::string>(),
+      HasSubstr("version conflict"));
+  EXPECT_EQ(patch(R"({"desired": 3})", 400)["error"], "desired must be a JSON object");
+  EXPECT_THAT(patch("not json", 400)["error"].get<std::string>(), HasSubstr("body must be"));
+
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        std::lock_guard lock(mu);
+        return to_device.size() >= 2;
+      },
+      milliseconds(5000)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(to_device[0].first, "devices/sim-1/twin/desired");
+    EXPECT_EQ(to_device[0].second["version"], 1);
+    EXPECT_EQ(to_device[1].first, "devices/sim-1/twin/delta");
+    EXPECT_EQ(to_device[1].second["state"], json({{"interval_s", 5}, {"led", true}}));
+  }
+  // The device applies it and reports back: the delta is gone.
+  ASSERT_TRUE((*device)
+                  ->Publish("devices/sim-1/twin/reported", R"({"interval_s": 5, "led": true})", 1)
+                  .ok());
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] { return Get("/api/v1/twins/sim-1")["state"]["delta"].empty(); }, milliseconds(5000)));
+  EXPECT_EQ(Get("/api/v1/summary")["readings_stored"], 40);  // twin traffic is not telemetry
+}
+
 TEST_F(ApiServerTest, BadParametersAreJsonErrors) {
   EXPECT_THAT(Get("/api/v1/readings?limit=0", 400)["error"].get<std::string>(), HasSubstr("limit"));
   EXPECT_THAT(Get("/api/v1/readings?limit=20000", 400)["error"].get<std::string>(),

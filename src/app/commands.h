@@ -70,6 +70,17 @@ struct NabFlags {
 void AddNabCommand(CLI::App& app, NabFlags& flags);
 int NabCommand(const NabFlags& flags);
 
+struct TwinFlags {
+  std::string action;
+  std::string device;
+  std::vector<std::string> fields;
+  int64_t version = -1;
+  std::string gateway = "http://127.0.0.1:8080";
+  std::string token;
+};
+void AddTwinCommand(CLI::App& app, TwinFlags& flags);
+int TwinCommand(const TwinFlags& flags);
+
 // Writes `json` to `path` (atomically: a temporary file renamed over it). Logs and returns
 // false on failure.
 bool WriteSummary(const std::string& path, const std::string& json);

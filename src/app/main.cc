@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "edgeway: an edge-computing runtime for IoT.\n"
       "Ingests device telemetry over MQTT, analyses it per device and sensor in real time "
-      "(sliding windows, 3-sigma anomalies, trends, forecasts), stores readings and insights in "
-      "SQLite, and serves a live dashboard, a JSON API and Prometheus metrics.",
+      "(sliding and event-time windows, anomaly detectors, trends, forecasts), stores readings "
+      "and insights in SQLite, forwards them upstream through a persistent outbox, keeps device "
+      "twins, and serves a live dashboard, a JSON API and Prometheus metrics.",
       "edgeway"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "edgeway 0.1.0");
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
   AddDetectCommand(app, detect_flags);
   NabFlags nab_flags;
   AddNabCommand(app, nab_flags);
+  TwinFlags twin_flags;
+  AddTwinCommand(app, twin_flags);
 
   if (argc >= 2) {
     std::string first = argv[1];
@@ -84,5 +87,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("demo")) return DemoCommand(demo_flags);
   if (app.got_subcommand("detect")) return DetectCommand(detect_flags);
   if (app.got_subcommand("nab")) return NabCommand(nab_flags);
+  if (app.got_subcommand("twin")) return TwinCommand(twin_flags);
   return kExitUsage;
 }

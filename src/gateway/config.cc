@@ -194,6 +194,24 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     }
   }
   {
+    YamlReader t = root.Map("twins");
+    t.Read("enabled", &c.twins.enabled);
+    t.Read("max_bytes", &c.twins.max_bytes, 256, 1 << 20);
+    t.Read("max_depth", &c.twins.max_depth, 1, 32);
+    t.Read("flush_interval_ms", &c.twins.flush_interval_ms, 100, 3600000);
+    for (YamlReader l : t.List("limits")) {
+      twin::SensorLimit limit;
+      l.Read("sensor", &limit.sensor);
+      if (limit.sensor.empty()) l.Fail("sensor", "is required");
+      if (l.Has("above") == l.Has("below")) {
+        l.Fail("above", "give one of above (alarm when rising past it) or below");
+      }
+      limit.above = l.Has("above");
+      l.Read(limit.above ? "above" : "below", &limit.value, -1e300, 1e300);
+      c.twins.limits.push_back(std::move(limit));
+    }
+  }
+  {
     YamlReader h = root.Map("http");
     h.Read("listen", &c.http.listen);
     h.Read("token", &c.http.token);

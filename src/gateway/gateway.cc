@@ -22,6 +22,7 @@ struct Gateway::Impl final : public stream::ResultSink {
   std::unique_ptr<stream::ShardedEngine> engine;
   std::unique_ptr<mqtt::Client> client;
   std::unique_ptr<outbox::Forwarder> forwarder;  // when upstream.url is set
+  std::unique_ptr<twin::TwinRegistry> twins;     // when twins.enabled
   bool stopped = false;
 
   // Touched only on the MQTT network thread.
@@ -49,7 +50,48 @@ struct Gateway::Impl final : public stream::ResultSink {
     }
   }
 
+  // devices/{id}/twin/...: what a device reports of itself goes to its twin; the rest (the
+  // gateway's own deltas and desired documents) is not telemetry.
+  void OnTwinMessage(std::string_view topic, std::string_view device, std::string_view payload) {
+    if (!topic.ends_with("/twin/reported") || !twins) return;
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    if (payload.size() > options.config.ingest.decoder.max_payload_bytes) {
+      return Reject(RejectReason::kOversized, topic, "twin report", 1);
+    }
+    if (!IsValidDeviceId(device)) return Reject(RejectReason::kInvalidId, topic, "device id", 1);
+    nlohmann::json patch = nlohmann::json::parse(payload, nullptr, false);
+    if (!patch.is_object()) {
+      return Reject(RejectReason::kMalformed, topic, "twin report is not a JSON object", 1);
+    }
+    if (absl::Status s = twins->UpdateReported(std::string(device), patch); !s.ok()) {
+      Reject(RejectReason::kMalformed, topic, std::string(s.message()), 1);
+    }
+  }
+
+  void OnDesired(const std::string& device, const nlohmann::json& delta,
+                 const nlohmann::json& desired, int64_t version) {
+    if (!client) return;
+    const std::string base = StrCat("devices/", device, "/twin/");
+    // Retained: a device that (re)subscribes gets the whole desired state and its version.
+    absl::Status s = client->Publish(
+        StrCat(base, "desired"), nlohmann::json({{"version", version}, {"state", desired}}).dump(),
+        1, /*retain=*/true);
+    if (s.ok() && !delta.empty()) {
+      s = client->Publish(StrCat(base, "delta"),
+                          nlohmann::json({{"version", version}, {"state", delta}}).dump(), 1);
+    }
+    if (!s.ok())
+      spdlog::warn("twin of {}: {} (the device gets it on reconnect)", device, s.message());
+  }
+
   void OnMessage(std::string_view topic, std::string_view payload) {
+    if (topic.starts_with("devices/")) {
+      std::string_view rest = topic.substr(8);
+      size_t slash = rest.find('/');
+      if (slash != std::string_view::npos && rest.substr(slash).starts_with("/twin/")) {
+        return OnTwinMessage(topic, rest.substr(0, slash), payload);
+      }
+    }
     messages_received.fetch_add(1, std::memory_order_relaxed);
     const int64_t now = options.clock->NowNs();
     decoded.clear();
@@ -73,6 +115,7 @@ struct Gateway::Impl final : public stream::ResultSink {
   }
 
   void OnResults(ResultBatch results) override {
+    if (twins) twins->ReportReadings(results.readings);
     if (forwarder) AddOutbox(&results);
     writer->Add(std::move(results));
   }
@@ -174,6 +217,20 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         if (p->forwarder && !committed.outbox.empty()) p->forwarder->Notify();
         if (p->options.on_commit) p->options.on_commit(committed);
       });
+  if (c.twins.enabled) {
+    auto twins = twin::TwinRegistry::Open(
+        {.store_path = c.store.path,
+         .limits = {.max_bytes = static_cast<size_t>(c.twins.max_bytes),
+                    .max_depth = static_cast<int>(c.twins.max_depth)},
+         .sensor_limits = c.twins.limits,
+         .flush_interval_ms = c.twins.flush_interval_ms,
+         .clock = impl->options.clock},
+        [p = impl.get()](const std::string& device, const nlohmann::json& delta,
+                         const nlohmann::json& desired,
+                         int64_t version) { p->OnDesired(device, delta, desired, version); });
+    if (!twins.ok()) return twins.status();
+    impl->twins = std::move(*twins);
+  }
   if (!c.upstream.url.empty()) {
     auto forwarder = outbox::Forwarder::Start(
         {.store_path = c.store.path,
@@ -216,6 +273,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   }
 
   Impl* p = impl.get();
+  std::vector<std::string> topics = c.mqtt.topics;
+  if (impl->twins) topics.push_back("devices/+/twin/reported");
   auto client = mqtt::Client::Start(
       {.url = impl->broker_url,
        .client_id = c.mqtt.client_id,
@@ -223,7 +282,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
        .session_expiry_s = static_cast<uint32_t>(c.mqtt.session_expiry_s),
        .keepalive_s = static_cast<int>(c.mqtt.keepalive_s),
        .reconnect_max_s = static_cast<int>(c.mqtt.reconnect_max_s),
-       .subscribe_topics = c.mqtt.topics,
+       .subscribe_topics = topics,
        .subscribe_qos = static_cast<int>(c.mqtt.qos),
        .tls_ca_file = c.mqtt.tls_ca_file,
        .tls_cert_file = c.mqtt.tls_cert_file,
@@ -251,6 +310,7 @@ void Gateway::Stop() {
   impl_->writer->Stop();  // flush the store
   spdlog::debug("stop: store flushed");
   if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
+  if (impl_->twins) impl_->twins->Stop();          // save what telemetry reported
   if (impl_->broker) impl_->broker->Stop();
   spdlog::debug("stop: done");
 }
@@ -325,5 +385,6 @@ nlohmann::json Gateway::Summary() const {
 const std::string& Gateway::broker_url() const { return impl_->broker_url; }
 bool Gateway::connected() const { return impl_->client->connected(); }
 const GatewayConfig& Gateway::config() const { return impl_->options.config; }
+twin::TwinRegistry* Gateway::twins() const { return impl_->twins.get(); }
 
 }  // namespace edgeway::gateway

@@ -190,6 +190,39 @@ TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
   }
 }
 
+TEST_F(GatewayIntegrationTest, TwinCommandSetsDesiredWithOptimisticLocking) {
+  auto gw = StartGateway("twin");
+  // "dashboard and API at http://127.0.0.1:PORT/"
+  std::string log = gw->output();
+  size_t at = log.find("API at ");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string url = log.substr(at + 7, log.find('/', log.find("//", at) + 2) - at - 7);
+  Publish("devices/tw-1/telemetry", R"({"temperature": 21.5})");
+  auto twin = [&](std::vector<std::string> args, const std::string& tag) {
+    args.insert(args.begin(), {EdgewayBinary(), "twin"});
+    args.insert(args.end(), {"--gateway", url});
+    Process p(args, dir_.File(tag + ".out"));
+    int code = p.Wait(kLong);
+    return std::make_pair(code, p.output());
+  };
+  ASSERT_TRUE(WaitUntil([&] { return twin({"get", "tw-1"}, "get0").first == 0; }, kLong));
+  auto [set_code, set_out] =
+      twin({"set", "tw-1", "interval_s=5", "led.on=true", "--version", "0"}, "set1");
+  EXPECT_EQ(set_code, 0) << set_out;
+  nlohmann::json doc = nlohmann::json::parse(set_out, nullptr, false);
+  EXPECT_EQ(doc["version"], 1);
+  EXPECT_EQ(doc["state"]["desired"],
+            nlohmann::json::parse(R"({"interval_s": 5, "led": {"on": true}})"));
+  EXPECT_DOUBLE_EQ(doc["state"]["reported"]["temperature"].get<double>(), 21.5);
+  auto [stale_code, stale_out] = twin({"set", "tw-1", "interval_s=9", "--version", "0"}, "set2");
+  EXPECT_EQ(stale_code, 1);
+  EXPECT_THAT(stale_out, HasSubstr("version conflict"));
+  EXPECT_EQ(twin({"set", "tw-1", "novalue"}, "set3").first, 2);
+  EXPECT_EQ(twin({"get"}, "get1").first, 2);
+  StopGateway(*gw, "twin");
+  EXPECT_EQ(twin({"get", "tw-1"}, "get2").first, 1);  // nobody listening
+}
+
 TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   testing::TempDir dir;
   Process demo({EdgewayBinary(), "demo", "--devices", "20", "--duration", "6", "--interval", "0.1",

@@ -37,10 +37,15 @@ struct ApiOptions {
 //   GET /api/v1/windows               event-time window results: ?window&device&sensor&from&to
 //                                     (on the window start, ns)&limit&latest
 //   GET /api/v1/windows/late          late readings (the windows' side output), same parameters
+//   GET /api/v1/twins                 every device twin
+//   GET /api/v1/twins/{id}            one twin: version, state (reported, desired, delta),
+//                                     metadata (update times), maintenance forecasts
+//   PATCH /api/v1/twins/{id}          {"desired": {...}, "version": N}: merge patch; 409 when
+//                                     the twin is no longer at version N
 //   GET /api/v1/stream                SSE: `readings` (batches), `insight` and `window` events;
 //                                     ?device
 //   GET /metrics                      Prometheus text format
-// Errors are JSON {"error": "..."} with 400, 401, 404 or 503.
+// Errors are JSON {"error": "..."} with 400, 401, 404, 409 or 503.
 class ApiServer {
  public:
   // Binds and starts serving. `gateway` must outlive the server. Errors: InvalidArgument for a

@@ -9,6 +9,7 @@
 #include "edgeway/stream/analytics.h"
 #include "edgeway/stream/event_window.h"
 #include "edgeway/telemetry/decoder.h"
+#include "edgeway/twin/twin.h"
 
 namespace edgeway::gateway {
 
@@ -60,6 +61,15 @@ struct GatewayConfig {
     int64_t max_records_per_message = 100;
     std::string tls_ca_file, tls_cert_file, tls_key_file;
   } upstream;
+
+  // Device twins: reported follows telemetry, desired is set over the API (edgeway twin set).
+  struct Twins {
+    bool enabled = true;
+    int64_t max_bytes = 8192;  // of desired, and of reported
+    int64_t max_depth = 6;
+    int64_t flush_interval_ms = 5000;       // telemetry-reported values are saved this often
+    std::vector<twin::SensorLimit> limits;  // predictive maintenance: forecast time to cross
+  } twins;
 
   struct Http {
     std::string listen = "127.0.0.1:8080";  // dashboard, API and /metrics; "off" disables

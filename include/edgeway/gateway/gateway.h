@@ -73,6 +73,8 @@ class Gateway {
   const std::string& broker_url() const;
   bool connected() const;
   const GatewayConfig& config() const;
+  // Device twins; null when twins.enabled is false.
+  twin::TwinRegistry* twins() const;
 
  private:
   struct Impl;
