@@ -203,8 +203,10 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
       twin::SensorLimit limit;
       l.Read("sensor", &limit.sensor);
       if (limit.sensor.empty()) l.Fail("sensor", "is required");
-      if (l.Has("above") == l.Has("below")) {
-        l.Fail("above", "give one of above (alarm when rising past it) or below");
+      if (l.Has("above") && l.Has("below")) {
+        l.Fail("below", "and above exclude each other: one limit per entry");
+      } else if (!l.Has("above") && !l.Has("below")) {
+        l.Fail("above", "or below is required (the value the sensor should not cross)");
       }
       limit.above = l.Has("above");
       l.Read(limit.above ? "above" : "below", &limit.value, -1e300, 1e300);

@@ -100,6 +100,23 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->upstream.max_records_per_message, defaults->upstream.max_records_per_message);
 }
 
+TEST(ConfigTest, ReadsTwinLimits) {
+  auto c = ParseConfig(
+      "twins:\n  limits:\n    - {sensor: temperature, above: 80}\n"
+      "    - {sensor: battery, below: 3.3}\n",
+      "edgeway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->twins.limits.size(), 2u);
+  EXPECT_TRUE(c->twins.limits[0].above);
+  EXPECT_DOUBLE_EQ(c->twins.limits[0].value, 80);
+  EXPECT_FALSE(c->twins.limits[1].above);
+  EXPECT_EQ(c->twins.limits[1].sensor, "battery");
+  auto both = ParseConfig("twins:\n  limits:\n    - {sensor: t, above: 1, below: 0}\n", "t.yaml");
+  EXPECT_EQ(both.status().message(),
+            "t.yaml:3: twins.limits[0].below and above exclude each other: one limit per entry");
+  EXPECT_TRUE(ParseConfig("", "-")->twins.enabled);
+}
+
 TEST(ConfigTest, ReadsUpstream) {
   auto c = ParseConfig(R"(
 upstream:
