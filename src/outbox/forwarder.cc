@@ -137,7 +137,7 @@ absl::StatusOr<std::unique_ptr<Forwarder>> Forwarder::Start(ForwarderOptions opt
   Impl* p = forwarder->impl_.get();
   mqtt::ClientOptions upstream = p->options.upstream;
   upstream.on_published = [p](int mid, int reason) { p->OnPublished(mid, reason); };
-  auto client = mqtt::Client::Start(std::move(upstream), nullptr);
+  auto client = mqtt::Client::Start(std::move(upstream), p->options.on_message);
   if (!client.ok()) return client.status();
   p->client = std::move(*client);
   p->thread = std::thread([p] { p->Run(); });

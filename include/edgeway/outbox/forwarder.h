@@ -17,6 +17,9 @@ struct ForwarderOptions {
   int qos = 1;                    // 1 or 2: a message leaves the outbox only once acknowledged
   double max_messages_per_s = 0;  // drain rate limit; 0: as fast as the broker acknowledges
   size_t max_in_flight = 256;     // published, not yet acknowledged
+  // For messages on upstream.subscribe_topics: the same session can receive (a device agent's
+  // twin deltas).
+  mqtt::MessageHandler on_message;
 };
 
 // Drains the store's outbox to an upstream MQTT broker: at least once (a message is deleted
