@@ -35,6 +35,20 @@ struct DeviceFlags {
   uint64_t bad_every = 0;
   uint64_t seed = 1;
   std::string log_level = "info";
+  // The agent (without --simulate).
+  std::string id;
+  std::string queue = "edgeway-device.db";
+  bool hwmon = false, thermal = false, iio = false, simulated = false;
+  std::string sysfs_root = "/sys";
+  std::string modbus;
+  int modbus_unit = 1;
+  std::vector<std::string> registers;
+  double max_interval_s = 60;
+  double deadband = 0;
+  double heartbeat_s = 300;
+  std::vector<std::string> leds;   // NAME=DIR
+  std::vector<std::string> gpios;  // NAME=CHIP:LINE
+  std::string summary_json;
 };
 void AddDeviceCommand(CLI::App& app, DeviceFlags& flags);
 int DeviceCommand(const DeviceFlags& flags);

@@ -1,6 +1,7 @@
 // The edgeway binary as a user runs it, against a real mosquitto on a free port and a real
 // SQLite file: all three wire formats with invalid messages among them, a restart with messages
 // published during the gap, the demo, and command-line errors.
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -221,6 +222,67 @@ TEST_F(GatewayIntegrationTest, TwinCommandSetsDesiredWithOptimisticLocking) {
   EXPECT_EQ(twin({"get"}, "get1").first, 2);
   StopGateway(*gw, "twin");
   EXPECT_EQ(twin({"get", "tw-1"}, "get2").first, 1);  // nobody listening
+}
+
+TEST_F(GatewayIntegrationTest, DeviceAgentReadsSysfsAndFollowsItsTwin) {
+  // A board with one hwmon temperature and a LED, as a tree shaped like /sys.
+  const std::string sys = dir_.File("sys");
+  std::filesystem::create_directories(sys + "/class/hwmon/hwmon0");
+  std::filesystem::create_directories(sys + "/class/leds/status");
+  std::ofstream(sys + "/class/hwmon/hwmon0/name") << "cpu\n";
+  std::ofstream(sys + "/class/hwmon/hwmon0/temp1_input") << "45000\n";
+  std::ofstream(sys + "/class/leds/status/brightness") << "0\n";
+  auto gw = StartGateway("agent-gw");
+  std::string log = gw->output();
+  size_t at = log.find("API at ");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string url = log.substr(at + 7, log.find('/', log.find("//", at) + 2) - at - 7);
+
+  Process agent({EdgewayBinary(), "device", "--broker", broker_->url(), "--id", "board-1",
+                 "--hwmon", "--sysfs-root", sys, "--led", "status=" + sys + "/class/leds/status",
+                 "--interval", "0.1", "--heartbeat", "0.3", "--queue", dir_.File("agent.db"),
+                 "--summary-json", dir_.File("agent.json")},
+                dir_.File("agent.log"));
+  auto readings = [&] {
+    auto store = store::Store::Open({.path = db_, .read_only = true});
+    if (!store.ok()) return std::vector<Reading>();
+    auto r = (*store)->Readings({.device_id = "board-1", .limit = 10000});
+    return r.ok() ? *r : std::vector<Reading>();
+  };
+  ASSERT_TRUE(WaitUntil([&] { return readings().size() >= 2; }, kLong)) << agent.output();
+  EXPECT_EQ(readings()[0].sensor, "cpu_temp1");
+  EXPECT_DOUBLE_EQ(readings()[0].value, 45.0);
+  EXPECT_EQ(readings()[0].unit, "Cel");
+
+  Process set({EdgewayBinary(), "twin", "set", "board-1", "status=true", "interval_s=0.2",
+               "--gateway", url},
+              dir_.File("set.out"));
+  ASSERT_EQ(set.Wait(kLong), 0) << set.output();
+  auto led = [&] {
+    std::ifstream in(sys + "/class/leds/status/brightness");
+    int v = -1;
+    in >> v;
+    return v;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return led() == 1; }, kLong)) << agent.output();
+  // The device reported what it applied: nothing left in the delta.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        Process get({EdgewayBinary(), "twin", "get", "board-1", "--gateway", url},
+                    dir_.File("get.out"));
+        if (get.Wait(kLong) != 0) return false;
+        nlohmann::json doc = nlohmann::json::parse(get.output(), nullptr, false);
+        return doc.is_object() && doc["state"]["delta"].empty() &&
+               doc["state"]["reported"]["status"] == true &&
+               doc["state"]["reported"]["interval_s"] == 0.2;
+      },
+      kLong));
+  agent.Signal(SIGTERM);
+  ASSERT_EQ(agent.Wait(kLong), 0) << agent.output();
+  nlohmann::json summary = ReadJson(dir_.File("agent.json"));
+  EXPECT_EQ(summary["twin_version"], 1);
+  EXPECT_GT(summary["samples"].get<int>(), 2);
+  StopGateway(*gw, "agent-gw");
 }
 
 TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
