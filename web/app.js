@@ -1,5 +1,6 @@
 // The edgeway dashboard: fleet overview, live per-sensor charts with anomaly markers, the
-// insights feed and each device's reported state. Talks to /api/v1 of the gateway serving it.
+// insights feed, each device's twin and window results. Talks to /api/v1 of the gateway
+// serving it.
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -98,18 +99,60 @@ async function refreshFleet() {
   if (!state.device && body.devices.length) selectDevice(params.get('device') || body.devices[0].id);
 }
 
+function show(x) {
+  if (x === undefined) return '';
+  if (typeof x === 'number') return value(x);
+  return typeof x === 'string' ? x : JSON.stringify(x);
+}
+
+// The twin: reported and desired side by side, fields still in the delta marked, and the
+// maintenance forecasts; then the device's latest event-time window results.
 async function refreshTwin() {
   if (!state.device) return;
-  let d;
-  try { d = await api('/api/v1/devices/' + encodeURIComponent(state.device)); } catch (e) { return; }
-  const body = document.querySelector('#twin tbody');
-  body.replaceChildren();
-  for (const s of d.sensors) {
-    body.append(el('tr', {}, el('td', {}, s.sensor),
-      el('td', {}, value(s.value) + (s.unit ? ' ' + s.unit : '')), el('td', {}, ago(s.t))));
-  }
+  const id = encodeURIComponent(state.device);
+  let d, twin = null, windows = null;
+  try { d = await api('/api/v1/devices/' + id); } catch (e) { return; }
+  try { twin = await api('/api/v1/twins/' + id); } catch (e) { /* twins disabled, or none yet */ }
+  try { windows = await api('/api/v1/windows?latest=1&limit=8&device=' + id); } catch (e) { /* none */ }
   document.getElementById('device-title').textContent =
     d.id + ' · ' + d.status + ' · ' + number(d.readings) + ' readings, ' + number(d.anomalies) + ' anomalies';
+  const units = Object.fromEntries(d.sensors.map((s) => [s.sensor, s.unit]));
+  const body = document.querySelector('#twin tbody');
+  body.replaceChildren();
+  if (twin) {
+    const {reported, desired, delta} = twin.state;
+    const times = Object.assign({}, twin.metadata.reported, twin.metadata.desired);
+    const fields = [...new Set([...Object.keys(reported), ...Object.keys(desired)])].sort();
+    for (const f of fields) {
+      const tr = el('tr', {className: f in delta ? 'delta' : ''}, el('td', {}, f),
+        el('td', {}, show(reported[f]) + (units[f] && f in reported ? ' ' + units[f] : '')),
+        el('td', {}, show(desired[f])), el('td', {}, times[f] ? ago(times[f]) : ''));
+      if (f in delta) tr.title = 'desired, not yet reported by the device';
+      body.append(tr);
+    }
+    document.getElementById('twin-version').textContent = 'version ' + twin.version +
+      (Object.keys(delta).length ? ' · ' + Object.keys(delta).length + ' pending' : '');
+    const list = document.getElementById('maintenance');
+    list.replaceChildren();
+    for (const [sensor, m] of Object.entries(twin.maintenance || {})) {
+      const text = m.eta_s === null ? 'not heading for its limit'
+        : m.eta_s === 0 ? 'past its limit' : 'crosses ' + value(m.limit) + ' around ' + new Date(m.eta).toLocaleString();
+      list.append(el('li', {className: m.eta_s === 0 ? 'bad' : ''}, sensor + ' (' + m.direction + ' ' + value(m.limit) + '): ' + text));
+    }
+  } else {
+    for (const s of d.sensors) {
+      body.append(el('tr', {}, el('td', {}, s.sensor), el('td', {}, value(s.value) + (s.unit ? ' ' + s.unit : '')),
+        el('td', {}, ''), el('td', {}, ago(s.t))));
+    }
+  }
+  const wbody = document.querySelector('#windows tbody');
+  wbody.replaceChildren();
+  for (const w of (windows ? windows.windows : []).reverse()) {
+    wbody.append(el('tr', {}, el('td', {}, w.window), el('td', {}, w.sensor),
+      el('td', {}, new Date(w.start * 1000).toLocaleTimeString()), el('td', {}, number(w.count)),
+      el('td', {}, value(w.mean)), el('td', {}, value(w.min)), el('td', {}, value(w.max)),
+      el('td', {}, w.percentiles.p90 === undefined ? '' : value(w.percentiles.p90))));
+  }
 }
 
 function chartFor(sensor, unit) {

@@ -68,6 +68,13 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
       assert.ok(c.points > 0, `${c.sensor} chart has points`);
     }
     assert.ok(charts.some((c) => c.markers > 0), 'an anomaly marker is drawn');
+    // The twin view: the device's sensors as reported fields, with a version.
+    await page.waitForFunction(() => document.querySelectorAll('#twin tbody tr').length >= 3, null,
+      { timeout: 15000 });
+    assert.match(await page.$eval('#twin-version', (e) => e.textContent), /^version \d+/);
+    // The demo's 10 s event-time window closes within a few seconds more.
+    await page.waitForFunction(() => document.querySelectorAll('#windows tbody tr').length >= 1,
+      null, { timeout: 30000 });
     const insights = await page.$$eval('#insights li.anomaly', (els) => els.length);
     assert.ok(insights > 0, 'the insights feed lists anomalies');
     const stored = await page.$eval('#stored', (e) => e.textContent);
