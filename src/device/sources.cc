@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 
 #include "edgeway/core/strings.h"
 #include "edgeway/mqtt/client.h"
@@ -51,6 +50,17 @@ std::string SensorName(std::string_view text) {
   }
   while (!out.empty() && out.back() == '_') out.pop_back();
   return out.substr(0, 64);
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The leading lower-case letters of `s`.
+std::string_view LeadingLetters(std::string_view s) {
+  size_t n = 0;
+  while (n < s.size() && s[n] >= 'a' && s[n] <= 'z') ++n;
+  return s.substr(0, n);
 }
 
 std::vector<fs::path> Entries(const fs::path& dir, std::string_view prefix) {
@@ -122,17 +132,18 @@ constexpr IioKind kIioKinds[] = {
 
 std::vector<std::unique_ptr<Source>> HwmonSources(const std::string& sysfs_root) {
   std::vector<std::unique_ptr<Source>> out;
-  static const std::regex kInput(R"(([a-z]+)(\d+)_input)");
   for (const fs::path& dir : Entries(fs::path(sysfs_root) / "class/hwmon", "hwmon")) {
     std::string chip = SensorName(ReadLine(dir / "name").value_or(dir.filename().string()));
     std::vector<Channel> channels;
     for (const fs::path& file : Entries(dir, "")) {
-      std::smatch m;
+      // {kind}{N}_input, e.g. temp1_input
       std::string name = file.filename().string();
-      if (!std::regex_match(name, m, kInput)) continue;
+      if (!std::string_view(name).ends_with("_input")) continue;
+      const std::string channel = name.substr(0, name.size() - 6);
+      const std::string_view prefix = LeadingLetters(channel);
+      if (!AllDigits(std::string_view(channel).substr(prefix.size()))) continue;
       for (const HwmonKind& kind : kHwmonKinds) {
-        if (m[1] != kind.prefix) continue;
-        std::string channel = m[1].str() + m[2].str();
+        if (prefix != kind.prefix) continue;
         std::optional<std::string> label = ReadLine(dir / (channel + "_label"));
         channels.push_back({file, SensorName(StrCat(chip, "_", label ? *label : channel)),
                             kind.scale, 0, kind.unit});
@@ -162,18 +173,20 @@ std::vector<std::unique_ptr<Source>> ThermalSources(const std::string& sysfs_roo
 
 std::vector<std::unique_ptr<Source>> IioSources(const std::string& sysfs_root) {
   std::vector<std::unique_ptr<Source>> out;
-  static const std::regex kChannel(R"(in_([a-z]+)(\d*)(_[a-z0-9]+)?_(raw|input))");
   for (const fs::path& dir : Entries(fs::path(sysfs_root) / "bus/iio/devices", "iio:device")) {
     std::string device = SensorName(ReadLine(dir / "name").value_or(dir.filename().string()));
     std::vector<Channel> channels;
     for (const fs::path& file : Entries(dir, "in_")) {
-      std::smatch m;
-      std::string name = file.filename().string();
-      if (!std::regex_match(name, m, kChannel)) continue;
-      const std::string type = m[1];
-      const std::string channel = name.substr(3, name.size() - 3 - m[4].length() - 1);
+      // in_{channel}_raw or in_{channel}_input; the channel starts with its type: in_temp_raw,
+      // in_voltage0_raw, in_accel_x_raw.
+      const std::string name = file.filename().string();
+      const bool raw = std::string_view(name).ends_with("_raw");
+      if (!raw && !std::string_view(name).ends_with("_input")) continue;
+      const std::string channel = name.substr(3, name.size() - 3 - (raw ? 4 : 6));
+      const std::string type(LeadingLetters(channel));
+      if (type.empty()) continue;
       Channel c{file, SensorName(StrCat(device, "_", channel)), 1, 0, ""};
-      if (m[4] == "raw") {
+      if (raw) {
         // The channel's own scale and offset, or those shared by its type.
         for (const std::string& base : {StrCat("in_", channel), StrCat("in_", type)}) {
           if (auto s = ReadNumber(dir / (base + "_scale")); s && c.scale == 1) c.scale = *s;
@@ -197,26 +210,43 @@ std::vector<std::unique_ptr<Source>> IioSources(const std::string& sysfs_root) {
 }
 
 absl::StatusOr<ModbusRegister> ParseModbusRegister(std::string_view spec) {
-  static const std::regex kSpec(
-      R"(([A-Za-z0-9_]+)=(\d+)(:(holding|input))?(\*([-+0-9.eE]+))?(@([A-Za-z0-9%/_]+))?)");
-  std::cmatch m;
-  if (!std::regex_match(spec.begin(), spec.end(), m, kSpec)) {
-    return absl::InvalidArgumentError(
-        StrCat("modbus register '", spec, "' is not NAME=ADDRESS[:holding|input][*SCALE][@UNIT]"));
-  }
+  auto bad = [&](std::string_view why) {
+    return absl::InvalidArgumentError(StrCat("modbus register '", spec, "' is not ",
+                                             "NAME=ADDRESS[:holding|input][*SCALE][@UNIT]", why));
+  };
   ModbusRegister r;
-  r.sensor = m[1];
-  r.address = std::stoi(m[2]);
-  r.input = m[4] == "input";
-  if (m[6].matched) {
-    char* end = nullptr;
-    std::string scale = m[6];
-    r.scale = std::strtod(scale.c_str(), &end);
-    if (end != scale.c_str() + scale.size() || !std::isfinite(r.scale)) {
-      return absl::InvalidArgumentError(StrCat("modbus register '", spec, "': bad scale"));
-    }
+  std::string_view rest = spec;
+  size_t eq = rest.find('=');
+  if (eq == std::string_view::npos || eq == 0) return bad("");
+  r.sensor = std::string(rest.substr(0, eq));
+  if (!std::all_of(r.sensor.begin(), r.sensor.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      })) {
+    return bad(": the name takes letters, digits and '_'");
   }
-  r.unit = m[8];
+  rest.remove_prefix(eq + 1);
+  if (size_t at = rest.find('@'); at != std::string_view::npos) {
+    r.unit = std::string(rest.substr(at + 1));
+    rest = rest.substr(0, at);
+    if (r.unit.empty()) return bad(": empty unit");
+  }
+  if (size_t star = rest.find('*'); star != std::string_view::npos) {
+    std::string scale(rest.substr(star + 1));
+    char* end = nullptr;
+    r.scale = std::strtod(scale.c_str(), &end);
+    if (scale.empty() || end != scale.c_str() + scale.size() || !std::isfinite(r.scale)) {
+      return bad(": bad scale");
+    }
+    rest = rest.substr(0, star);
+  }
+  if (size_t colon = rest.find(':'); colon != std::string_view::npos) {
+    std::string_view kind = rest.substr(colon + 1);
+    if (kind != "holding" && kind != "input") return bad(": the kind is holding or input");
+    r.input = kind == "input";
+    rest = rest.substr(0, colon);
+  }
+  if (!AllDigits(rest) || rest.size() > 5) return bad(": bad address");
+  r.address = std::stoi(std::string(rest));
   if (r.address > 65535) {
     return absl::InvalidArgumentError(StrCat("modbus register '", spec, "': address > 65535"));
   }

@@ -66,6 +66,10 @@ class SqliteStore final : public Store {
   absl::StatusOr<OutboxSize> GetOutboxSize() override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() override;
   absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
+  absl::Status ProvisionDevice(const RegisteredDevice& device) override;
+  absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
+  absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() override;
+  absl::Status SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
@@ -165,6 +169,16 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '4');
 PRAGMA user_version = 4;
 )sql";
 
+// Version 4 to 5: the device registry.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE IF NOT EXISTS registry(
+  device TEXT PRIMARY KEY, key_type TEXT NOT NULL, public_key TEXT NOT NULL, topics TEXT,
+  revoked INTEGER NOT NULL DEFAULT 0, created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL,
+  high_seq INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '5');
+PRAGMA user_version = 5;
+)sql";
+
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
@@ -190,8 +204,9 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   }
   if (*version < kSchemaVersion) {
     if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
-                             *version < 3 ? kSchemaV3 : "", kSchemaV4}) {
+    for (const char* step :
+         {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
+          *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "", kSchemaV5}) {
       if (absl::Status s = Exec(step); !s.ok()) {
         (void)Exec("ROLLBACK;");
         return s;
@@ -488,6 +503,92 @@ absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::
     stmt->BindText(2, doc);
     if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
       absl::Status error = Error("saving a twin");
+      (void)Exec("ROLLBACK;");
+      return error;
+    }
+  }
+  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
+    (void)Exec("ROLLBACK;");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::ProvisionDevice(const RegisteredDevice& d) {
+  // A new key starts a new sequence; the same key keeps its high-water mark.
+  auto stmt = Prepare(
+      "INSERT INTO registry(device, key_type, public_key, topics, revoked, created_ns, "
+      "updated_ns, high_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, 0) ON CONFLICT(device) DO "
+      "UPDATE SET high_seq = CASE WHEN public_key = excluded.public_key THEN high_seq ELSE 0 END, "
+      "key_type = excluded.key_type, public_key = excluded.public_key, topics = excluded.topics, "
+      "revoked = excluded.revoked, updated_ns = excluded.updated_ns");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  stmt->BindText(1, d.device_id);
+  stmt->BindText(2, d.key_type);
+  stmt->BindText(3, d.public_key);
+  std::string topics = nlohmann::json(d.topics).dump();
+  stmt->BindText(4, topics);
+  sqlite3_bind_int(s, 5, d.revoked ? 1 : 0);
+  sqlite3_bind_int64(s, 6, d.created_ns);
+  if (sqlite3_step(s) != SQLITE_DONE) return Error("provisioning a device");
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SetRevoked(const std::string& device_id, bool revoked) {
+  auto stmt = Prepare("UPDATE registry SET revoked = ?2 WHERE device = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->BindText(1, device_id);
+  sqlite3_bind_int(stmt->get(), 2, revoked ? 1 : 0);
+  if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("revoking a device");
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(StrCat(path_, ": no device '", device_id, "' in the registry"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RegisteredDevice>> SqliteStore::RegisteredDevices() {
+  auto stmt = Prepare(
+      "SELECT device, key_type, public_key, topics, revoked, created_ns, updated_ns, high_seq "
+      "FROM registry ORDER BY device");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  std::vector<RegisteredDevice> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    RegisteredDevice& d = out.emplace_back();
+    d.device_id = stmt->ColumnText(0);
+    d.key_type = stmt->ColumnText(1);
+    d.public_key = stmt->ColumnText(2);
+    nlohmann::json topics = nlohmann::json::parse(stmt->ColumnText(3), nullptr, false);
+    if (topics.is_array()) {
+      for (const auto& t : topics) {
+        if (t.is_string()) d.topics.push_back(t.get<std::string>());
+      }
+    }
+    d.revoked = sqlite3_column_int(s, 4) != 0;
+    d.created_ns = sqlite3_column_int64(s, 5);
+    d.updated_ns = sqlite3_column_int64(s, 6);
+    d.high_seq = static_cast<uint64_t>(sqlite3_column_int64(s, 7));
+  }
+  if (rc != SQLITE_DONE) return Error("reading the registry");
+  return out;
+}
+
+absl::Status SqliteStore::SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) {
+  if (seqs.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto stmt = Prepare("UPDATE registry SET high_seq = max(high_seq, ?2) WHERE device = ?1");
+  if (!stmt.ok()) {
+    (void)Exec("ROLLBACK;");
+    return stmt.status();
+  }
+  for (const auto& [device, seq] : seqs) {
+    sqlite3_reset(stmt->get());
+    stmt->BindText(1, device);
+    sqlite3_bind_int64(stmt->get(), 2, static_cast<int64_t>(seq));
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
+      absl::Status error = Error("saving sequence numbers");
       (void)Exec("ROLLBACK;");
       return error;
     }

@@ -322,6 +322,32 @@ TEST_F(StoreTest, OutboxLimitDropsTheOldestOrRefusesTheNew) {
   }
 }
 
+TEST_F(StoreTest, RegistryKeepsTheHighWaterMarkOnlyForTheSameKey) {
+  auto store = OpenStore();
+  RegisteredDevice d{.device_id = "dev-1",
+                     .key_type = "ed25519",
+                     .public_key = "PEM-A",
+                     .topics = {"devices/dev-1/#"},
+                     .created_ns = 5};
+  ASSERT_TRUE(store->ProvisionDevice(d).ok());
+  std::vector<std::pair<std::string, uint64_t>> seqs = {{"dev-1", 40}, {"nobody", 7}};
+  ASSERT_TRUE(store->SaveHighSeqs(seqs).ok());
+  seqs = {{"dev-1", 30}};  // never lowered
+  ASSERT_TRUE(store->SaveHighSeqs(seqs).ok());
+  ASSERT_TRUE(store->ProvisionDevice(d).ok());  // the same key again
+  auto all = store->RegisteredDevices();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].high_seq, 40u);
+  EXPECT_EQ((*all)[0].topics, d.topics);
+  d.public_key = "PEM-B";  // a new key: a new sequence
+  ASSERT_TRUE(store->ProvisionDevice(d).ok());
+  EXPECT_EQ((*store->RegisteredDevices())[0].high_seq, 0u);
+  ASSERT_TRUE(store->SetRevoked("dev-1", true).ok());
+  EXPECT_TRUE((*store->RegisteredDevices())[0].revoked);
+  EXPECT_EQ(store->SetRevoked("dev-9", true).code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(StoreTest, GarbageFileIsRefusedWithItsPath) {
   std::string path = dir_.File("not-a-db");
   std::ofstream(path) << "this is not sqlite, just text that is long enough to have a header";

@@ -78,6 +78,18 @@ struct WindowQuery {
   bool latest = false;
 };
 
+// A device the gateway knows by its key (the registry).
+struct RegisteredDevice {
+  std::string device_id;
+  std::string key_type;             // ecdsa-p256 or ed25519
+  std::string public_key;           // PEM
+  std::vector<std::string> topics;  // MQTT filters it may publish on; empty: any
+  bool revoked = false;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+  uint64_t high_seq = 0;  // replay protection: the highest sequence number accepted
+};
+
 // What the store holds for one (device, sensor) key.
 struct KeySummary {
   std::string device_id;
@@ -92,7 +104,7 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 4, also in PRAGMA user_version):
+// Layout (schema version 5, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
@@ -110,13 +122,15 @@ struct KeySummary {
 //       waits for the upstream broker, oldest first; outbox_size(messages, bytes) kept by
 //       triggers. (since version 3)
 //   twins(device TEXT PRIMARY KEY, doc TEXT JSON, updated_ns). (since version 4)
+//   registry(device TEXT PRIMARY KEY, key_type, public_key PEM, topics JSON, revoked,
+//            created_ns, updated_ns, high_seq). (since version 5)
 // Older files are upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -151,6 +165,12 @@ class Store {
   // Device twins as JSON documents (the twin module's format), by device.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
+  // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
+  // is the same); SetRevoked is NotFound for an unknown device.
+  virtual absl::Status ProvisionDevice(const RegisteredDevice& device) = 0;
+  virtual absl::Status SetRevoked(const std::string& device_id, bool revoked) = 0;
+  virtual absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() = 0;
+  virtual absl::Status SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;
