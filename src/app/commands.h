@@ -95,6 +95,22 @@ struct TwinFlags {
 void AddTwinCommand(CLI::App& app, TwinFlags& flags);
 int TwinCommand(const TwinFlags& flags);
 
+struct KeysFlags {
+  std::string action;
+  std::string device;
+  std::string type = "ecdsa-p256";
+  std::string key = "device.key";
+  bool force = false;
+  std::string id;
+  std::string pub;
+  std::vector<std::string> topics;
+  std::string store = "edgeway.db";
+};
+void AddKeysCommand(CLI::App& app, KeysFlags& flags);
+int KeysCommand(const KeysFlags& flags);
+// The device id from this machine's hardware ("" when there is none to read).
+std::string HardwareDeviceId();
+
 // Writes `json` to `path` (atomically: a temporary file renamed over it). Logs and returns
 // false on failure.
 bool WriteSummary(const std::string& path, const std::string& json);

@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   AddNabCommand(app, nab_flags);
   TwinFlags twin_flags;
   AddTwinCommand(app, twin_flags);
+  KeysFlags keys_flags;
+  AddKeysCommand(app, keys_flags);
 
   if (argc >= 2) {
     std::string first = argv[1];
@@ -88,5 +90,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("detect")) return DetectCommand(detect_flags);
   if (app.got_subcommand("nab")) return NabCommand(nab_flags);
   if (app.got_subcommand("twin")) return TwinCommand(twin_flags);
+  if (app.got_subcommand("keys")) return KeysCommand(keys_flags);
   return kExitUsage;
 }

@@ -5,6 +5,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "edgeway/core/log.h"
 #include "edgeway/core/strings.h"
+#include "edgeway/gateway/authenticator.h"
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
 #include "edgeway/outbox/forwarder.h"
@@ -23,6 +24,8 @@ struct Gateway::Impl final : public stream::ResultSink {
   std::unique_ptr<mqtt::Client> client;
   std::unique_ptr<outbox::Forwarder> forwarder;  // when upstream.url is set
   std::unique_ptr<twin::TwinRegistry> twins;     // when twins.enabled
+  std::unique_ptr<Authenticator> auth;           // used on the MQTT thread only
+  std::string auth_scratch;
   bool stopped = false;
 
   // Touched only on the MQTT network thread.
@@ -84,15 +87,39 @@ struct Gateway::Impl final : public stream::ResultSink {
       spdlog::warn("twin of {}: {} (the device gets it on reconnect)", device, s.message());
   }
 
+  // devices/{id}/session/init: the device's half of a session handshake.
+  void OnSessionInit(std::string_view topic, std::string_view device, std::string_view payload) {
+    messages_received.fetch_add(1, std::memory_order_relaxed);
+    auto accept = auth->OnSessionInit(std::string(device), payload);
+    if (!accept.ok()) {
+      const absl::StatusCode code = accept.status().code();
+      RejectReason reason = RejectReason::kBadSignature;
+      if (code == absl::StatusCode::kNotFound) reason = RejectReason::kUnknownDevice;
+      if (code == absl::StatusCode::kOutOfRange) reason = RejectReason::kStaleTimestamp;
+      if (code == absl::StatusCode::kInvalidArgument) reason = RejectReason::kBadEnvelope;
+      if (code == absl::StatusCode::kFailedPrecondition) reason = RejectReason::kRevoked;
+      return Reject(reason, topic, std::string(accept.status().message()), 1);
+    }
+    absl::Status s = client->Publish(StrCat("devices/", device, "/session/accept"), *accept, 1);
+    if (!s.ok()) spdlog::warn("session accept for {}: {}", device, s.message());
+  }
+
   void OnMessage(std::string_view topic, std::string_view payload) {
     if (topic.starts_with("devices/")) {
       std::string_view rest = topic.substr(8);
       size_t slash = rest.find('/');
-      if (slash != std::string_view::npos && rest.substr(slash).starts_with("/twin/")) {
-        return OnTwinMessage(topic, rest.substr(0, slash), payload);
-      }
+      std::string_view suffix = slash == std::string_view::npos ? "" : rest.substr(slash);
+      if (suffix.starts_with("/twin/")) return OnTwinMessage(topic, rest.substr(0, slash), payload);
+      if (suffix == "/session/init") return OnSessionInit(topic, rest.substr(0, slash), payload);
+      if (suffix == "/session/accept") return;  // the gateway's own answers
     }
     messages_received.fetch_add(1, std::memory_order_relaxed);
+    if (payload.size() > options.config.ingest.decoder.max_payload_bytes) {
+      return Reject(RejectReason::kOversized, topic, "before authentication", 1);
+    }
+    AuthResult verdict = auth->Check(topic, payload, &auth_scratch);
+    if (!verdict.ok) return Reject(verdict.reason, topic, verdict.detail, 1);
+    payload = verdict.payload;
     const int64_t now = options.clock->NowNs();
     decoded.clear();
     DecodeResult result = decoder->Decode(topic, payload, now, &decoded);
@@ -217,6 +244,20 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         if (p->forwarder && !committed.outbox.empty()) p->forwarder->Notify();
         if (p->options.on_commit) p->options.on_commit(committed);
       });
+  const SecurityMode require = c.security.require == "signed"   ? SecurityMode::kSigned
+                               : c.security.require == "sealed" ? SecurityMode::kSealed
+                               : c.security.require == "authenticated"
+                                   ? SecurityMode::kAuthenticated
+                                   : SecurityMode::kNone;
+  auto auth =
+      Authenticator::Open({.require = require,
+                           .max_skew_ns = c.security.max_skew_s * kNsPerSecond,
+                           .session_max_age_ns = c.security.session_max_age_s * kNsPerSecond,
+                           .store_path = c.store.path,
+                           .gateway_key_path = c.security.gateway_key,
+                           .clock = impl->options.clock});
+  if (!auth.ok()) return auth.status();
+  impl->auth = std::move(*auth);
   if (c.twins.enabled) {
     auto twins = twin::TwinRegistry::Open(
         {.store_path = c.store.path,
@@ -275,6 +316,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   Impl* p = impl.get();
   std::vector<std::string> topics = c.mqtt.topics;
   if (impl->twins) topics.push_back("devices/+/twin/reported");
+  topics.push_back("devices/+/session/init");
   auto client = mqtt::Client::Start(
       {.url = impl->broker_url,
        .client_id = c.mqtt.client_id,
@@ -305,6 +347,7 @@ void Gateway::Stop() {
   impl_->stopped = true;
   impl_->client->Stop();  // no more messages; the broker keeps the session
   spdlog::debug("stop: MQTT client disconnected");
+  impl_->auth->Flush();   // replay high-water marks
   impl_->engine->Stop();  // drain the shards into the writer
   spdlog::debug("stop: shards drained");
   impl_->writer->Stop();  // flush the store
@@ -367,6 +410,8 @@ nlohmann::json Gateway::Summary() const {
       {"insights_stored", s.insights_stored},
       {"window_results_stored", s.window_results_stored},
       {"late_readings", s.late_readings},
+      {"authenticated", impl_->auth->authenticated()},
+      {"sessions", impl_->auth->sessions()},
       {"outbox_enqueued", s.outbox_enqueued},
       {"outbox_forwarded", s.outbox_forwarded},
       {"outbox_dropped", s.outbox_dropped},

@@ -64,6 +64,12 @@ absl::StatusOr<BrokerAddress> ParseBrokerUrl(std::string_view url) {
   return address;
 }
 
+bool TopicMatches(const std::string& filter, const std::string& topic) {
+  bool result = false;
+  return mosquitto_topic_matches_sub(filter.c_str(), topic.c_str(), &result) == MOSQ_ERR_SUCCESS &&
+         result;
+}
+
 namespace {
 
 std::once_flag lib_init_once;

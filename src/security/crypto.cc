@@ -1,5 +1,6 @@
 #include "edgeway/security/crypto.h"
 
+#include <fcntl.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -7,8 +8,13 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "edgeway/core/check.h"
@@ -133,8 +139,7 @@ absl::StatusOr<PrivateKey> PrivateKey::FromPem(std::string_view pem, std::string
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {
-    return absl::InvalidArgumentError(
-        StrCat(source, ": not a PEM private key: ", OpensslError()));
+    return absl::InvalidArgumentError(StrCat(source, ": not a PEM private key: ", OpensslError()));
   }
   auto type = TypeOf(key.get());
   if (!type.ok()) return absl::InvalidArgumentError(StrCat(source, ": ", type.status().message()));
@@ -180,6 +185,34 @@ absl::StatusOr<std::string> PrivateKey::Sign(std::string_view data) const {
   return sig;
 }
 
+absl::StatusOr<PrivateKey> LoadPrivateKey(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open the key file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return PrivateKey::FromPem(text.str(), path);
+}
+
+absl::Status SavePrivateKey(const PrivateKey& key, const std::string& path, bool overwrite) {
+  if (!overwrite && std::filesystem::exists(path)) {
+    return absl::AlreadyExistsError(StrCat(path, " exists; keep it, or pass --force"));
+  }
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return absl::UnavailableError(StrCat(tmp, ": ", std::strerror(errno)));
+  const std::string pem = key.ToPem();
+  const bool written =
+      write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size()) && fsync(fd) == 0;
+  close(fd);
+  std::error_code ec;
+  if (written) std::filesystem::rename(tmp, path, ec);
+  if (!written || ec) {
+    std::filesystem::remove(tmp, ec);
+    return absl::UnavailableError(StrCat(path, ": cannot write the key"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<X25519> X25519::Generate() {
   PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
   if (!key) return absl::InternalError(StrCat("X25519 keygen: ", OpensslError()));
@@ -190,9 +223,9 @@ absl::StatusOr<X25519> X25519::Generate() {
 }
 
 absl::StatusOr<X25519> X25519::FromPrivate(std::string_view scalar) {
-  PkeyPtr key(EVP_PKEY_new_raw_private_key(
-      EVP_PKEY_X25519, nullptr, reinterpret_cast<const unsigned char*>(scalar.data()),
-      scalar.size()));
+  PkeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr,
+                                           reinterpret_cast<const unsigned char*>(scalar.data()),
+                                           scalar.size()));
   if (!key) return absl::InvalidArgumentError(StrCat("X25519 private key: ", OpensslError()));
   std::string pub(32, '\0');
   size_t n = pub.size();

@@ -31,6 +31,24 @@ const char* RejectReasonName(RejectReason reason) {
       return "no_readings";
     case RejectReason::kQueueFull:
       return "queue_full";
+    case RejectReason::kUnauthenticated:
+      return "unauthenticated";
+    case RejectReason::kBadEnvelope:
+      return "bad_envelope";
+    case RejectReason::kUnknownDevice:
+      return "unknown_device";
+    case RejectReason::kRevoked:
+      return "revoked";
+    case RejectReason::kBadSignature:
+      return "bad_signature";
+    case RejectReason::kBadTag:
+      return "bad_tag";
+    case RejectReason::kReplay:
+      return "replay";
+    case RejectReason::kStaleTimestamp:
+      return "stale_timestamp";
+    case RejectReason::kTopicNotAllowed:
+      return "topic_not_allowed";
     case RejectReason::kCount:
       break;
   }

@@ -71,6 +71,13 @@ struct GatewayConfig {
     std::vector<twin::SensorLimit> limits;  // predictive maintenance: forecast time to cross
   } twins;
 
+  struct Security {
+    std::string require = "none";  // none, signed, sealed or authenticated
+    int64_t max_skew_s = 300;
+    int64_t session_max_age_s = 24 * 3600;
+    std::string gateway_key;  // empty: {store.path}.gateway.key, made on the first handshake
+  } security;
+
   struct Http {
     std::string listen = "127.0.0.1:8080";  // dashboard, API and /metrics; "off" disables
     std::string token;  // bearer token; required when listen is not a loopback address

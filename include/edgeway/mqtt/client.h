@@ -23,6 +23,9 @@ struct BrokerAddress {
 };
 absl::StatusOr<BrokerAddress> ParseBrokerUrl(std::string_view url);
 
+// Whether `topic` matches the subscription `filter` (+ and # wildcards), as the broker decides.
+bool TopicMatches(const std::string& filter, const std::string& topic);
+
 struct ClientOptions {
   std::string url = "tcp://127.0.0.1:1883";
   std::string client_id;  // empty: the broker assigns one (then clean_start must be true)

@@ -63,12 +63,18 @@ class PrivateKey {
   KeyType type_;
 };
 
+// Reads a PEM private key file. NotFound when it does not exist; errors name the path.
+absl::StatusOr<PrivateKey> LoadPrivateKey(const std::string& path);
+// Writes `key` as PEM to `path`, created with mode 0600 (atomically: a temporary file renamed
+// over it). AlreadyExists unless `overwrite`.
+absl::Status SavePrivateKey(const PrivateKey& key, const std::string& path, bool overwrite);
+
 // X25519 (RFC 7748) for the session handshake.
 class X25519 {
  public:
   static absl::StatusOr<X25519> Generate();
   static absl::StatusOr<X25519> FromPrivate(std::string_view scalar);  // 32 bytes
-  const std::string& public_key() const { return public_; }          // 32 bytes
+  const std::string& public_key() const { return public_; }            // 32 bytes
   // The shared secret with `peer` (32 bytes); an error for a low-order peer key.
   absl::StatusOr<std::string> Agree(std::string_view peer) const;
 

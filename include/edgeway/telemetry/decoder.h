@@ -22,6 +22,16 @@ enum class RejectReason : uint8_t {
   kFutureTimestamp,  // event time further ahead of the receive time than allowed
   kNoReadings,       // a well-formed message that carries no numeric reading
   kQueueFull,        // dropped by the overflow policy (counted by the pipeline, not the decoder)
+  // Device authentication (counted by the gateway's authenticator):
+  kUnauthenticated,  // a plain message while security.require asks for signed or sealed ones
+  kBadEnvelope,      // an envelope that does not parse
+  kUnknownDevice,    // an envelope from a device the registry does not have
+  kRevoked,          // from a revoked device
+  kBadSignature,     // the signature does not verify (or a session init does not)
+  kBadTag,           // a sealed message that does not decrypt, or under an unknown session
+  kReplay,           // a sequence number seen before, or older than the replay window
+  kStaleTimestamp,   // a timestamp outside security.max_skew_s of the gateway's clock
+  kTopicNotAllowed,  // on a topic the registry does not allow the device
   kCount,
 };
 inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::kCount);
