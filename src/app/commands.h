@@ -48,6 +48,9 @@ struct DeviceFlags {
   double heartbeat_s = 300;
   std::vector<std::string> leds;   // NAME=DIR
   std::vector<std::string> gpios;  // NAME=CHIP:LINE
+  std::string key;                 // the device's private key (edgeway keys gen)
+  std::string protect = "none";    // none, sign or seal
+  std::string gateway_key;         // the gateway's public key, to pin in the handshake
   std::string summary_json;
 };
 void AddDeviceCommand(CLI::App& app, DeviceFlags& flags);

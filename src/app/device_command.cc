@@ -2,6 +2,8 @@
 
 #include <charconv>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "app/commands.h"
 #include "app/signals.h"
@@ -10,6 +12,7 @@
 #include "edgeway/core/strings.h"
 #include "edgeway/device/agent.h"
 #include "edgeway/device/fleet.h"
+#include "edgeway/security/crypto.h"
 #include "edgeway/telemetry/decoder.h"
 #include "spdlog/spdlog.h"
 
@@ -27,7 +30,8 @@ void AddDeviceCommand(CLI::App& app, DeviceFlags& flags) {
       "--gpio), and reports them back. With --simulate N it runs a simulated fleet of N devices "
       "instead (the demo's).");
   cmd->add_option("--broker", flags.broker, "broker URL, e.g. tcp://127.0.0.1:1883")->required();
-  cmd->add_option("--id", flags.id, "device id (default: the host name)");
+  cmd->add_option("--id", flags.id,
+                  "device id (default: from the hardware, as edgeway keys show prints it)");
   cmd->add_flag("--hwmon", flags.hwmon, "read Linux hwmon sensors (temperatures, voltages, fans)");
   cmd->add_flag("--thermal", flags.thermal, "read Linux thermal zones");
   cmd->add_flag("--iio", flags.iio, "read Linux IIO channels (ADCs, environmental sensors)");
@@ -64,6 +68,15 @@ void AddDeviceCommand(CLI::App& app, DeviceFlags& flags) {
   cmd->add_option("--gpio", flags.gpios,
                   "NAME=CHIP:LINE: the desired property NAME drives a GPIO output, e.g. "
                   "relay=gpiochip0:17 (repeatable)");
+  cmd->add_option("--key", flags.key, "the device's private key (edgeway keys gen)");
+  cmd->add_option("--protect", flags.protect,
+                  "none; sign (every message signed with --key); or seal (AES-256-GCM under a "
+                  "session agreed with the gateway, authenticated by --key)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "sign", "seal"}));
+  cmd->add_option(
+      "--gateway-key", flags.gateway_key,
+      "seal: the gateway's public key (PEM); the handshake then checks the gateway too");
   cmd->add_option("--summary-json", flags.summary_json, "write the agent's counters here at exit");
   cmd->add_option("--simulate", flags.simulate, "simulate a fleet of N devices instead")
       ->check(CLI::Range(1, 1000000));
@@ -95,7 +108,9 @@ bool SplitAssignment(const std::string& text, std::string* name, std::string* va
   return true;
 }
 
-std::string HostName() {
+// The hardware's id (as edgeway keys show prints it), else the host name.
+std::string DefaultDeviceId() {
+  if (std::string id = HardwareDeviceId(); !id.empty()) return id;
   char buffer[256] = {};
   if (gethostname(buffer, sizeof(buffer) - 1) != 0) return "edgeway-device";
   std::string name(buffer);
@@ -107,7 +122,7 @@ int AgentCommand(const DeviceFlags& flags) {
     std::fprintf(stderr, "edgeway device: %s\n", message.c_str());
     return kExitUsage;
   };
-  device::AgentOptions options{.device_id = flags.id.empty() ? HostName() : flags.id,
+  device::AgentOptions options{.device_id = flags.id.empty() ? DefaultDeviceId() : flags.id,
                                .broker_url = flags.broker,
                                .queue_path = flags.queue,
                                .sampling = {.interval_s = flags.interval_s,
@@ -115,6 +130,22 @@ int AgentCommand(const DeviceFlags& flags) {
                                             .deadband = flags.deadband,
                                             .heartbeat_s = flags.heartbeat_s},
                                .qos = std::max(flags.qos, 1)};
+  if (flags.protect != "none") {
+    if (flags.key.empty()) return usage("--protect " + flags.protect + " needs --key FILE");
+    auto key = security::LoadPrivateKey(flags.key);
+    if (!key.ok()) return usage(std::string(key.status().message()));
+    options.key = std::move(*key);
+    options.protection = flags.protect == "sign" ? device::AgentOptions::Protection::kSign
+                                                 : device::AgentOptions::Protection::kSeal;
+  }
+  if (!flags.gateway_key.empty()) {
+    std::ifstream in(flags.gateway_key);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    auto pub = security::PublicKey::FromPem(pem.str());
+    if (!pub.ok()) return usage(StrCat(flags.gateway_key, ": ", pub.status().message()));
+    options.gateway_key = std::move(*pub);
+  }
   auto add = [&](std::vector<std::unique_ptr<device::Source>> found, const char* what) {
     if (found.empty()) spdlog::warn("no {} sensors under {}", what, flags.sysfs_root);
     for (auto& s : found) options.sources.push_back(std::move(s));

@@ -2,12 +2,15 @@
 
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "edgeway/core/log.h"
 #include "edgeway/core/strings.h"
 #include "edgeway/outbox/forwarder.h"
+#include "edgeway/security/envelope.h"
 #include "edgeway/store/store.h"
 #include "edgeway/telemetry/decoder.h"
 #include "edgeway/telemetry/senml.h"
@@ -33,6 +36,101 @@ struct Agent::Impl {
   json actuator_state = json::object();  // guarded by mu
   AgentStats stats;                      // guarded by mu
   LogRateLimiter source_log;
+
+  // Sequence numbers for envelopes: increasing across restarts, with blocks reserved in
+  // {queue}.seq before use so that a crash never reuses one. Forwarder thread only.
+  uint64_t next_seq = 0, reserved_seq = 0;
+  uint64_t NextSeq() {
+    if (next_seq == 0) {
+      std::ifstream in(options.queue_path + ".seq");
+      uint64_t saved = 0;
+      in >> saved;
+      // The clock in microseconds covers a lost file on a device with a sane clock.
+      next_seq = std::max<uint64_t>(saved + 1, options.clock->NowNs() / 1000);
+      reserved_seq = next_seq - 1;
+    }
+    if (next_seq > reserved_seq) {
+      reserved_seq = next_seq + 10000;
+      const std::string path = options.queue_path + ".seq", tmp = path + ".tmp";
+      std::ofstream(tmp) << reserved_seq << "\n";
+      std::filesystem::rename(tmp, path);
+    }
+    return next_seq++;
+  }
+
+  // The session (sealed mode): guarded by session_mu.
+  struct Session {
+    std::string id, nonce_prefix;
+    security::AesGcm cipher;
+    int64_t created_ns;
+    uint64_t messages = 0;
+  };
+  std::mutex session_mu;
+  std::optional<Session> session;
+  std::optional<security::SessionInitiator> handshake;
+  int64_t handshake_ns = 0;
+
+  // What goes on the wire for a queued message.
+  std::optional<std::string> Protect(const store::OutboxRow& row) {
+    if (options.protection == AgentOptions::Protection::kNone || row.topic != telemetry_topic) {
+      return row.payload;
+    }
+    const int64_t now = options.clock->NowNs();
+    if (options.protection == AgentOptions::Protection::kSign) {
+      return security::SignEnvelope(options.device_id, NextSeq(), now, row.payload, *options.key);
+    }
+    std::lock_guard lock(session_mu);
+    const bool stale =
+        !session || session->messages >= options.session_max_messages ||
+        static_cast<double>(now - session->created_ns) / 1e9 >= options.session_max_age_s;
+    if (stale && (!handshake || now - handshake_ns > 5 * kNsPerSecond)) {
+      auto init = security::SessionInitiator::Start(options.device_id, *options.key, now);
+      if (init.ok() && forwarder
+                           ->PublishNow(StrCat("devices/", options.device_id, "/session/init"),
+                                        init->init_message(), 1)
+                           .ok()) {
+        handshake = std::move(*init);
+        handshake_ns = now;
+      }
+    }
+    if (!session) return std::nullopt;  // until the gateway answers
+    ++session->messages;
+    return security::SealEnvelope(options.device_id, NextSeq(), now, session->id,
+                                  session->nonce_prefix, session->cipher, row.payload);
+  }
+
+  // The gateway no longer knows our session: shake hands again.
+  void OnSessionReset(std::string_view payload) {
+    nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+    std::lock_guard lock(session_mu);
+    if (!session || !j.is_object() || j.value("session", "") != security::Hex(session->id)) return;
+    spdlog::info("the gateway asked for a new session");
+    session.reset();
+    handshake.reset();
+  }
+
+  void OnSessionAccept(std::string_view payload) {
+    {
+      std::lock_guard lock(session_mu);
+      if (!handshake) return;
+      auto keys = handshake->Finish(payload, options.gateway_key ? &*options.gateway_key : nullptr);
+      if (!keys.ok()) {
+        spdlog::warn("session: {}", keys.status().message());
+        return;
+      }
+      auto cipher = security::AesGcm::Create(keys->key);
+      if (!cipher.ok()) return;
+      session =
+          Session{keys->session_id, keys->nonce_prefix, std::move(*cipher), options.clock->NowNs()};
+      handshake.reset();
+    }
+    {
+      std::lock_guard lock(mu);
+      ++stats.sessions;
+    }
+    spdlog::info("session with the gateway established");
+    if (forwarder) forwarder->Notify();
+  }
 
   struct Sent {
     double value;
@@ -213,6 +311,9 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
   if (options.sources.empty()) {
     return absl::InvalidArgumentError("no sensors to read: name a source");
   }
+  if (options.protection != AgentOptions::Protection::kNone && !options.key) {
+    return absl::InvalidArgumentError("signing or sealing needs the device's key (--key)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->settings = impl->options.sampling;
@@ -223,19 +324,30 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
   if (!store.ok()) return store.status();
   impl->store = std::move(*store);
   Impl* p = impl.get();
-  auto forwarder =
-      outbox::Forwarder::Start({.store_path = impl->options.queue_path,
-                                .upstream = {.url = impl->options.broker_url,
-                                             .client_id = impl->options.device_id,
-                                             .clean_start = false,
-                                             .session_expiry_s = 7 * 24 * 3600,
-                                             .keepalive_s = impl->options.keepalive_s,
-                                             .reconnect_max_s = impl->options.reconnect_max_s,
-                                             .subscribe_topics = {impl->twin_prefix + "desired",
-                                                                  impl->twin_prefix + "delta"}},
-                                .qos = impl->options.qos,
-                                .on_message = [p](std::string_view topic, std::string_view payload,
-                                                  int) { p->OnTwin(topic, payload); }});
+  auto forwarder = outbox::Forwarder::Start(
+      {.store_path = impl->options.queue_path,
+       .upstream =
+           {.url = impl->options.broker_url,
+            .client_id = impl->options.device_id,
+            .clean_start = false,
+            .session_expiry_s = 7 * 24 * 3600,
+            .keepalive_s = impl->options.keepalive_s,
+            .reconnect_max_s = impl->options.reconnect_max_s,
+            .subscribe_topics = {impl->twin_prefix + "desired", impl->twin_prefix + "delta",
+                                 StrCat("devices/", impl->options.device_id, "/session/accept"),
+                                 StrCat("devices/", impl->options.device_id, "/session/reset")}},
+       .qos = impl->options.qos,
+       .on_message =
+           [p](std::string_view topic, std::string_view payload, int) {
+             if (topic.ends_with("/session/accept")) {
+               return p->OnSessionAccept(payload);
+             }
+             if (topic.ends_with("/session/reset")) {
+               return p->OnSessionReset(payload);
+             }
+             p->OnTwin(topic, payload);
+           },
+       .transform = [p](const store::OutboxRow& row) { return p->Protect(row); }});
   if (!forwarder.ok()) return forwarder.status();
   impl->forwarder = std::move(*forwarder);
   for (const auto& source : impl->options.sources) {
@@ -287,6 +399,7 @@ json Agent::Summary() const {
           {"messages_saved_percent", saved},
           {"source_errors", s.source_errors},
           {"twin_version", s.twin_version},
+          {"sessions", s.sessions},
           {"interval_s", s.interval_s}};
 }
 

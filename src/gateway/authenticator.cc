@@ -56,6 +56,7 @@ struct Authenticator::Impl {
     ReplayWindow window;
     uint64_t saved_high = 0;
     std::vector<Session> sessions;  // newest last, at most two
+    int64_t last_reset_ns = 0;
   };
 
   SecurityOptions options;
@@ -141,6 +142,16 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Open(SecurityOptio
   impl->store = std::move(*store);
   impl->Refresh();
   impl->next_refresh = MonotonicNs() + 2 * kNsPerSecond;
+  // Sessions agreed before a restart carry on.
+  auto sessions = impl->store->Sessions();
+  if (!sessions.ok()) return sessions.status();
+  for (store::StoredSession& s : *sessions) {
+    auto it = impl->devices.find(s.device_id);
+    auto cipher = AesGcm::Create(s.key);
+    if (it == impl->devices.end() || !cipher.ok()) continue;
+    it->second.sessions.push_back(
+        {std::move(s.session_id), std::move(*cipher), std::move(s.nonce_prefix), s.created_ns});
+  }
   return std::unique_ptr<Authenticator>(new Authenticator(std::move(impl)));
 }
 
@@ -200,7 +211,15 @@ AuthResult Authenticator::Check(std::string_view topic, std::string_view payload
     auto s = std::find_if(d.sessions.begin(), d.sessions.end(),
                           [&](const Impl::Session& x) { return x.id == e->session_id; });
     if (s == d.sessions.end()) {
-      return Refuse(RejectReason::kBadTag, StrCat("device '", e->device_id, "': unknown session"));
+      AuthResult r =
+          Refuse(RejectReason::kBadTag, StrCat("device '", e->device_id, "': unknown session"));
+      const int64_t mono = MonotonicNs();
+      if (mono - d.last_reset_ns >= 5 * kNsPerSecond) {
+        d.last_reset_ns = mono;
+        r.reset_device = e->device_id;
+        r.reset_session = security::Hex(e->session_id);
+      }
+      return r;
     }
     if (now - s->created_ns > m.options.session_max_age_ns) {
       return Refuse(RejectReason::kBadTag, StrCat("device '", e->device_id, "': session expired"));
@@ -243,6 +262,11 @@ absl::StatusOr<std::string> Authenticator::OnSessionInit(const std::string& devi
   if (!accepted.ok()) return accepted.status();
   auto cipher = AesGcm::Create(accepted->keys.key);
   if (!cipher.ok()) return cipher.status();
+  if (absl::Status s = m.store->SaveSession({device_id, accepted->keys.session_id,
+                                             accepted->keys.key, accepted->keys.nonce_prefix, now});
+      !s.ok()) {
+    return s;
+  }
   d.sessions.push_back(
       {accepted->keys.session_id, std::move(*cipher), accepted->keys.nonce_prefix, now});
   // The previous session stays usable for messages still in flight; older ones go.

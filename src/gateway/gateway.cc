@@ -111,13 +111,17 @@ struct Gateway::Impl final : public stream::ResultSink {
       std::string_view suffix = slash == std::string_view::npos ? "" : rest.substr(slash);
       if (suffix.starts_with("/twin/")) return OnTwinMessage(topic, rest.substr(0, slash), payload);
       if (suffix == "/session/init") return OnSessionInit(topic, rest.substr(0, slash), payload);
-      if (suffix == "/session/accept") return;  // the gateway's own answers
+      if (suffix == "/session/accept" || suffix == "/session/reset") return;  // its own
     }
     messages_received.fetch_add(1, std::memory_order_relaxed);
     if (payload.size() > options.config.ingest.decoder.max_payload_bytes) {
       return Reject(RejectReason::kOversized, topic, "before authentication", 1);
     }
     AuthResult verdict = auth->Check(topic, payload, &auth_scratch);
+    if (!verdict.reset_device.empty()) {
+      (void)client->Publish(StrCat("devices/", verdict.reset_device, "/session/reset"),
+                            nlohmann::json({{"session", verdict.reset_session}}).dump(), 1);
+    }
     if (!verdict.ok) return Reject(verdict.reason, topic, verdict.detail, 1);
     payload = verdict.payload;
     const int64_t now = options.clock->NowNs();

@@ -90,10 +90,20 @@ struct Forwarder::Impl {
           spdlog::error("outbox: {}", rows.status().message());
         } else {
           for (const store::OutboxRow& row : *rows) {
+            std::optional<std::string> transformed;
+            if (options.transform) {
+              transformed = options.transform(row);
+              if (!transformed) break;  // held back; try again shortly
+            }
             // Under the lock, so that the acknowledgement cannot overtake the bookkeeping.
             std::lock_guard lock(mu);
             int mid = 0;
-            if (!client->Publish(row.topic, row.payload, options.qos, false, &mid).ok()) break;
+            if (!client
+                     ->Publish(row.topic, transformed ? *transformed : row.payload, options.qos,
+                               false, &mid)
+                     .ok()) {
+              break;
+            }
             in_flight[mid] = row.seq;
             last_sent = row.seq;
             ++sent;
@@ -163,6 +173,10 @@ void Forwarder::Stop() {
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
   if (impl_->client) impl_->client->Stop();
+}
+
+absl::Status Forwarder::PublishNow(std::string_view topic, std::string_view payload, int qos) {
+  return impl_->client->Publish(topic, payload, qos);
 }
 
 store::OutboxSize Forwarder::backlog() const {

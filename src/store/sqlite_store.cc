@@ -70,6 +70,8 @@ class SqliteStore final : public Store {
   absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
   absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() override;
   absl::Status SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) override;
+  absl::Status SaveSession(const StoredSession& session) override;
+  absl::StatusOr<std::vector<StoredSession>> Sessions() override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
@@ -179,6 +181,15 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '5');
 PRAGMA user_version = 5;
 )sql";
 
+// Version 5 to 6: message sessions.
+constexpr const char* kSchemaV6 = R"sql(
+CREATE TABLE IF NOT EXISTS sessions(
+  device TEXT NOT NULL, session_id BLOB NOT NULL, key BLOB NOT NULL, nonce_prefix BLOB NOT NULL,
+  created_ns INTEGER NOT NULL, PRIMARY KEY (device, session_id)) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '6');
+PRAGMA user_version = 6;
+)sql";
+
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
@@ -204,9 +215,9 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   }
   if (*version < kSchemaVersion) {
     if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    for (const char* step :
-         {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
-          *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "", kSchemaV5}) {
+    for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
+                             *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "",
+                             *version < 5 ? kSchemaV5 : "", kSchemaV6}) {
       if (absl::Status s = Exec(step); !s.ok()) {
         (void)Exec("ROLLBACK;");
         return s;
@@ -598,6 +609,54 @@ absl::Status SqliteStore::SaveHighSeqs(std::span<const std::pair<std::string, ui
     return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status SqliteStore::SaveSession(const StoredSession& session) {
+  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+  auto fail = [&](absl::Status status) {
+    (void)Exec("ROLLBACK;");
+    return status;
+  };
+  auto ins = Prepare(
+      "INSERT OR REPLACE INTO sessions(device, session_id, key, nonce_prefix, created_ns) VALUES "
+      "(?1, ?2, ?3, ?4, ?5)");
+  if (!ins.ok()) return fail(ins.status());
+  sqlite3_stmt* s = ins->get();
+  ins->BindText(1, session.device_id);
+  sqlite3_bind_blob(s, 2, session.session_id.data(), static_cast<int>(session.session_id.size()),
+                    SQLITE_STATIC);
+  sqlite3_bind_blob(s, 3, session.key.data(), static_cast<int>(session.key.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(s, 4, session.nonce_prefix.data(),
+                    static_cast<int>(session.nonce_prefix.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(s, 5, session.created_ns);
+  if (sqlite3_step(s) != SQLITE_DONE) return fail(Error("saving a session"));
+  auto trim = Prepare(
+      "DELETE FROM sessions WHERE device = ?1 AND session_id NOT IN (SELECT session_id FROM "
+      "sessions WHERE device = ?1 ORDER BY created_ns DESC LIMIT 2)");
+  if (!trim.ok()) return fail(trim.status());
+  trim->BindText(1, session.device_id);
+  if (sqlite3_step(trim->get()) != SQLITE_DONE) return fail(Error("trimming sessions"));
+  if (absl::Status st = Exec("COMMIT;"); !st.ok()) return fail(st);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<StoredSession>> SqliteStore::Sessions() {
+  auto stmt = Prepare(
+      "SELECT device, session_id, key, nonce_prefix, created_ns FROM sessions ORDER BY device, "
+      "created_ns");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
+  auto blob = [s](int i) {
+    return std::string(static_cast<const char*>(sqlite3_column_blob(s, i)),
+                       static_cast<size_t>(sqlite3_column_bytes(s, i)));
+  };
+  std::vector<StoredSession> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    out.push_back({stmt->ColumnText(0), blob(1), blob(2), blob(3), sqlite3_column_int64(s, 4)});
+  }
+  if (rc != SQLITE_DONE) return Error("reading sessions");
+  return out;
 }
 
 absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/device/sources.h"
+#include "edgeway/security/crypto.h"
 #include "nlohmann/json.hpp"
 
 namespace edgeway::device {
@@ -30,6 +32,13 @@ struct AgentOptions {
   std::vector<std::unique_ptr<Source>> sources;
   // Actuators by the desired key that drives them ("led": LedActuator(...)).
   std::map<std::string, std::unique_ptr<Actuator>> actuators;
+  // Message protection with the device's key: none, signed envelopes, or sealed (AES-256-GCM
+  // under a session agreed with the gateway by X25519; see security/envelope.h).
+  enum class Protection { kNone, kSign, kSeal } protection = Protection::kNone;
+  std::optional<security::PrivateKey> key;
+  std::optional<security::PublicKey> gateway_key;  // pins the gateway in the handshake
+  uint64_t session_max_messages = 1'000'000;       // a new session after this many messages
+  double session_max_age_s = 3600;                 // ... or this long
   int qos = 1;
   int keepalive_s = 30;
   int reconnect_max_s = 30;
@@ -48,6 +57,7 @@ struct AgentStats {
   uint64_t fixed_rate_messages = 0;
   uint64_t source_errors = 0;
   int64_t twin_version = 0;  // the desired version applied
+  uint64_t sessions = 0;     // session handshakes completed (sealed mode)
   double interval_s = 0;     // the current sample period
 };
 

@@ -34,6 +34,10 @@ struct AuthResult {
   RejectReason reason = RejectReason::kUnauthenticated;
   std::string detail;
   std::string_view payload;  // what to decode: the envelope's (decrypted) payload, or the input
+  // Set when a device seals under a session the gateway does not have (its store was lost):
+  // publish {"session": hex} on devices/{id}/session/reset so that it shakes hands again. At
+  // most once per device every 5 s.
+  std::string reset_device, reset_session;
 };
 
 // Checks device messages against the registry (the store's registry table): envelopes are

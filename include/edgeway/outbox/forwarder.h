@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -20,6 +22,10 @@ struct ForwarderOptions {
   // For messages on upstream.subscribe_topics: the same session can receive (a device agent's
   // twin deltas).
   mqtt::MessageHandler on_message;
+  // Called on the forwarder thread just before a message is sent: what to send instead of the
+  // stored payload (a device signs or encrypts here, with a fresh sequence number), or nullopt
+  // to hold the outbox back for now (no session yet).
+  std::function<std::optional<std::string>(const store::OutboxRow&)> transform;
 };
 
 // Drains the store's outbox to an upstream MQTT broker: at least once (a message is deleted
@@ -36,6 +42,8 @@ class Forwarder {
 
   // Wakes the forwarder: something new was committed.
   void Notify();
+  // Publishes outside the outbox, on the same session (a handshake message).
+  absl::Status PublishNow(std::string_view topic, std::string_view payload, int qos);
   // Stops sending, deletes what was acknowledged, disconnects. Idempotent.
   void Stop();
 

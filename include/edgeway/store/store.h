@@ -90,6 +90,15 @@ struct RegisteredDevice {
   uint64_t high_seq = 0;  // replay protection: the highest sequence number accepted
 };
 
+// A device's message session (sealed mode), kept so that a gateway restart does not cut it.
+struct StoredSession {
+  std::string device_id;
+  std::string session_id;
+  std::string key;           // 32 bytes
+  std::string nonce_prefix;  // 4 bytes
+  int64_t created_ns = 0;
+};
+
 // What the store holds for one (device, sensor) key.
 struct KeySummary {
   std::string device_id;
@@ -104,7 +113,7 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 5, also in PRAGMA user_version):
+// Layout (schema version 6, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
@@ -124,13 +133,15 @@ struct KeySummary {
 //   twins(device TEXT PRIMARY KEY, doc TEXT JSON, updated_ns). (since version 4)
 //   registry(device TEXT PRIMARY KEY, key_type, public_key PEM, topics JSON, revoked,
 //            created_ns, updated_ns, high_seq). (since version 5)
+//   sessions(device, session_id, key BLOB, nonce_prefix BLOB, created_ns): the two newest
+//            sessions per device. (since version 6)
 // Older files are upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -171,6 +182,9 @@ class Store {
   virtual absl::Status SetRevoked(const std::string& device_id, bool revoked) = 0;
   virtual absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() = 0;
   virtual absl::Status SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) = 0;
+  // Keeps a session, and of the device's sessions only the two newest.
+  virtual absl::Status SaveSession(const StoredSession& session) = 0;
+  virtual absl::StatusOr<std::vector<StoredSession>> Sessions() = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;
