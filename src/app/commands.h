@@ -108,6 +108,8 @@ struct KeysFlags {
   std::string pub;
   std::vector<std::string> topics;
   std::string store = "edgeway.db";
+  std::string in;
+  std::string signature;
 };
 void AddKeysCommand(CLI::App& app, KeysFlags& flags);
 int KeysCommand(const KeysFlags& flags);

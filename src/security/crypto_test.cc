@@ -81,8 +81,8 @@ TEST(AesGcmTest, GcmSpecTestCases14And16) {
   ASSERT_TRUE(zero->Seal(std::string(12, '\0'), "", std::string(16, '\0'), &out));
   EXPECT_EQ(Hex(out), "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
   // Test case 16: 256-bit key, with associated data.
-  auto gcm = AesGcm::Create(
-      Unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"));
+  auto gcm =
+      AesGcm::Create(Unhex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308"));
   ASSERT_TRUE(gcm.ok());
   const std::string iv = Unhex("cafebabefacedbaddecaf888");
   const std::string aad = Unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2");
@@ -110,6 +110,15 @@ TEST(AesGcmTest, GcmSpecTestCases14And16) {
   EXPECT_FALSE(gcm->Open(iv, aad + "x", out, &none));
 }
 
+TEST(EncodingTest, Base64AndHexRoundTrip) {
+  EXPECT_EQ(Base64("hello"), "aGVsbG8=");
+  EXPECT_EQ(*Unbase64("aGVsbG8="), "hello");
+  EXPECT_EQ(*Unbase64(Base64(std::string("\0\xff\x10", 3))), std::string("\0\xff\x10", 3));
+  EXPECT_FALSE(Unbase64("a*==").has_value());
+  EXPECT_EQ(Unhex(Hex("\x01\xab")), "\x01\xab");
+  EXPECT_EQ(Unhex("zz"), "");
+}
+
 TEST(EcdsaTest, SignVerifyAndPemRoundTrip) {
   auto key = PrivateKey::Generate(KeyType::kEcdsaP256);
   ASSERT_TRUE(key.ok());
@@ -127,9 +136,9 @@ TEST(EcdsaTest, SignVerifyAndPemRoundTrip) {
   EXPECT_EQ(pub->Raw().size(), 65u);
   EXPECT_EQ(pub->Raw()[0], 4);
   EXPECT_FALSE(PrivateKey::FromPem("junk", "device.key").ok());
-  EXPECT_NE(std::string(PrivateKey::FromPem("junk", "device.key").status().message())
-                .find("device.key"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(PrivateKey::FromPem("junk", "device.key").status().message()).find("device.key"),
+      std::string::npos);
 }
 
 }  // namespace

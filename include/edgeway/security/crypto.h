@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -90,6 +91,9 @@ absl::StatusOr<std::string> HkdfSha256(std::string_view ikm, std::string_view sa
 std::string Sha256(std::string_view data);
 std::string RandomBytes(size_t n);
 std::string Hex(std::string_view bytes);
+std::string Base64(std::string_view bytes);
+// Base64 to bytes; nullopt on bad input.
+std::optional<std::string> Unbase64(std::string_view text);
 // Hex to bytes; empty on bad input (odd length or non-hex).
 std::string Unhex(std::string_view hex);
 
