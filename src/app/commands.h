@@ -116,6 +116,15 @@ int KeysCommand(const KeysFlags& flags);
 // The device id from this machine's hardware ("" when there is none to read).
 std::string HardwareDeviceId();
 
+struct CertsFlags {
+  std::string out = "pki";
+  std::vector<std::string> hosts;
+  std::vector<std::string> clients;
+  int days = 825;
+};
+void AddCertsCommand(CLI::App& app, CertsFlags& flags);
+int CertsCommand(const CertsFlags& flags);
+
 // Writes `json` to `path` (atomically: a temporary file renamed over it). Logs and returns
 // false on failure.
 bool WriteSummary(const std::string& path, const std::string& json);

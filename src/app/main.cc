@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   AddTwinCommand(app, twin_flags);
   KeysFlags keys_flags;
   AddKeysCommand(app, keys_flags);
+  CertsFlags certs_flags;
+  AddCertsCommand(app, certs_flags);
 
   if (argc >= 2) {
     std::string first = argv[1];
@@ -91,5 +93,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("nab")) return NabCommand(nab_flags);
   if (app.got_subcommand("twin")) return TwinCommand(twin_flags);
   if (app.got_subcommand("keys")) return KeysCommand(keys_flags);
+  if (app.got_subcommand("certs")) return CertsCommand(certs_flags);
   return kExitUsage;
 }

@@ -94,6 +94,16 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     m.Read("tls_ca_file", &c.mqtt.tls_ca_file);
     m.Read("tls_cert_file", &c.mqtt.tls_cert_file);
     m.Read("tls_key_file", &c.mqtt.tls_key_file);
+    YamlReader t = m.Map("embedded_tls");
+    t.Read("ca_file", &c.mqtt.embedded_tls.ca_file);
+    t.Read("cert_file", &c.mqtt.embedded_tls.cert_file);
+    t.Read("key_file", &c.mqtt.embedded_tls.key_file);
+    t.Read("bind", &c.mqtt.embedded_tls.bind);
+    t.Read("port", &c.mqtt.embedded_tls.port, 0, 65535);
+    if (!c.mqtt.embedded_tls.ca_file.empty() &&
+        (c.mqtt.embedded_tls.cert_file.empty() || c.mqtt.embedded_tls.key_file.empty())) {
+      t.Fail("cert_file", "and key_file are needed with ca_file (edgeway certs makes them)");
+    }
     if (c.mqtt.topics.empty()) m.Fail("topics", "must name at least one topic");
     if (c.mqtt.client_id.empty() && c.mqtt.session_expiry_s > 0) {
       m.Fail("client_id", "must be set for a persistent session (session_expiry_s > 0)");

@@ -310,11 +310,23 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
 
   impl->broker_url = c.mqtt.broker;
   if (impl->broker_url.empty()) {
-    auto broker = mqtt::EmbeddedBroker::Start({});
+    mqtt::BrokerOptions broker_options;
+    const GatewayConfig::Mqtt::EmbeddedTls& tls = c.mqtt.embedded_tls;
+    if (!tls.ca_file.empty()) {
+      broker_options.tls = mqtt::BrokerOptions::Tls{.ca_file = tls.ca_file,
+                                                    .cert_file = tls.cert_file,
+                                                    .key_file = tls.key_file,
+                                                    .bind = tls.bind,
+                                                    .port = static_cast<int>(tls.port)};
+    }
+    auto broker = mqtt::EmbeddedBroker::Start(broker_options);
     if (!broker.ok()) return broker.status();
     impl->broker = std::move(*broker);
     impl->broker_url = impl->broker->url();
     spdlog::info("started embedded mosquitto at {}", impl->broker_url);
+    if (!impl->broker->tls_url().empty()) {
+      spdlog::info("devices connect with client certificates at {}", impl->broker->tls_url());
+    }
   }
 
   Impl* p = impl.get();

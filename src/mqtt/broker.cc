@@ -96,6 +96,7 @@ struct EmbeddedBroker::Impl {
   std::string config_path;
   std::string log_path;
   int port = 0;
+  int tls_port = 0;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -120,6 +121,15 @@ struct EmbeddedBroker::Impl {
       out << "persistence true\npersistence_location " << dir << "/\nautosave_interval 1\n";
     }
     if (geteuid() == 0) out << "user root\n";  // stay able to write our own directory
+    if (options.tls) {
+      const BrokerOptions::Tls& t = *options.tls;
+      out << "listener " << tls_port << " " << t.bind << "\n"
+          << "cafile " << t.ca_file << "\ncertfile " << t.cert_file << "\nkeyfile " << t.key_file
+          << "\n";
+      if (t.require_client_certificate) {
+        out << "require_certificate true\nuse_identity_as_username true\n";
+      }
+    }
     for (const std::string& line : options.extra_config) out << line << "\n";
     out.close();
     if (!out) return absl::InternalError(StrCat(config_path, ": cannot write broker config"));
@@ -262,6 +272,14 @@ absl::StatusOr<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(BrokerOpti
       if (!port.ok()) return port.status();
       impl->port = *port;
     }
+    if (impl->options.tls) {
+      impl->tls_port = impl->options.tls->port;
+      if (impl->tls_port == 0) {
+        auto port = PickFreePort();
+        if (!port.ok()) return port.status();
+        impl->tls_port = *port == impl->port ? *port + 1 : *port;
+      }
+    }
     if (absl::Status s = impl->WriteConfig(); !s.ok()) return s;
     std::lock_guard lock(impl->mu);
     last = impl->StartProcess();
@@ -305,6 +323,10 @@ absl::Status EmbeddedBroker::Resume() {
 
 std::string EmbeddedBroker::url() const { return StrCat("tcp://127.0.0.1:", impl_->port); }
 int EmbeddedBroker::port() const { return impl_->port; }
+std::string EmbeddedBroker::tls_url() const {
+  if (!impl_->options.tls) return "";
+  return StrCat("ssl://", impl_->options.tls->bind, ":", impl_->tls_port);
+}
 const std::string& EmbeddedBroker::log_path() const { return impl_->log_path; }
 
 }  // namespace edgeway::mqtt

@@ -39,6 +39,8 @@ struct AgentOptions {
   std::optional<security::PublicKey> gateway_key;  // pins the gateway in the handshake
   uint64_t session_max_messages = 1'000'000;       // a new session after this many messages
   double session_max_age_s = 3600;                 // ... or this long
+  // TLS to the broker (ssl:// URLs): CA, and this device's certificate and key for mTLS.
+  std::string tls_ca_file, tls_cert_file, tls_key_file;
   int qos = 1;
   int keepalive_s = 30;
   int reconnect_max_s = 30;

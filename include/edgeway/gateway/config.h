@@ -25,6 +25,13 @@ struct GatewayConfig {
     int64_t session_expiry_s = 7 * 24 * 3600;
     int64_t reconnect_max_s = 30;
     std::string tls_ca_file, tls_cert_file, tls_key_file;
+    // The embedded broker's TLS listener requiring client certificates (edgeway certs makes the
+    // files); off while ca_file is empty.
+    struct EmbeddedTls {
+      std::string ca_file, cert_file, key_file;
+      std::string bind = "127.0.0.1";
+      int64_t port = 8883;
+    } embedded_tls;
   } mqtt;
 
   struct Ingest {

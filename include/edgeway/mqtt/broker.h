@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,16 @@ struct BrokerOptions {
   bool persistence = false;
   // More lines for mosquitto.conf (listeners, TLS, limits).
   std::vector<std::string> extra_config;
+  // A second listener with TLS (edgeway certs makes the files). With
+  // require_client_certificate, a client must present a certificate from `ca_file`; its common
+  // name becomes its user name.
+  struct Tls {
+    std::string ca_file, cert_file, key_file;
+    std::string bind = "127.0.0.1";
+    int port = 0;  // 0: a free one
+    bool require_client_certificate = true;
+  };
+  std::optional<Tls> tls;
 };
 
 // A mosquitto process that edgeway owns: started on 127.0.0.1 with a generated config, restarted
@@ -38,6 +49,8 @@ class EmbeddedBroker {
   // tcp://127.0.0.1:PORT
   std::string url() const;
   int port() const;
+  // ssl://BIND:PORT of the TLS listener; empty without one.
+  std::string tls_url() const;
   const std::string& log_path() const;
 
   // Stops the process (for tests of broker loss); Resume starts it again on the same port.
