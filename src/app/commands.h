@@ -51,6 +51,7 @@ struct DeviceFlags {
   std::string key;                 // the device's private key (edgeway keys gen)
   std::string protect = "none";    // none, sign or seal
   std::string gateway_key;         // the gateway's public key, to pin in the handshake
+  std::string tls_ca, tls_cert, tls_key;
   std::string summary_json;
 };
 void AddDeviceCommand(CLI::App& app, DeviceFlags& flags);

@@ -77,6 +77,9 @@ void AddDeviceCommand(CLI::App& app, DeviceFlags& flags) {
   cmd->add_option(
       "--gateway-key", flags.gateway_key,
       "seal: the gateway's public key (PEM); the handshake then checks the gateway too");
+  cmd->add_option("--tls-ca", flags.tls_ca, "ssl:// brokers: the CA certificate (edgeway certs)");
+  cmd->add_option("--tls-cert", flags.tls_cert, "ssl:// brokers: this device's certificate");
+  cmd->add_option("--tls-key", flags.tls_key, "ssl:// brokers: this device's TLS key");
   cmd->add_option("--summary-json", flags.summary_json, "write the agent's counters here at exit");
   cmd->add_option("--simulate", flags.simulate, "simulate a fleet of N devices instead")
       ->check(CLI::Range(1, 1000000));
@@ -130,6 +133,9 @@ int AgentCommand(const DeviceFlags& flags) {
                                             .deadband = flags.deadband,
                                             .heartbeat_s = flags.heartbeat_s},
                                .qos = std::max(flags.qos, 1)};
+  options.tls_ca_file = flags.tls_ca;
+  options.tls_cert_file = flags.tls_cert;
+  options.tls_key_file = flags.tls_key;
   if (flags.protect != "none") {
     if (flags.key.empty()) return usage("--protect " + flags.protect + " needs --key FILE");
     auto key = security::LoadPrivateKey(flags.key);
