@@ -333,12 +333,12 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
             .session_expiry_s = 7 * 24 * 3600,
             .keepalive_s = impl->options.keepalive_s,
             .reconnect_max_s = impl->options.reconnect_max_s,
-            .tls_ca_file = impl->options.tls_ca_file,
-            .tls_cert_file = impl->options.tls_cert_file,
-            .tls_key_file = impl->options.tls_key_file,
             .subscribe_topics = {impl->twin_prefix + "desired", impl->twin_prefix + "delta",
                                  StrCat("devices/", impl->options.device_id, "/session/accept"),
-                                 StrCat("devices/", impl->options.device_id, "/session/reset")}},
+                                 StrCat("devices/", impl->options.device_id, "/session/reset")},
+            .tls_ca_file = impl->options.tls_ca_file,
+            .tls_cert_file = impl->options.tls_cert_file,
+            .tls_key_file = impl->options.tls_key_file},
        .qos = impl->options.qos,
        .on_message =
            [p](std::string_view topic, std::string_view payload, int) {
