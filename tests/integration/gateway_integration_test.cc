@@ -65,6 +65,24 @@ class GatewayIntegrationTest : public ::testing::Test {
     return gw;
   }
 
+  // http://127.0.0.1:PORT from the gateway's "dashboard and API at http://...:PORT/" line,
+  // which comes after it subscribed; "" when it does not within kLong.
+  static std::string ApiUrl(Process& gw) {
+    std::string url;
+    WaitUntil(
+        [&] {
+          std::string log = gw.output();
+          size_t at = log.find("API at ");
+          if (at == std::string::npos) return false;
+          size_t end = log.find('/', log.find("//", at) + 2);
+          if (end == std::string::npos) return false;
+          url = log.substr(at + 7, end - at - 7);
+          return true;
+        },
+        kLong);
+    return url;
+  }
+
   nlohmann::json StopGateway(Process& gw, const std::string& tag) {
     gw.Signal(SIGTERM);
     EXPECT_EQ(gw.Wait(kLong), 0) << gw.output();
@@ -193,11 +211,8 @@ TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
 
 TEST_F(GatewayIntegrationTest, TwinCommandSetsDesiredWithOptimisticLocking) {
   auto gw = StartGateway("twin");
-  // "dashboard and API at http://127.0.0.1:PORT/"
-  std::string log = gw->output();
-  size_t at = log.find("API at ");
-  ASSERT_NE(at, std::string::npos) << log;
-  std::string url = log.substr(at + 7, log.find('/', log.find("//", at) + 2) - at - 7);
+  const std::string url = ApiUrl(*gw);
+  ASSERT_FALSE(url.empty()) << gw->output();
   Publish("devices/tw-1/telemetry", R"({"temperature": 21.5})");
   auto twin = [&](std::vector<std::string> args, const std::string& tag) {
     args.insert(args.begin(), {EdgewayBinary(), "twin"});
@@ -233,10 +248,8 @@ TEST_F(GatewayIntegrationTest, DeviceAgentReadsSysfsAndFollowsItsTwin) {
   std::ofstream(sys + "/class/hwmon/hwmon0/temp1_input") << "45000\n";
   std::ofstream(sys + "/class/leds/status/brightness") << "0\n";
   auto gw = StartGateway("agent-gw");
-  std::string log = gw->output();
-  size_t at = log.find("API at ");
-  ASSERT_NE(at, std::string::npos) << log;
-  std::string url = log.substr(at + 7, log.find('/', log.find("//", at) + 2) - at - 7);
+  const std::string url = ApiUrl(*gw);
+  ASSERT_FALSE(url.empty()) << gw->output();
 
   Process agent({EdgewayBinary(), "device", "--broker", broker_->url(), "--id", "board-1",
                  "--hwmon", "--sysfs-root", sys, "--led", "status=" + sys + "/class/leds/status",
