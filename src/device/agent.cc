@@ -72,7 +72,8 @@ struct Agent::Impl {
 
   // What goes on the wire for a queued message.
   std::optional<std::string> Protect(const store::OutboxRow& row) {
-    if (options.protection == AgentOptions::Protection::kNone || row.topic != telemetry_topic) {
+    if (options.protection == AgentOptions::Protection::kNone ||
+        (row.topic != telemetry_topic && row.topic != twin_prefix + "reported")) {
       return row.payload;
     }
     const int64_t now = options.clock->NowNs();

@@ -62,7 +62,10 @@ struct Gateway::Impl final : public stream::ResultSink {
       return Reject(RejectReason::kOversized, topic, "twin report", 1);
     }
     if (!IsValidDeviceId(device)) return Reject(RejectReason::kInvalidId, topic, "device id", 1);
-    nlohmann::json patch = nlohmann::json::parse(payload, nullptr, false);
+    // Held to security.require as telemetry is.
+    AuthResult verdict = auth->Check(topic, payload, &auth_scratch);
+    if (!verdict.ok) return Reject(verdict.reason, topic, verdict.detail, 1);
+    nlohmann::json patch = nlohmann::json::parse(verdict.payload, nullptr, false);
     if (!patch.is_object()) {
       return Reject(RejectReason::kMalformed, topic, "twin report is not a JSON object", 1);
     }

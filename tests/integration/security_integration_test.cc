@@ -123,6 +123,7 @@ TEST_F(SecurityIntegrationTest, SignedAndSealedPassForgeriesAndReplaysAreRefused
 
   // A plain message, a replay of each device's last message, and tampered copies.
   Publish("devices/plain-1/telemetry", R"({"temperature": 20})");
+  Publish("devices/signer/twin/reported", R"({"forged": true})");
   const std::string signed_msg = Captured("signer"), sealed_msg = Captured("sealer");
   ASSERT_FALSE(signed_msg.empty());
   ASSERT_FALSE(sealed_msg.empty());
@@ -140,13 +141,28 @@ TEST_F(SecurityIntegrationTest, SignedAndSealedPassForgeriesAndReplaysAreRefused
   const int64_t before = Stored("signer");
   ASSERT_TRUE(WaitUntil([&] { return Stored("signer") > before + 10; }, kLong));
   nlohmann::json s1 = Stop(*gw, "first");
-  EXPECT_GE(s1["rejected"]["unauthenticated"].get<int>(), 1);
+  EXPECT_GE(s1["rejected"]["unauthenticated"].get<int>(), 2);
   EXPECT_GE(s1["rejected"]["replay"].get<int>(), 2);
   EXPECT_GE(s1["rejected"]["bad_signature"].get<int>(), 1);
   EXPECT_GE(s1["rejected"]["bad_tag"].get<int>(), 1);
   EXPECT_GE(s1["sessions"].get<int>(), 1);
   EXPECT_GT(s1["authenticated"].get<int>(), 20);
   EXPECT_EQ(Stored("plain-1"), 0);
+  // Twin reports are held to the same rule: the devices' own (signed or sealed) reached their
+  // twins, the plain forgery did not.
+  {
+    auto store = store::Store::Open({.path = db_, .read_only = true});
+    ASSERT_TRUE(store.ok());
+    auto twins = (*store)->LoadTwins();
+    ASSERT_TRUE(twins.ok());
+    std::map<std::string, nlohmann::json> by_device;
+    for (const auto& [device, doc] : *twins) by_device[device] = nlohmann::json::parse(doc);
+    for (const char* id : {"signer", "sealer"}) {
+      const nlohmann::json& reported = by_device[id]["state"]["reported"];
+      EXPECT_TRUE(reported.contains("interval_s")) << id << ": " << reported;
+      EXPECT_FALSE(reported.contains("forged")) << id;
+    }
+  }
 
   // The high-water marks survive the restart: the old message is still a replay.
   gw = StartGateway("second");
