@@ -8,6 +8,7 @@
 
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
+#include "edgeway/security/envelope.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
@@ -204,6 +205,60 @@ TEST(AgentTest, OfflineQueueSurvivesABrokerOutageAndAnAgentRestart) {
   }
   EXPECT_LE(next, static_cast<double>(published));
   EXPECT_GE(next + static_cast<double>(left), static_cast<double>(published));
+}
+
+TEST(AgentTest, SealedSessionsRenewAfterTheirMessageCount) {
+  testing::TempDir dir;
+  auto broker = mqtt::EmbeddedBroker::Start({});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  auto device_key = security::PrivateKey::Generate(security::KeyType::kEd25519);
+  auto gateway_key = security::PrivateKey::Generate(security::KeyType::kEd25519);
+  // The gateway's side of the handshake, and a count of the sealed messages per session.
+  std::mutex mu;
+  std::map<std::string, int> per_session;
+  std::unique_ptr<mqtt::Client> responder;
+  auto client = mqtt::Client::Start(
+      {.url = (*broker)->url(),
+       .subscribe_topics = {"devices/dev-c/session/init", "devices/dev-c/telemetry"}},
+      [&](std::string_view topic, std::string_view payload, int) {
+        if (topic.ends_with("/session/init")) {
+          auto accept = security::AcceptSession("dev-c", payload, device_key->Public(),
+                                                *gateway_key, Clock::Real()->NowNs(), 60e9);
+          ASSERT_TRUE(accept.ok()) << accept.status();
+          ASSERT_TRUE(
+              responder->Publish("devices/dev-c/session/accept", accept->accept_message, 1).ok());
+          return;
+        }
+        auto e = security::ParseEnvelope(payload);
+        ASSERT_TRUE(e.ok()) << e.status();
+        ASSERT_EQ(e->mode, security::EnvelopeMode::kSealed);
+        std::lock_guard lock(mu);
+        ++per_session[std::string(e->session_id)];
+      });
+  ASSERT_TRUE(client.ok());
+  responder = std::move(*client);
+  ASSERT_TRUE(responder->WaitConnected(milliseconds(5000)).ok());
+  AgentOptions options{.device_id = "dev-c",
+                       .broker_url = (*broker)->url(),
+                       .queue_path = dir.File("queue.db"),
+                       .sampling = {.interval_s = 0.02},
+                       .protection = AgentOptions::Protection::kSeal,
+                       .key = *device_key,
+                       .gateway_key = gateway_key->Public(),
+                       .session_max_messages = 5,
+                       .reconnect_max_s = 1};
+  options.sources.push_back(std::make_unique<TestSource>(/*count_up=*/true));
+  auto agent = Agent::Start(std::move(options));
+  ASSERT_TRUE(agent.ok()) << agent.status();
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*agent)->stats().sessions >= 3; }, milliseconds(20000)));
+  (*agent)->Stop();
+  std::lock_guard lock(mu);
+  EXPECT_GE(per_session.size(), 2u);
+  // Renewal starts at the 5th message; the old session carries on until the new one is agreed
+  // (one round trip), so a few more may go under it, not many.
+  for (const auto& [session, count] : per_session) EXPECT_LE(count, 5 + 20) << "never renewed";
+  responder->Stop();
 }
 
 TEST(AgentTest, RefusesABadIdAndNoSources) {

@@ -37,8 +37,10 @@ struct AgentOptions {
   enum class Protection { kNone, kSign, kSeal } protection = Protection::kNone;
   std::optional<security::PrivateKey> key;
   std::optional<security::PublicKey> gateway_key;  // pins the gateway in the handshake
-  uint64_t session_max_messages = 1'000'000;       // a new session after this many messages
-  double session_max_age_s = 3600;                 // ... or this long
+  // Renewal starts after this many messages or this long; the old session carries on for the
+  // handshake's round trip.
+  uint64_t session_max_messages = 1'000'000;
+  double session_max_age_s = 3600;
   // TLS to the broker (ssl:// URLs): CA, and this device's certificate and key for mTLS.
   std::string tls_ca_file, tls_cert_file, tls_key_file;
   int qos = 1;
