@@ -111,13 +111,27 @@ double AnomalyDetector::SeasonalZ(double value) {
   }
   if (season_.size() < period_) {
     season_.push_back(static_cast<float>(value));
+    if (season_.size() == period_) {
+      // Additive Holt-Winters from the first whole period: the level is its mean, the seasonal
+      // components the deviations from it, no trend yet.
+      double sum = 0;
+      for (float v : season_) sum += v;
+      hw_level_ = sum / static_cast<double>(period_);
+      for (float& v : season_) v = static_cast<float>(v - hw_level_);
+    }
     return -1;
   }
-  const double previous = season_[season_next_];
-  const double diff = std::abs(value - previous);
+  const double seasonal = season_[season_next_];
+  const double forecast = hw_level_ + hw_trend_ + seasonal;
+  const double diff = std::abs(value - forecast);
   const double z = diff / std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
   season_scale_ += 0.01 * (diff - season_scale_);
-  season_[season_next_] = static_cast<float>(value);
+  const double level =
+      options_.hw_alpha * (value - seasonal) + (1 - options_.hw_alpha) * (hw_level_ + hw_trend_);
+  hw_trend_ = options_.hw_beta * (level - hw_level_) + (1 - options_.hw_beta) * hw_trend_;
+  hw_level_ = level;
+  season_[season_next_] =
+      static_cast<float>(options_.hw_gamma * (value - level) + (1 - options_.hw_gamma) * seasonal);
   season_next_ = (season_next_ + 1) % period_;
   return z;
 }
@@ -137,8 +151,9 @@ double AnomalyDetector::Update(double value) {
     // single noisy estimate does not raise alarms, but each catches what the others miss in its
     // own way: the robust z sees spikes the EWMA has absorbed, the CUSUM sees slow shifts.
     surprise = std::min(std::max(z_robust, z_cusum), std::max(z_ewma, z_cusum));
-    // In a seasonal series the level swings every period: the same point one period back is
-    // the better reference, and it also sees a broken pattern that stays near the mean.
+    // In a seasonal series the level swings every period: the Holt-Winters forecast (level,
+    // trend, the seasonal component of this point of the period) is the better reference, and
+    // it also sees a broken pattern that stays near the mean.
     const double z_season = SeasonalZ(value);
     if (z_season >= 0) surprise = z_season;
     surprise = std::log1p(surprise);  // compress: a 100-sigma spike is not 30 times a 3-sigma one

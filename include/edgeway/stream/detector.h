@@ -24,6 +24,11 @@ struct DetectorOptions {
   size_t season_learn = 1200;
   size_t season_max_period = 400;
   double season_min_acf = 0.6;
+  // Once the period is known, seasonal series are judged against an additive Holt-Winters
+  // forecast: level, trend and one seasonal component per position in the period.
+  double hw_alpha = 0.1;  // level
+  double hw_beta = 0.01;  // trend
+  double hw_gamma = 0.1;  // seasonal components
 };
 
 // The period of `values` by autocorrelation, or 0 when no lag in [min_period, max_period]
@@ -34,7 +39,7 @@ size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, si
 // A streaming anomaly detector for one series, in under 4 KiB of state (about 2.6 KB once a
 // daily period of 288 readings is known): a robust z-score (median/MAD), an EWMA residual and a
 // two-sided CUSUM for level shifts give a raw surprise per reading, or, once a period is found,
-// the distance from the value one period back; the ensemble turns it into an anomaly
+// the residual of an additive Holt-Winters forecast; the ensemble turns it into an anomaly
 // likelihood, the tail probability
 // of the recent average surprise against its own long-run distribution (as Numenta's anomaly
 // likelihood), reported as -log10(tail) / 10 capped at 1; then a refractory rule reports each
@@ -79,7 +84,8 @@ class AnomalyDetector {
   size_t period_ = 0;
   std::vector<float> season_;
   size_t season_next_ = 0;
-  double season_scale_ = 0;  // EWMA of |x - x one period ago|
+  double season_scale_ = 0;             // EWMA of |x - forecast|
+  double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
   // The last reported score and when: for `refractory` readings after it, only a higher score
   // is reported.
   double last_report_ = 0;
