@@ -1,5 +1,7 @@
 #include <sqlite3.h>
 
+#include <functional>
+
 #include "edgeway/core/strings.h"
 #include "edgeway/store/store.h"
 #include "nlohmann/json.hpp"
@@ -90,6 +92,14 @@ class SqliteStore final : public Store {
     }
     return absl::OkStatus();
   }
+  // Runs `body` in one write transaction: committed when it returns OK, rolled back otherwise.
+  absl::Status InTransaction(const std::function<absl::Status()>& body) {
+    if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
+    absl::Status s = body();
+    if (s.ok()) s = Exec("COMMIT;");
+    if (!s.ok()) (void)Exec("ROLLBACK;");
+    return s;
+  }
   absl::StatusOr<Statement> Prepare(const char* sql) {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
@@ -109,6 +119,9 @@ class SqliteStore final : public Store {
   Statement insert_outbox_;
   StoreOptions options_;
 
+  // Write's and SaveSession's statements, inside their transaction.
+  absl::Status WriteRows(const ResultBatch& batch, WriteStats* stats);
+  absl::Status SaveSessionRows(const StoredSession& session);
   // Inserts the batch's outbox messages within the limit; part of Write's transaction.
   absl::Status EnqueueOutbox(const std::vector<OutboxMessage>& messages, WriteStats* stats);
 };
@@ -214,16 +227,15 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
     return s;
   }
   if (*version < kSchemaVersion) {
-    if (absl::Status s = Exec("BEGIN;"); !s.ok()) return s;
-    for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
-                             *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "",
-                             *version < 5 ? kSchemaV5 : "", kSchemaV6}) {
-      if (absl::Status s = Exec(step); !s.ok()) {
-        (void)Exec("ROLLBACK;");
-        return s;
+    absl::Status upgraded = InTransaction([&] {
+      for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
+                               *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "",
+                               *version < 5 ? kSchemaV5 : "", kSchemaV6}) {
+        if (absl::Status s = Exec(step); !s.ok()) return s;
       }
-    }
-    if (absl::Status s = Exec("COMMIT;"); !s.ok()) return s;
+      return absl::OkStatus();
+    });
+    if (!upgraded.ok()) return upgraded;
   }
   auto ins = Prepare(
       "INSERT OR IGNORE INTO readings(device, sensor, ts_ns, value, unit, location, tags, flags, "
@@ -270,12 +282,13 @@ absl::StatusOr<int> SqliteStore::SchemaVersion() {
 
 absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
   WriteStats stats;
-  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
-  auto fail = [&](std::string_view what) {
-    absl::Status status = Error(what);
-    (void)Exec("ROLLBACK;");
-    return status;
-  };
+  absl::Status s = InTransaction([&] { return WriteRows(batch, &stats); });
+  if (!s.ok()) return s;
+  return stats;
+}
+
+absl::Status SqliteStore::WriteRows(const ResultBatch& batch, WriteStats* out) {
+  WriteStats& stats = *out;
   sqlite3_stmt* ins = insert_reading_.get();
   std::string tags;
   for (const Reading& r : batch.readings) {
@@ -295,7 +308,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     insert_reading_.BindOptionalText(7, tags);
     sqlite3_bind_int64(ins, 8, r.flags);
     sqlite3_bind_int64(ins, 9, r.received_ns);
-    if (sqlite3_step(ins) != SQLITE_DONE) return fail("inserting a reading");
+    if (sqlite3_step(ins) != SQLITE_DONE) return Error("inserting a reading");
     if (sqlite3_changes(db_) == 1) {
       ++stats.readings_inserted;
     } else {
@@ -320,7 +333,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     sqlite3_bind_double(ii, 8, in.value);
     sqlite3_bind_double(ii, 9, in.expected);
     sqlite3_bind_double(ii, 10, in.score);
-    if (sqlite3_step(ii) != SQLITE_DONE) return fail("inserting an insight");
+    if (sqlite3_step(ii) != SQLITE_DONE) return Error("inserting an insight");
     ++stats.insights_inserted;
   }
   std::string percentiles;
@@ -334,7 +347,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     delete_swallowed_.BindText(3, w.sensor);
     sqlite3_bind_int64(del, 4, w.start_ns);
     sqlite3_bind_int64(del, 5, w.end_ns);
-    if (sqlite3_step(del) != SQLITE_DONE) return fail("replacing window results");
+    if (sqlite3_step(del) != SQLITE_DONE) return Error("replacing window results");
     sqlite3_stmt* ws = replace_window_.get();
     sqlite3_reset(ws);
     replace_window_.BindText(1, w.window);
@@ -350,7 +363,7 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     percentiles = nlohmann::json(w.percentiles).dump();
     replace_window_.BindText(11, percentiles);
     sqlite3_bind_int64(ws, 12, w.revision);
-    if (sqlite3_step(ws) != SQLITE_DONE) return fail("inserting a window result");
+    if (sqlite3_step(ws) != SQLITE_DONE) return Error("inserting a window result");
     ++stats.window_results_written;
   }
   for (const LateReading& l : batch.late) {
@@ -363,20 +376,11 @@ absl::StatusOr<WriteStats> SqliteStore::Write(const ResultBatch& batch) {
     sqlite3_bind_double(ls, 5, l.reading.value);
     sqlite3_bind_int64(ls, 6, l.watermark_ns);
     sqlite3_bind_int64(ls, 7, l.reading.received_ns);
-    if (sqlite3_step(ls) != SQLITE_DONE) return fail("inserting a late reading");
+    if (sqlite3_step(ls) != SQLITE_DONE) return Error("inserting a late reading");
     ++stats.late_readings_inserted;
   }
-  if (!batch.outbox.empty()) {
-    if (absl::Status s = EnqueueOutbox(batch.outbox, &stats); !s.ok()) {
-      (void)Exec("ROLLBACK;");
-      return s;
-    }
-  }
-  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
-    (void)Exec("ROLLBACK;");
-    return s;
-  }
-  return stats;
+  if (!batch.outbox.empty()) return EnqueueOutbox(batch.outbox, &stats);
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::EnqueueOutbox(const std::vector<OutboxMessage>& messages,
@@ -457,26 +461,18 @@ absl::StatusOr<std::vector<OutboxRow>> SqliteStore::OutboxNext(int64_t after_seq
 
 absl::Status SqliteStore::OutboxDelete(std::span<const int64_t> seqs) {
   if (seqs.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
-  auto stmt = Prepare("DELETE FROM outbox WHERE seq = ?1");
-  if (!stmt.ok()) {
-    (void)Exec("ROLLBACK;");
-    return stmt.status();
-  }
-  for (int64_t seq : seqs) {
-    sqlite3_reset(stmt->get());
-    sqlite3_bind_int64(stmt->get(), 1, seq);
-    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
-      absl::Status error = Error("deleting forwarded outbox messages");
-      (void)Exec("ROLLBACK;");
-      return error;
+  return InTransaction([&] {
+    auto stmt = Prepare("DELETE FROM outbox WHERE seq = ?1");
+    if (!stmt.ok()) return stmt.status();
+    for (int64_t seq : seqs) {
+      sqlite3_reset(stmt->get());
+      sqlite3_bind_int64(stmt->get(), 1, seq);
+      if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
+        return Error("deleting forwarded outbox messages");
+      }
     }
-  }
-  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
-    (void)Exec("ROLLBACK;");
-    return s;
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<OutboxSize> SqliteStore::GetOutboxSize() {
@@ -500,29 +496,19 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SqliteStore::Lo
 
 absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::string>> twins) {
   if (twins.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
-  auto stmt = Prepare(
-      "INSERT OR REPLACE INTO twins(device, doc, updated_ns) VALUES (?1, ?2, "
-      "CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER))");
-  if (!stmt.ok()) {
-    (void)Exec("ROLLBACK;");
-    return stmt.status();
-  }
-  for (const auto& [device, doc] : twins) {
-    sqlite3_reset(stmt->get());
-    stmt->BindText(1, device);
-    stmt->BindText(2, doc);
-    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
-      absl::Status error = Error("saving a twin");
-      (void)Exec("ROLLBACK;");
-      return error;
+  return InTransaction([&] {
+    auto stmt = Prepare(
+        "INSERT OR REPLACE INTO twins(device, doc, updated_ns) VALUES (?1, ?2, "
+        "CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER))");
+    if (!stmt.ok()) return stmt.status();
+    for (const auto& [device, doc] : twins) {
+      sqlite3_reset(stmt->get());
+      stmt->BindText(1, device);
+      stmt->BindText(2, doc);
+      if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("saving a twin");
     }
-  }
-  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
-    (void)Exec("ROLLBACK;");
-    return s;
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status SqliteStore::ProvisionDevice(const RegisteredDevice& d) {
@@ -588,39 +574,28 @@ absl::StatusOr<std::vector<RegisteredDevice>> SqliteStore::RegisteredDevices() {
 
 absl::Status SqliteStore::SaveHighSeqs(std::span<const std::pair<std::string, uint64_t>> seqs) {
   if (seqs.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
-  auto stmt = Prepare("UPDATE registry SET high_seq = max(high_seq, ?2) WHERE device = ?1");
-  if (!stmt.ok()) {
-    (void)Exec("ROLLBACK;");
-    return stmt.status();
-  }
-  for (const auto& [device, seq] : seqs) {
-    sqlite3_reset(stmt->get());
-    stmt->BindText(1, device);
-    sqlite3_bind_int64(stmt->get(), 2, static_cast<int64_t>(seq));
-    if (sqlite3_step(stmt->get()) != SQLITE_DONE) {
-      absl::Status error = Error("saving sequence numbers");
-      (void)Exec("ROLLBACK;");
-      return error;
+  return InTransaction([&] {
+    auto stmt = Prepare("UPDATE registry SET high_seq = max(high_seq, ?2) WHERE device = ?1");
+    if (!stmt.ok()) return stmt.status();
+    for (const auto& [device, seq] : seqs) {
+      sqlite3_reset(stmt->get());
+      stmt->BindText(1, device);
+      sqlite3_bind_int64(stmt->get(), 2, static_cast<int64_t>(seq));
+      if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("saving sequence numbers");
     }
-  }
-  if (absl::Status s = Exec("COMMIT;"); !s.ok()) {
-    (void)Exec("ROLLBACK;");
-    return s;
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::Status SqliteStore::SaveSession(const StoredSession& session) {
-  if (absl::Status s = Exec("BEGIN IMMEDIATE;"); !s.ok()) return s;
-  auto fail = [&](absl::Status status) {
-    (void)Exec("ROLLBACK;");
-    return status;
-  };
+  return InTransaction([&] { return SaveSessionRows(session); });
+}
+
+absl::Status SqliteStore::SaveSessionRows(const StoredSession& session) {
   auto ins = Prepare(
       "INSERT OR REPLACE INTO sessions(device, session_id, key, nonce_prefix, created_ns) VALUES "
       "(?1, ?2, ?3, ?4, ?5)");
-  if (!ins.ok()) return fail(ins.status());
+  if (!ins.ok()) return ins.status();
   sqlite3_stmt* s = ins->get();
   ins->BindText(1, session.device_id);
   sqlite3_bind_blob(s, 2, session.session_id.data(), static_cast<int>(session.session_id.size()),
@@ -629,14 +604,13 @@ absl::Status SqliteStore::SaveSession(const StoredSession& session) {
   sqlite3_bind_blob(s, 4, session.nonce_prefix.data(),
                     static_cast<int>(session.nonce_prefix.size()), SQLITE_STATIC);
   sqlite3_bind_int64(s, 5, session.created_ns);
-  if (sqlite3_step(s) != SQLITE_DONE) return fail(Error("saving a session"));
+  if (sqlite3_step(s) != SQLITE_DONE) return Error("saving a session");
   auto trim = Prepare(
       "DELETE FROM sessions WHERE device = ?1 AND session_id NOT IN (SELECT session_id FROM "
       "sessions WHERE device = ?1 ORDER BY created_ns DESC LIMIT 2)");
-  if (!trim.ok()) return fail(trim.status());
+  if (!trim.ok()) return trim.status();
   trim->BindText(1, session.device_id);
-  if (sqlite3_step(trim->get()) != SQLITE_DONE) return fail(Error("trimming sessions"));
-  if (absl::Status st = Exec("COMMIT;"); !st.ok()) return fail(st);
+  if (sqlite3_step(trim->get()) != SQLITE_DONE) return Error("trimming sessions");
   return absl::OkStatus();
 }
 
