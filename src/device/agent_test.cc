@@ -10,6 +10,7 @@
 #include "edgeway/mqtt/client.h"
 #include "edgeway/security/envelope.h"
 #include "gtest/gtest.h"
+#include "testing/mqtt_recorder.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -35,49 +36,25 @@ class TestSource final : public Source {
   bool count_up_;
 };
 
-// Everything published under devices/#, kept per topic in arrival order.
-class Recorder {
- public:
-  explicit Recorder(const std::string& url) {
-    auto client = mqtt::Client::Start(
-        {.url = url,
-         .client_id = "recorder",
-         .clean_start = false,
-         .session_expiry_s = 600,
-         .reconnect_max_s = 1,
-         .subscribe_topics = {"devices/#"}},
-        [this](std::string_view topic, std::string_view payload, int) {
-          std::lock_guard lock(mu_);
-          by_topic_[std::string(topic)].push_back(json::parse(payload, nullptr, false));
-        });
-    EXPECT_TRUE(client.ok());
-    client_ = std::move(*client);
-    EXPECT_TRUE(client_->WaitConnected(milliseconds(5000)).ok());
+// The JSON payloads on `topic`, and the values of the SenML records among them, in order.
+std::vector<json> Parsed(const testing::MqttRecorder& r, const std::string& topic) {
+  std::vector<json> out;
+  for (const std::string& p : r.payloads(topic)) out.push_back(json::parse(p, nullptr, false));
+  return out;
+}
+std::vector<double> Values(const testing::MqttRecorder& r, const std::string& topic) {
+  std::vector<double> out;
+  for (const json& pack : Parsed(r, topic)) {
+    for (const json& record : pack) out.push_back(record["v"].get<double>());
   }
-  std::vector<json> On(const std::string& topic) {
-    std::lock_guard lock(mu_);
-    return by_topic_[topic];
-  }
-  // The values of every SenML record on `topic`, in order.
-  std::vector<double> Values(const std::string& topic) {
-    std::vector<double> out;
-    for (const json& pack : On(topic)) {
-      for (const json& record : pack) out.push_back(record["v"].get<double>());
-    }
-    return out;
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::vector<json>> by_topic_;
-  std::unique_ptr<mqtt::Client> client_;
-};
+  return out;
+}
 
 TEST(AgentTest, DeadbandAdaptiveSamplingAndTwinDrivenLed) {
   testing::TempDir dir;
   auto broker = mqtt::EmbeddedBroker::Start({});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  Recorder recorder((*broker)->url());
+  testing::MqttRecorder recorder((*broker)->url(), "devices/#", "recorder");
   std::filesystem::create_directories(dir.File("leds/status"));
   std::ofstream(dir.File("leds/status/brightness")) << "0\n";
   auto led = LedActuator(dir.File("leds/status"));
@@ -101,11 +78,11 @@ TEST(AgentTest, DeadbandAdaptiveSamplingAndTwinDrivenLed) {
       testing::WaitUntil([&] { return (*agent)->stats().interval_s == 0.4; }, milliseconds(10000)));
   level->value_ = 20.3;  // within the deadband
   std::this_thread::sleep_for(milliseconds(500));
-  EXPECT_EQ(recorder.Values("devices/dev-a/telemetry"), std::vector<double>{20});
+  EXPECT_EQ(Values(recorder, "devices/dev-a/telemetry"), std::vector<double>{20});
   level->value_ = 21;  // beyond it: sent, and sampling is back at the base period
   ASSERT_TRUE(testing::WaitUntil(
-      [&] { return recorder.Values("devices/dev-a/telemetry").size() == 2; }, milliseconds(5000)));
-  EXPECT_EQ(recorder.Values("devices/dev-a/telemetry")[1], 21);
+      [&] { return Values(recorder, "devices/dev-a/telemetry").size() == 2; }, milliseconds(5000)));
+  EXPECT_EQ(Values(recorder, "devices/dev-a/telemetry")[1], 21);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return (*agent)->stats().interval_s == 0.05; }, milliseconds(5000)));
   AgentStats s = (*agent)->stats();
@@ -129,7 +106,7 @@ TEST(AgentTest, DeadbandAdaptiveSamplingAndTwinDrivenLed) {
   EXPECT_EQ(on, 1);
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
-        std::vector<json> reports = recorder.On("devices/dev-a/twin/reported");
+        std::vector<json> reports = Parsed(recorder, "devices/dev-a/twin/reported");
         return !reports.empty() && reports.back().value("led", false) &&
                reports.back()["deadband"] == 0.1;
       },
@@ -156,7 +133,7 @@ TEST(AgentTest, OfflineQueueSurvivesABrokerOutageAndAnAgentRestart) {
                                              .persistence = true,
                                              .extra_config = {"max_queued_messages 0"}});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  Recorder recorder((*broker)->url());
+  testing::MqttRecorder recorder((*broker)->url(), "devices/#", "recorder");
   auto counter = std::make_shared<std::atomic<double>>(0);
   auto start = [&] {
     AgentOptions options{.device_id = "dev-b",
@@ -172,7 +149,7 @@ TEST(AgentTest, OfflineQueueSurvivesABrokerOutageAndAnAgentRestart) {
   auto agent = start();
   ASSERT_TRUE(agent.ok()) << agent.status();
   ASSERT_TRUE(testing::WaitUntil(
-      [&] { return recorder.Values("devices/dev-b/telemetry").size() >= 5; }, milliseconds(5000)));
+      [&] { return Values(recorder, "devices/dev-b/telemetry").size() >= 5; }, milliseconds(5000)));
   // The broker goes away; the agent keeps sampling into its queue, and is then stopped too.
   ASSERT_TRUE((*broker)->Pause().ok());
   ASSERT_TRUE(
@@ -194,11 +171,11 @@ TEST(AgentTest, OfflineQueueSurvivesABrokerOutageAndAnAgentRestart) {
   published += (*agent)->stats().readings_published;
   const uint64_t left = (*agent)->stats().queued;  // sampled after the last send
   ASSERT_TRUE(testing::WaitUntil(
-      [&] { return recorder.Values("devices/dev-b/telemetry").size() + left >= published; },
+      [&] { return Values(recorder, "devices/dev-b/telemetry").size() + left >= published; },
       milliseconds(10000)));
   // In order, none missing; a repeat only where at-least-once allows.
   double next = 0;
-  for (double v : recorder.Values("devices/dev-b/telemetry")) {
+  for (double v : Values(recorder, "devices/dev-b/telemetry")) {
     if (v < next) continue;
     ASSERT_EQ(v, next) << "a gap or a reorder";
     next = v + 1;

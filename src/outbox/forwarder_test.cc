@@ -5,6 +5,7 @@
 
 #include "edgeway/mqtt/broker.h"
 #include "gtest/gtest.h"
+#include "testing/mqtt_recorder.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -12,35 +13,6 @@ namespace edgeway::outbox {
 namespace {
 
 using std::chrono::milliseconds;
-
-// Subscribes to everything on a broker and keeps the payloads in arrival order.
-class Recorder {
- public:
-  explicit Recorder(const std::string& url) {
-    auto client =
-        mqtt::Client::Start({.url = url, .subscribe_topics = {"#"}},
-                            [this](std::string_view topic, std::string_view payload, int) {
-                              std::lock_guard lock(mu_);
-                              received_.emplace_back(std::string(topic), std::string(payload));
-                            });
-    EXPECT_TRUE(client.ok());
-    client_ = std::move(*client);
-    EXPECT_TRUE(client_->WaitConnected(milliseconds(5000)).ok());
-  }
-  std::vector<std::pair<std::string, std::string>> received() {
-    std::lock_guard lock(mu_);
-    return received_;
-  }
-  size_t count() {
-    std::lock_guard lock(mu_);
-    return received_.size();
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::pair<std::string, std::string>> received_;
-  std::unique_ptr<mqtt::Client> client_;
-};
 
 void Enqueue(store::Store* store, int from, int to) {
   ResultBatch batch;
@@ -56,7 +28,7 @@ TEST(ForwarderTest, DrainsInOrderAndEmptiesTheOutbox) {
   testing::TempDir dir;
   auto broker = mqtt::EmbeddedBroker::Start({});
   ASSERT_TRUE(broker.ok()) << broker.status();
-  Recorder recorder((*broker)->url());
+  testing::MqttRecorder recorder((*broker)->url(), "#");
   auto store = store::Store::Open({.path = dir.File("o.db")});
   ASSERT_TRUE(store.ok());
   Enqueue(store->get(), 0, 1000);
@@ -64,7 +36,7 @@ TEST(ForwarderTest, DrainsInOrderAndEmptiesTheOutbox) {
       {.store_path = dir.File("o.db"), .upstream = {.url = (*broker)->url()}, .max_in_flight = 50});
   ASSERT_TRUE(forwarder.ok()) << forwarder.status();
   ASSERT_TRUE(testing::WaitUntil([&] { return recorder.count() == 1000; }, milliseconds(20000)));
-  auto got = recorder.received();
+  auto got = recorder.messages();
   for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(got[i].second, std::to_string(i));
     ASSERT_EQ(got[i].first, "up/d" + std::to_string(i % 3) + "/senml");
@@ -92,7 +64,7 @@ TEST(ForwarderTest, StartsDrainingWhenTheUpstreamReturnsWithoutNewTraffic) {
   EXPECT_EQ((*store)->GetOutboxSize()->messages, 300);
 
   ASSERT_TRUE((*broker)->Resume().ok());
-  Recorder recorder((*broker)->url());
+  testing::MqttRecorder recorder((*broker)->url(), "#");
   ASSERT_TRUE(
       testing::WaitUntil([&] { return (*forwarder)->forwarded() == 300; }, milliseconds(20000)));
   EXPECT_EQ((*store)->GetOutboxSize()->messages, 0);

@@ -14,6 +14,7 @@
 #include "fmt/format.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testing/mqtt_recorder.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -30,40 +31,6 @@ constexpr int kDevices = 20;
 constexpr int kPerDevice = 1000;
 constexpr int kMaxInFlight = 256;  // the forwarder's window
 constexpr int kRecordsPerMessage = 10;
-
-// A subscriber on the upstream with a persistent session, so that nothing published while it
-// reconnects is lost to it.
-class Recorder {
- public:
-  explicit Recorder(const std::string& url) {
-    auto client = mqtt::Client::Start({.url = url,
-                                       .client_id = "upstream-recorder",
-                                       .clean_start = false,
-                                       .session_expiry_s = 3600,
-                                       .reconnect_max_s = 1,
-                                       .subscribe_topics = {"edgeway/#"}},
-                                      [this](std::string_view, std::string_view payload, int) {
-                                        std::lock_guard lock(mu_);
-                                        payloads_.emplace_back(payload);
-                                      });
-    EXPECT_TRUE(client.ok());
-    client_ = std::move(*client);
-    EXPECT_TRUE(client_->WaitConnected(milliseconds(5000)).ok());
-  }
-  size_t messages() {
-    std::lock_guard lock(mu_);
-    return payloads_.size();
-  }
-  std::vector<std::string> payloads() {
-    std::lock_guard lock(mu_);
-    return payloads_;
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> payloads_;
-  std::unique_ptr<mqtt::Client> client_;
-};
 
 int64_t Count(const std::string& db, bool outbox) {
   auto store = store::Store::Open({.path = db, .read_only = true});
@@ -85,7 +52,8 @@ TEST(UpstreamIntegrationTest, OutageKillAndRestartLoseNothingAndKeepEachDevicesO
                                                .persistence = true,
                                                .extra_config = {"max_queued_messages 0"}});
   ASSERT_TRUE(upstream.ok()) << upstream.status();
-  Recorder recorder((*upstream)->url());
+  // Its own persistent session: nothing published while it reconnects is lost to it.
+  testing::MqttRecorder recorder((*upstream)->url(), "edgeway/#", "upstream-recorder");
   ASSERT_TRUE((*upstream)->Pause().ok());
 
   const std::string db = dir.File("edgeway.db");
@@ -126,16 +94,16 @@ TEST(UpstreamIntegrationTest, OutageKillAndRestartLoseNothingAndKeepEachDevicesO
       << gw->output();
   const int64_t backlog = Count(db, true);
   EXPECT_GE(backlog, kDevices * kPerDevice / kRecordsPerMessage);
-  EXPECT_EQ(recorder.messages(), 0u);
+  EXPECT_EQ(recorder.count(), 0u);
 
   // The upstream returns: the drain starts by itself; kill the gateway a quarter of the way in.
   ASSERT_TRUE((*upstream)->Resume().ok());
   ASSERT_TRUE(
-      WaitUntil([&] { return recorder.messages() >= static_cast<size_t>(backlog / 4); }, kLong))
+      WaitUntil([&] { return recorder.count() >= static_cast<size_t>(backlog / 4); }, kLong))
       << gw->output();
   gw->Signal(SIGKILL);
   EXPECT_EQ(gw->Wait(kLong), 128 + SIGKILL);
-  const size_t before_kill = recorder.messages();
+  const size_t before_kill = recorder.count();
   EXPECT_LT(before_kill, static_cast<size_t>(backlog));  // killed during the drain
 
   // Restarted while the upstream is down again; it comes back and the drain completes.
@@ -157,14 +125,14 @@ TEST(UpstreamIntegrationTest, OutageKillAndRestartLoseNothingAndKeepEachDevicesO
   size_t settled = 0;
   ASSERT_TRUE(WaitUntil(
       [&] {
-        size_t now = recorder.messages();
+        size_t now = recorder.count();
         bool same = now == settled;
         settled = now;
         return same && now > 0;
       },
       kLong));
   std::map<std::string, std::vector<int>> arrivals;
-  for (const std::string& payload : recorder.payloads()) {
+  for (const auto& [topic, payload] : recorder.messages()) {
     nlohmann::json pack = nlohmann::json::parse(payload, nullptr, false);
     ASSERT_TRUE(pack.is_array() && !pack.empty()) << payload;
     std::string device = pack[0]["bn"].get<std::string>();
@@ -194,7 +162,7 @@ TEST(UpstreamIntegrationTest, OutageKillAndRestartLoseNothingAndKeepEachDevicesO
   // Only what was in flight or acknowledged-but-not-yet-deleted at the kill can come twice.
   EXPECT_LE(duplicates, static_cast<size_t>(2 * kMaxInFlight * kRecordsPerMessage));
   std::printf("upstream: %zu messages before the kill, %zu in all; %zu duplicate readings\n",
-              before_kill, recorder.messages(), duplicates);
+              before_kill, recorder.count(), duplicates);
 }
 
 }  // namespace
