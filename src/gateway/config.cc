@@ -225,7 +225,12 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   }
   {
     YamlReader s = root.Map("security");
-    s.ReadEnum("require", &c.security.require, {"none", "signed", "sealed", "authenticated"});
+    std::string require = "none";
+    s.ReadEnum("require", &require, {"none", "signed", "sealed", "authenticated"});
+    c.security.require = require == "signed"          ? SecurityMode::kSigned
+                         : require == "sealed"        ? SecurityMode::kSealed
+                         : require == "authenticated" ? SecurityMode::kAuthenticated
+                                                      : SecurityMode::kNone;
     s.Read("max_skew_s", &c.security.max_skew_s, 1, 10LL * 365 * 24 * 3600);
     s.Read("session_max_age_s", &c.security.session_max_age_s, 60, 10LL * 365 * 24 * 3600);
     s.Read("gateway_key", &c.security.gateway_key);

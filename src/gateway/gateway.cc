@@ -251,13 +251,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
         if (p->forwarder && !committed.outbox.empty()) p->forwarder->Notify();
         if (p->options.on_commit) p->options.on_commit(committed);
       });
-  const SecurityMode require = c.security.require == "signed"   ? SecurityMode::kSigned
-                               : c.security.require == "sealed" ? SecurityMode::kSealed
-                               : c.security.require == "authenticated"
-                                   ? SecurityMode::kAuthenticated
-                                   : SecurityMode::kNone;
   auto auth =
-      Authenticator::Open({.require = require,
+      Authenticator::Open({.require = c.security.require,
                            .max_skew_ns = c.security.max_skew_s * kNsPerSecond,
                            .session_max_age_ns = c.security.session_max_age_s * kNsPerSecond,
                            .store_path = c.store.path,

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "edgeway/core/bounded_queue.h"
+#include "edgeway/gateway/authenticator.h"
 #include "edgeway/stream/analytics.h"
 #include "edgeway/stream/event_window.h"
 #include "edgeway/telemetry/decoder.h"
@@ -79,7 +80,7 @@ struct GatewayConfig {
   } twins;
 
   struct Security {
-    std::string require = "none";  // none, signed, sealed or authenticated
+    SecurityMode require = SecurityMode::kNone;  // none, signed, sealed or authenticated
     int64_t max_skew_s = 300;
     int64_t session_max_age_s = 24 * 3600;
     std::string gateway_key;  // empty: {store.path}.gateway.key, made on the first handshake
