@@ -159,6 +159,18 @@ double AnomalyDetector::Update(double value) {
     surprise = std::log1p(surprise);  // compress: a 100-sigma spike is not 30 times a 3-sigma one
   }
 
+  // A value outside everything seen so far.
+  bool novel = false;
+  if (count_ == 0) {
+    min_ = max_ = value;
+  } else {
+    const double tolerance = std::max(options_.novel_tolerance * (max_ - min_), std::sqrt(var_));
+    novel = count_ >= options_.warmup && max_ > min_ &&
+            (value > max_ + tolerance || value < min_ - tolerance);
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+  }
+
   // Update the state with the value.
   ++count_;
   // Exact running mean and variance at first (weight 1/n), exponential once 1/n < alpha.
@@ -200,6 +212,7 @@ double AnomalyDetector::Update(double value) {
   const double d = surprise - surprise_mean_;
   surprise_mean_ += h * d;
   surprise_var_ = (1 - h) * (surprise_var_ + h * d * d);
+  if (novel) score = 1;
   return Refractory(score);
 }
 

@@ -69,6 +69,22 @@ TEST(AnomalyDetectorTest, NothingBeforeWarmupAndFlatSeriesStaysQuiet) {
   for (int i = 0; i < 3000; ++i) EXPECT_EQ(flat.Update(7.0), 0) << i;
 }
 
+TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
+  // Noise in [0, 1] with a rare burst to 10: after the warmup the range is [0, 10]. A reading of
+  // 11 (10% of the range beyond it, and many standard deviations of the recent noise) is
+  // reported at once with the top score; 10.3 (within the 5% tolerance) is not.
+  AnomalyDetector d({.warmup = 300});
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> noise(0, 1);
+  for (int i = 0; i < 1000; ++i) d.Update(i % 250 == 0 ? 10 : noise(rng));
+  EXPECT_LT(d.Update(10.3), 1);
+  for (int i = 0; i < 300; ++i) d.Update(noise(rng));
+  EXPECT_EQ(d.Update(11), 1);
+  // Below the range as well, once the refractory period of the first report has passed.
+  for (int i = 0; i < 300; ++i) d.Update(noise(rng));
+  EXPECT_EQ(d.Update(-1.5), 1);
+}
+
 TEST(AnomalyDetectorTest, BrokenDailyPatternIsSeenThroughSeasonality) {
   // A cycle of 100 readings; after 3000 readings it stays at its mean (like NAB's
   // art_daily_flatmiddle): unremarkable to a mean-based view, obvious against one period ago.

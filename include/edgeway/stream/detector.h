@@ -29,6 +29,12 @@ struct DetectorOptions {
   double hw_alpha = 0.1;  // level
   double hw_beta = 0.01;  // trend
   double hw_gamma = 0.1;  // seasonal components
+  // After the warmup, a value beyond the whole range seen so far is an anomaly in itself, scored
+  // 1: a sensor reading a level it never read before (the "spatial anomaly" of Numenta's NAB
+  // detector, with its tolerance of this fraction of the range). It must also pass the range by
+  // one standard deviation of the recent values (the EWMA's), so that the records a noisy
+  // sensor sets now and then by chance are not alarms.
+  double novel_tolerance = 0.05;
 };
 
 // The period of `values` by autocorrelation, or 0 when no lag in [min_period, max_period]
@@ -88,6 +94,7 @@ class AnomalyDetector {
   double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
   // The last reported score and when: for `refractory` readings after it, only a higher score
   // is reported.
+  double min_ = 0, max_ = 0;  // of every value so far
   double last_report_ = 0;
   uint64_t last_report_at_ = 0;
 };
