@@ -1,6 +1,7 @@
 #include "edgeway/stream/detector.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <numbers>
 
@@ -17,6 +18,17 @@ double NegLog10Tail(double u) {
 
 // No detector judges before this many readings: the spread is not known yet.
 constexpr uint64_t kMinReadings = 16;
+
+// While learning the period, readings are kept as means of pairs (periods are found to within a
+// reading), less the first reading, as bfloat16: the upper half of a float, 8 significant bits,
+// ample for an autocorrelation. A quarter of the memory of the readings as doubles.
+constexpr size_t kLearnGroup = 2;
+
+uint16_t ToBfloat16(float f) {
+  return static_cast<uint16_t>((std::bit_cast<uint32_t>(f) + 0x8000u) >> 16);  // to nearest
+}
+
+float FromBfloat16(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
 
 }  // namespace
 
@@ -48,17 +60,53 @@ size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, si
   return best;
 }
 
+double PatternMemory::Update(double value, double range, double vigilance, double rate) {
+  std::copy(last_.begin() + 1, last_.end(), last_.begin());
+  last_.back() = static_cast<float>(value);
+  if (seen_ < kDims) ++seen_;
+  if (seen_ < kDims || range <= 0) return -1;
+  ++clock_;
+  size_t nearest = kPatterns;
+  double nearest_sum = INFINITY;
+  for (size_t k = 0; k < size_; ++k) {
+    double sum = 0;
+    for (size_t i = 0; i < kDims; ++i) sum += std::abs(last_[i] - prototypes_[k][i]);
+    if (sum < nearest_sum) {
+      nearest_sum = sum;
+      nearest = k;
+    }
+  }
+  const double distance =
+      nearest < kPatterns ? std::min(1.0, nearest_sum / kDims / range) : 1.0;
+  if (distance > vigilance) {
+    size_t slot = size_;
+    if (size_ < kPatterns) {
+      ++size_;
+    } else {
+      slot = static_cast<size_t>(std::min_element(matched_at_.begin(), matched_at_.end()) -
+                                 matched_at_.begin());
+    }
+    prototypes_[slot] = last_;
+    matched_at_[slot] = clock_;
+  } else {
+    for (size_t i = 0; i < kDims; ++i)
+      prototypes_[nearest][i] += static_cast<float>(rate * (last_[i] - prototypes_[nearest][i]));
+    matched_at_[nearest] = clock_;
+  }
+  return distance;
+}
+
 AnomalyDetector::AnomalyDetector(const DetectorOptions& options)
     : options_(options), recent_(std::max<size_t>(options.recent, 1), 0.0) {
   ring_.reserve(options.median_window);
   sorted_.reserve(options.median_window);
-  learn_.reserve(options.season_learn / 2);
+  learn_.reserve(options.season_learn / kLearnGroup);
 }
 
 size_t AnomalyDetector::bytes() const {
   return sizeof(*this) +
-         (ring_.capacity() + sorted_.capacity() + recent_.capacity()) * sizeof(double) +
-         (learn_.capacity() + season_.capacity()) * sizeof(float);
+         (ring_.capacity() + sorted_.capacity()) * sizeof(float) + recent_.capacity() * sizeof(double) +
+         learn_.capacity() * sizeof(uint16_t) + season_.capacity() * sizeof(float);
 }
 
 double AnomalyDetector::RobustZ(double value) const {
@@ -86,22 +134,27 @@ double AnomalyDetector::RobustZ(double value) const {
 
 double AnomalyDetector::SeasonalZ(double value) {
   if (period_ == 0) {
-    if (learn_.size() * 2 < options_.season_learn) {
-      if (learn_half_) learn_.push_back(static_cast<float>((learn_pending_ + value) / 2));
-      learn_pending_ = value;
-      learn_half_ = !learn_half_;
-      if (learn_.size() * 2 >= options_.season_learn) {
-        // Lags count pairs here; the period in readings is twice the lag.
-        const size_t lag =
-            DetectSeasonality(learn_, 2, options_.season_max_period / 2, options_.season_min_acf);
-        period_ = 2 * lag;
+    if (learn_.size() * kLearnGroup < options_.season_learn) {
+      if (learn_.empty() && learn_pending_ == 0) learn_origin_ = value;
+      learn_sum_ += value - learn_origin_;
+      if (++learn_pending_ == kLearnGroup) {
+        learn_.push_back(ToBfloat16(static_cast<float>(learn_sum_ / kLearnGroup)));
+        learn_sum_ = 0;
+        learn_pending_ = 0;
+      }
+      if (learn_.size() * kLearnGroup >= options_.season_learn) {
+        std::vector<float> learnt(learn_.size());
+        std::transform(learn_.begin(), learn_.end(), learnt.begin(), FromBfloat16);
+        // Lags count groups here; the period in readings is kLearnGroup times the lag.
+        const size_t lag = DetectSeasonality(learnt, 2, options_.season_max_period / kLearnGroup,
+                                             options_.season_min_acf);
+        period_ = kLearnGroup * lag;
         if (period_ > 0) {
           double scale = 0;
-          for (size_t i = lag; i < learn_.size(); ++i)
-            scale += std::abs(learn_[i] - learn_[i - lag]);
-          season_scale_ = scale / static_cast<double>(learn_.size() - lag);
+          for (size_t i = lag; i < learnt.size(); ++i) scale += std::abs(learnt[i] - learnt[i - lag]);
+          season_scale_ = scale / static_cast<double>(learnt.size() - lag);
         }
-        std::vector<float>().swap(learn_);  // freed (not just cleared) before the history is
+        std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history is
                                             // allocated: state stays under 4 KiB
         // The first period after learning fills the history with real readings.
         season_.reserve(period_);
@@ -143,7 +196,7 @@ double AnomalyDetector::Update(double value) {
     const double sd = std::sqrt(std::max(var_, 1e-12 * std::max(1.0, mean_ * mean_)));
     const double z_ewma = std::abs(value - mean_) / sd;
     const double z_robust = RobustZ(value);
-    const double r = (value - mean_) / sd;
+    const double r = std::clamp((value - mean_) / sd, -options_.cusum_clip, options_.cusum_clip);
     cusum_up_ = std::max(0.0, cusum_up_ + r - options_.cusum_slack);
     cusum_down_ = std::max(0.0, cusum_down_ - r - options_.cusum_slack);
     const double z_cusum = std::max(cusum_up_, cusum_down_) / 4;  // 4 sd of drift ~ one z
@@ -156,7 +209,11 @@ double AnomalyDetector::Update(double value) {
     // it also sees a broken pattern that stays near the mean.
     const double z_season = SeasonalZ(value);
     if (z_season >= 0) surprise = z_season;
-    surprise = std::log1p(surprise);  // compress: a 100-sigma spike is not 30 times a 3-sigma one
+    surprise = std::tanh(surprise / options_.surprise_scale);
+    // A shape the series has taken before is no news, however far from the recent mean it is.
+    const double distance = patterns_.Update(value, max_ - min_, options_.pattern_vigilance,
+                                             options_.pattern_rate);
+    if (distance >= 0) surprise *= std::min(1.0, distance / options_.pattern_vigilance);
   }
 
   // A value outside everything seen so far.
@@ -179,15 +236,16 @@ double AnomalyDetector::Update(double value) {
   mean_ += a * dv;
   var_ = (1 - a) * (var_ + a * dv * dv);
   const size_t w = options_.median_window;
+  const auto stored = static_cast<float>(value);
   if (ring_.size() < w) {
-    ring_.push_back(value);
+    ring_.push_back(stored);
   } else {
-    double old = ring_[next_];
-    ring_[next_] = value;
+    const float old = ring_[next_];
+    ring_[next_] = stored;
     next_ = (next_ + 1) % w;
     sorted_.erase(std::lower_bound(sorted_.begin(), sorted_.end(), old));
   }
-  sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), value), value);
+  sorted_.insert(std::upper_bound(sorted_.begin(), sorted_.end(), stored), stored);
 
   // Likelihood: the recent average surprise against the long-run distribution of surprise.
   const size_t m = recent_.size();
@@ -198,15 +256,13 @@ double AnomalyDetector::Update(double value) {
   double score = 0;
   if (count_ > options_.warmup && surprise_count_ > 0) {
     // A floor on the spread: in a very regular series the surprise barely varies, and a change
-    // of a tenth (of log1p of a z-score) is no evidence of anything.
+    // of a tenth is no evidence of anything.
     const double sd = std::sqrt(std::max(surprise_var_, 0.01));
     // The average of m draws spreads sqrt(m) times less than one draw.
     const double u = (recent_mean - surprise_mean_) / (sd / std::sqrt(static_cast<double>(m)));
-    // -log10(tail) / 10, capped at 1 (a tail of 1e-10 or less). The cap matters: an event
-    // that keeps the likelihood at its maximum cannot rise above itself, so the refractory rule
-    // reports it once (an uncapped scale re-triggered while an event grew: 26.9 instead of
-    // 40.4 on NAB's standard profile over the dev series).
-    if (u > 0) score = std::min(1.0, NegLog10Tail(u) / 10.0);
+    // -log10(tail) / score_decades, capped at 1. An event whose likelihood keeps growing is
+    // reported again only when it doubles (the escalation of the refractory rule).
+    if (u > 0) score = std::min(1.0, NegLog10Tail(u) / options_.score_decades);
   }
   const double h = std::max(options_.history_alpha, 1.0 / static_cast<double>(++surprise_count_));
   const double d = surprise - surprise_mean_;
@@ -218,7 +274,7 @@ double AnomalyDetector::Update(double value) {
 
 double AnomalyDetector::Refractory(double score) {
   if (count_ - last_report_at_ > options_.refractory) last_report_ = 0;
-  if (score <= last_report_) return 0;
+  if (score <= options_.escalation * last_report_) return 0;
   last_report_ = score;
   last_report_at_ = count_;
   return score;

@@ -85,6 +85,51 @@ TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
   EXPECT_EQ(d.Update(-1.5), 1);
 }
 
+TEST(PatternMemoryTest, KnownShapesAreNearAndNewOnesFar) {
+  PatternMemory memory;
+  constexpr size_t kDims = PatternMemory::kDims;
+  auto tooth = [](size_t i) { return static_cast<double>(i % 10); };
+  // A sawtooth 0..9 over a range of 10: after its first turn every pattern has been seen.
+  for (size_t i = 0; i + 1 < kDims; ++i) EXPECT_EQ(memory.Update(tooth(i), 10, 0.05, 0.1), -1);
+  EXPECT_EQ(memory.Update(tooth(kDims - 1), 10, 0.05, 0.1), 1);  // no prototype yet
+  double last = 0;
+  for (size_t i = kDims; i < 200; ++i) last = memory.Update(tooth(i), 10, 0.05, 0.1);
+  EXPECT_LT(last, 0.01);
+  // A value of 30 in place of 9: 21 off in one of eight values, over the range of 10.
+  for (size_t i = 200; i < 209; ++i) memory.Update(tooth(i), 10, 0.05, 0.1);
+  EXPECT_NEAR(memory.Update(30, 10, 0.05, 0.1), 21.0 / kDims / 10, 1e-6);
+  // No range, no distance.
+  EXPECT_EQ(PatternMemory().Update(1, 0, 0.05, 0.1), -1);
+}
+
+TEST(AnomalyDetectorTest, ARecurringJobIsNotNews) {
+  // A CPU idling at quantised levels, with the same backup job (5.0 for 6 readings) every 288:
+  // to z-scores it is as strange on day 2 as on day 1, until the likelihood's history has taken
+  // in a few of them. The pattern memory knows it from its second run. A plateau of another
+  // height later is still news.
+  auto run = [](const DetectorOptions& options, int* reports, double* other) {
+    AnomalyDetector d(options);
+    std::mt19937_64 rng(11);
+    std::bernoulli_distribution blip(0.2);
+    *reports = 0;
+    for (int i = 0; i < 288 * 20; ++i) {
+      const bool job = i % 288 >= 100 && i % 288 < 106;
+      const double s = d.Update(job ? 5.0 : (blip(rng) ? 0.134 : 0.066));
+      if (s >= 0.3) ++*reports;
+    }
+    *other = 0;
+    for (int i = 0; i < 6; ++i) *other = std::max(*other, d.Update(2.5));
+  };
+  int reports = 0;
+  double other = 0;
+  run({}, &reports, &other);
+  EXPECT_EQ(reports, 0);
+  EXPECT_GE(other, 0.5);
+  // Without the pattern memory (a vigilance no pattern stays within), the first days are news.
+  run({.pattern_vigilance = 1e-12}, &reports, &other);
+  EXPECT_GE(reports, 3);
+}
+
 TEST(AnomalyDetectorTest, BrokenDailyPatternIsSeenThroughSeasonality) {
   // A cycle of 100 readings; after 3000 readings it stays at its mean (like NAB's
   // art_daily_flatmiddle): unremarkable to a mean-based view, obvious against one period ago.

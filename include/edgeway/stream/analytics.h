@@ -20,7 +20,7 @@ enum class DetectorKind {
 
 struct AnalyticsOptions {
   DetectorKind detector = DetectorKind::kSigma;
-  double anomaly_threshold = 0.9;  // ensemble score for an anomaly (0.9: tail below 1e-9)
+  double anomaly_threshold = 0.5;  // ensemble score for an anomaly (0.5: tail below 1e-15)
   size_t window = 50;            // readings per key in the sliding window
   double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
   size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key

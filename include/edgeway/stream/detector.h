@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -11,13 +12,26 @@ struct DetectorOptions {
   size_t median_window = 64;     // robust z-score: median and MAD of the last N values
   double ewma_alpha = 0.05;      // EWMA mean and variance of the values
   double cusum_slack = 0.5;      // CUSUM drift allowance, in standard deviations
+  double cusum_clip = 3.0;       // CUSUM steps are clipped to +-this many standard deviations,
+                                 // so a lone spike is not read as a level shift for an hour
+  double surprise_scale = 3.0;   // raw surprise tanh(z / this): bounded, so that past a few
+                                 // sigma every spike is alike to the likelihood (the novelty rule
+                                 // and the pattern memory judge how far and how familiar)
   size_t warmup = 300;           // readings before the first score above 0: the surprise
                                  // distribution needs a few hundred readings to mean anything
   size_t recent = 8;             // readings in the short-term average of raw surprise
   double history_alpha = 0.002;  // EWMA over raw surprise: its long-run distribution
+  // The score is -log10 of the likelihood's tail over `score_decades`, capped at 1.
+  double score_decades = 30;
   // An alert is an event, not a state: for `refractory` readings after a reported score, only a
-  // higher score is reported (the rest are 0).
+  // score `escalation` times higher is reported (the rest are 0).
   size_t refractory = 200;
+  double escalation = 2.0;
+  // The pattern memory mutes the surprise of a pattern seen before (see PatternMemory): by
+  // distance / `pattern_vigilance`, up to 1; a pattern nearer than that to a prototype moves it
+  // by `pattern_rate`, a farther one becomes a prototype.
+  double pattern_vigilance = 0.05;
+  double pattern_rate = 0.1;
   // Seasonality (the seed's detect_seasonality, which it never defined): the period is the
   // strongest autocorrelation peak over the first `season_learn` readings, between 4 and
   // `season_max_period` readings, if its autocorrelation is at least `season_min_acf`.
@@ -42,15 +56,41 @@ struct DetectorOptions {
 size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
                          double min_acf);
 
-// A streaming anomaly detector for one series, in under 4 KiB of state (about 2.6 KB once a
-// daily period of 288 readings is known): a robust z-score (median/MAD), an EWMA residual and a
-// two-sided CUSUM for level shifts give a raw surprise per reading, or, once a period is found,
-// the residual of an additive Holt-Winters forecast; the ensemble turns it into an anomaly
-// likelihood, the tail probability
-// of the recent average surprise against its own long-run distribution (as Numenta's anomaly
-// likelihood), reported as -log10(tail) / 10 capped at 1; then a refractory rule reports each
-// event once. Each score uses only the values up to and including its own.
-// Not thread-safe.
+// The shapes a series has taken: "has it looked like this before?", in the manner of adaptive
+// resonance theory. A pattern is the last kDims values; up to kPatterns prototypes are kept in
+// the series' own units, and distances are mean absolute differences over the range of the
+// series, so that they stay comparable as the range grows. A pattern farther than the
+// vigilance from every prototype becomes one (in place of the least recently matched when the
+// memory is full); a nearer one moves its nearest prototype towards itself. A daily backup spike
+// is strange to a z-score every day, but familiar here from the second day on. Not thread-safe.
+class PatternMemory {
+ public:
+  static constexpr size_t kDims = 8;
+  static constexpr size_t kPatterns = 32;
+
+  // Adds `value`; returns the distance of the pattern it ends to the nearest prototype in
+  // [0, 1] (1 with no prototype yet), or -1 before kDims values or while `range` is 0. Then
+  // learns the pattern.
+  double Update(double value, double range, double vigilance, double rate);
+
+ private:
+  std::array<float, kDims> last_{};  // oldest first
+  size_t seen_ = 0;
+  std::array<std::array<float, kDims>, kPatterns> prototypes_{};
+  std::array<uint32_t, kPatterns> matched_at_{};
+  size_t size_ = 0;
+  uint32_t clock_ = 0;
+};
+
+// A streaming anomaly detector for one series, in under 4 KiB of state: a robust z-score
+// (median/MAD), an EWMA residual and a two-sided CUSUM for level shifts give a raw surprise per
+// reading, or, once a period is found, the residual of an additive Holt-Winters forecast; the
+// surprise is bounded (tanh) and muted for patterns the PatternMemory knows. The ensemble turns
+// it into an anomaly likelihood, the tail probability of the recent average surprise against
+// its own long-run distribution (as Numenta's anomaly likelihood), reported as
+// -log10(tail) / score_decades capped at 1; a value beyond the whole range seen so far scores 1;
+// then a refractory rule reports each event once. Each score uses only the values up to and
+// including its own. Not thread-safe.
 class AnomalyDetector {
  public:
   explicit AnomalyDetector(const DetectorOptions& options = {});
@@ -69,8 +109,8 @@ class AnomalyDetector {
   DetectorOptions options_;
   uint64_t count_ = 0;
   // Median/MAD window: the values in arrival order (ring) and sorted.
-  std::vector<double> ring_;
-  std::vector<double> sorted_;
+  std::vector<float> ring_;
+  std::vector<float> sorted_;
   size_t next_ = 0;
   // EWMA of the values.
   double mean_ = 0, var_ = 0;
@@ -82,11 +122,12 @@ class AnomalyDetector {
   double recent_sum_ = 0;
   double surprise_mean_ = 0, surprise_var_ = 0;
   uint64_t surprise_count_ = 0;
-  // Seasonality: means of pairs of readings kept while learning the period (half the memory of
-  // the readings, periods found to within one reading), then the last `period_` values.
-  std::vector<float> learn_;
-  double learn_pending_ = 0;
-  bool learn_half_ = false;
+  // Seasonality: means of pairs of readings (as bfloat16, less the first reading) kept while
+  // learning the period, then the seasonal components of the Holt-Winters forecast.
+  std::vector<uint16_t> learn_;
+  double learn_origin_ = 0;
+  double learn_sum_ = 0;
+  size_t learn_pending_ = 0;
   size_t period_ = 0;
   std::vector<float> season_;
   size_t season_next_ = 0;
@@ -95,6 +136,7 @@ class AnomalyDetector {
   // The last reported score and when: for `refractory` readings after it, only a higher score
   // is reported.
   double min_ = 0, max_ = 0;  // of every value so far
+  PatternMemory patterns_;
   double last_report_ = 0;
   uint64_t last_report_at_ = 0;
 };
