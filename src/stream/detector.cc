@@ -76,8 +76,7 @@ double PatternMemory::Update(double value, double range, double vigilance, doubl
       nearest = k;
     }
   }
-  const double distance =
-      nearest < kPatterns ? std::min(1.0, nearest_sum / kDims / range) : 1.0;
+  const double distance = nearest < kPatterns ? std::min(1.0, nearest_sum / kDims / range) : 1.0;
   if (distance > vigilance) {
     size_t slot = size_;
     if (size_ < kPatterns) {
@@ -104,9 +103,9 @@ AnomalyDetector::AnomalyDetector(const DetectorOptions& options)
 }
 
 size_t AnomalyDetector::bytes() const {
-  return sizeof(*this) +
-         (ring_.capacity() + sorted_.capacity()) * sizeof(float) + recent_.capacity() * sizeof(double) +
-         learn_.capacity() * sizeof(uint16_t) + season_.capacity() * sizeof(float);
+  return sizeof(*this) + (ring_.capacity() + sorted_.capacity()) * sizeof(float) +
+         recent_.capacity() * sizeof(double) + learn_.capacity() * sizeof(uint16_t) +
+         season_.capacity() * sizeof(float);
 }
 
 double AnomalyDetector::RobustZ(double value) const {
@@ -151,11 +150,12 @@ double AnomalyDetector::SeasonalZ(double value) {
         period_ = kLearnGroup * lag;
         if (period_ > 0) {
           double scale = 0;
-          for (size_t i = lag; i < learnt.size(); ++i) scale += std::abs(learnt[i] - learnt[i - lag]);
+          for (size_t i = lag; i < learnt.size(); ++i)
+            scale += std::abs(learnt[i] - learnt[i - lag]);
           season_scale_ = scale / static_cast<double>(learnt.size() - lag);
         }
         std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history is
-                                            // allocated: state stays under 4 KiB
+                                               // allocated: state stays under 4 KiB
         // The first period after learning fills the history with real readings.
         season_.reserve(period_);
       }
@@ -211,22 +211,32 @@ double AnomalyDetector::Update(double value) {
     if (z_season >= 0) surprise = z_season;
     surprise = std::tanh(surprise / options_.surprise_scale);
     // A shape the series has taken before is no news, however far from the recent mean it is.
-    const double distance = patterns_.Update(value, max_ - min_, options_.pattern_vigilance,
-                                             options_.pattern_rate);
+    const double distance =
+        patterns_.Update(value, max_ - min_, options_.pattern_vigilance, options_.pattern_rate);
     if (distance >= 0) surprise *= std::min(1.0, distance / options_.pattern_vigilance);
   }
 
-  // A value outside everything seen so far.
+  // A value outside everything seen until kRangeDelay readings ago (so that a drift past the
+  // range is measured from where the range stood before the drift), by more than the tolerance
+  // and the noise: the mean absolute step between readings, which a trend does not inflate, as
+  // a standard deviation.
   bool novel = false;
   if (count_ == 0) {
     min_ = max_ = value;
   } else {
-    const double tolerance = std::max(options_.novel_tolerance * (max_ - min_), std::sqrt(var_));
+    const double noise = step_ / (2 / std::sqrt(std::numbers::pi));  // E|x - x'| = 2 sd / sqrt(pi)
+    const double tolerance = std::max(options_.novel_tolerance * (max_ - min_), noise);
     novel = count_ >= options_.warmup && max_ > min_ &&
             (value > max_ + tolerance || value < min_ - tolerance);
-    min_ = std::min(min_, value);
-    max_ = std::max(max_, value);
+    step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) *
+             (std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]) - step_);
+    if (count_ >= kRangeDelay) {
+      min_ = std::min<double>(min_, delayed_[delayed_next_]);
+      max_ = std::max<double>(max_, delayed_[delayed_next_]);
+    }
   }
+  delayed_[delayed_next_] = static_cast<float>(value);
+  delayed_next_ = (delayed_next_ + 1) % kRangeDelay;
 
   // Update the state with the value.
   ++count_;

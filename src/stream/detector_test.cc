@@ -85,6 +85,37 @@ TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
   EXPECT_EQ(d.Update(-1.5), 1);
 }
 
+TEST(AnomalyDetectorTest, ADriftPastTheRangeIsAnAnomaly) {
+  // A noisy cycle between 60 and 80, then from its low a slide down by 0.2 a reading: each new
+  // low is within the tolerance (5% of the range, 1) of the one before, but after a few
+  // readings the value is below where the range stood before the slide began.
+  AnomalyDetector d({.warmup = 300});
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(0, 0.5);
+  double before = 0;
+  for (int i = 0; i < 3075; ++i)
+    before =
+        std::max(before, d.Update(70 + 10 * std::sin(2 * std::numbers::pi * i / 100) + noise(rng)));
+  EXPECT_LT(before, 0.5);
+  int reported_at = -1;
+  for (int i = 0; i < 40 && reported_at < 0; ++i) {
+    if (d.Update(60 - 0.2 * i + noise(rng)) == 1) reported_at = i;
+  }
+  EXPECT_GE(reported_at, 0);
+  EXPECT_LE(reported_at, 15);  // 1 + a noise below 60, at the tenth step or so
+}
+
+TEST(AnomalyDetectorTest, ANoisySensorsRecordsAreNotAlarms) {
+  // Gaussian noise sets a new record now and then; none passes the range by a standard
+  // deviation of the noise often enough to be reported.
+  AnomalyDetector d;
+  std::mt19937_64 rng(21);
+  std::normal_distribution<double> noise(20, 1);
+  int top = 0;
+  for (int i = 0; i < 50000; ++i) top += d.Update(noise(rng)) == 1;
+  EXPECT_LE(top, 1);
+}
+
 TEST(PatternMemoryTest, KnownShapesAreNearAndNewOnesFar) {
   PatternMemory memory;
   constexpr size_t kDims = PatternMemory::kDims;

@@ -46,8 +46,8 @@ struct DetectorOptions {
   // After the warmup, a value beyond the whole range seen so far is an anomaly in itself, scored
   // 1: a sensor reading a level it never read before (the "spatial anomaly" of Numenta's NAB
   // detector, with its tolerance of this fraction of the range). It must also pass the range by
-  // one standard deviation of the recent values (the EWMA's), so that the records a noisy
-  // sensor sets now and then by chance are not alarms.
+  // one standard deviation of the noise, so that the records a noisy sensor sets now and then
+  // by chance are not alarms.
   double novel_tolerance = 0.05;
 };
 
@@ -135,7 +135,13 @@ class AnomalyDetector {
   double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
   // The last reported score and when: for `refractory` readings after it, only a higher score
   // is reported.
-  double min_ = 0, max_ = 0;  // of every value so far
+  // The range of every value up to kRangeDelay readings ago, the last kRangeDelay values, and
+  // the EWMA of the absolute step between readings.
+  static constexpr size_t kRangeDelay = 8;
+  double min_ = 0, max_ = 0;
+  std::array<float, kRangeDelay> delayed_{};
+  size_t delayed_next_ = 0;
+  double step_ = 0;
   PatternMemory patterns_;
   double last_report_ = 0;
   uint64_t last_report_at_ = 0;
