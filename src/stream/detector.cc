@@ -43,19 +43,29 @@ size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, si
   for (double v : values) var += (v - mean) * (v - mean);
   if (var <= 0) return 0;
   max_period = std::min(max_period, n / 3);
+  // Each lag's covariance over the pairs it has (n - lag of them), so that long periods are not
+  // handicapped against their own divisors: a weekly cycle correlates better than a daily one
+  // when weekends differ, though over fewer pairs.
   std::vector<double> acf(max_period + 2, 0.0);
   for (size_t lag = 1; lag <= max_period + 1; ++lag) {
     double c = 0;
     for (size_t i = lag; i < n; ++i) c += (values[i] - mean) * (values[i - lag] - mean);
-    acf[lag] = c / var;
+    acf[lag] = (c / static_cast<double>(n - lag)) / (var / static_cast<double>(n));
   }
+  auto peak = [&](size_t lag) {
+    return acf[lag] >= min_acf && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1];
+  };
+  const size_t first = std::max<size_t>(min_period, 2);
+  double best_acf = -1;
+  for (size_t lag = first; lag <= max_period; ++lag) {
+    if (peak(lag)) best_acf = std::max(best_acf, acf[lag]);
+  }
+  // Every multiple of a period correlates as well as the period itself, give or take the
+  // estimate's noise (about 1 / sqrt(n)): the shortest peak within that margin of the best.
+  const double margin = 1 / std::sqrt(static_cast<double>(n));
   size_t best = 0;
-  double best_acf = min_acf;
-  for (size_t lag = std::max<size_t>(min_period, 2); lag <= max_period; ++lag) {
-    if (acf[lag] >= best_acf && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1]) {
-      best = lag;
-      best_acf = acf[lag];
-    }
+  for (size_t lag = first; lag <= max_period && best == 0; ++lag) {
+    if (peak(lag) && acf[lag] >= best_acf - margin) best = lag;
   }
   return best;
 }

@@ -27,6 +27,23 @@ TEST(DetectSeasonalityTest, FindsThePeriodOfANoisyCycle) {
   EXPECT_NEAR(static_cast<double>(DetectSeasonality(Sine(600, 144, 1.0, 2), 2, 200, 0.6)), 144, 1);
 }
 
+TEST(DetectSeasonalityTest, AWeekBeatsADayWhenWeekendsDiffer) {
+  // Hourly traffic: a daily cycle, quieter on the last two days of each week. The day alone
+  // leaves the weekends unexplained; the week explains both, so it is the period, though its
+  // lag has fewer pairs. Without weekends the day wins over its multiples.
+  std::vector<float> week(600), days(600);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 1);
+  for (size_t i = 0; i < week.size(); ++i) {
+    const double daily = 10 * std::sin(2 * std::numbers::pi * static_cast<double>(i % 24) / 24);
+    const bool weekend = (i / 24) % 7 >= 5;
+    days[i] = static_cast<float>(daily + noise(rng));
+    week[i] = static_cast<float>((weekend ? 0.3 * daily - 8 : daily) + noise(rng));
+  }
+  EXPECT_EQ(DetectSeasonality(week, 2, 200, 0.6), 168u);
+  EXPECT_EQ(DetectSeasonality(days, 2, 200, 0.6), 24u);
+}
+
 TEST(DetectSeasonalityTest, NoPeriodInNoiseOrFlatSeries) {
   EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6), 0u);  // period beyond the range
   std::vector<float> noise = Sine(600, 24, 1.0, 3);
