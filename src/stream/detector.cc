@@ -164,10 +164,14 @@ double AnomalyDetector::SeasonalZ(double value) {
             scale += std::abs(learnt[i] - learnt[i - lag]);
           season_scale_ = scale / static_cast<double>(learnt.size() - lag);
         }
-        std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history is
-                                               // allocated: state stays under 4 KiB
-        // The first period after learning fills the history with real readings.
-        season_.reserve(period_);
+        if (period_ > 0) {
+          std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history
+                                                 // is allocated: state stays under 4 KiB
+          // The first period after learning fills the history with real readings.
+          season_.reserve(period_);
+        } else {
+          learn_.clear();  // no period: learn again from the next readings, in the same memory
+        }
       }
     }
     return -1;  // no seasonal view (yet)
