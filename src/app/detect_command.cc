@@ -40,8 +40,9 @@ std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window
 
 void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector) {
   cmd->add_option("--detector", detector,
-                  "ensemble (robust z, EWMA, CUSUM, anomaly likelihood) or sigma (the seed's "
-                  "3-sigma rule over a sliding window)")
+                  "ensemble (robust z, EWMA, CUSUM, Holt-Winters seasonality, a pattern memory, "
+                  "anomaly likelihood, range novelty) or sigma (the seed's 3-sigma rule over a "
+                  "sliding window)")
       ->capture_default_str()
       ->check(CLI::IsMember({"ensemble", "sigma"}));
   cmd->add_option("--window", window, "readings in the sliding window of the sigma detector")
