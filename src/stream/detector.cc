@@ -163,8 +163,6 @@ double AnomalyDetector::SeasonalZ(double value) {
           for (size_t i = lag; i < learnt.size(); ++i)
             scale += std::abs(learnt[i] - learnt[i - lag]);
           season_scale_ = scale / static_cast<double>(learnt.size() - lag);
-        }
-        if (period_ > 0) {
           std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history
                                                  // is allocated: state stays under 4 KiB
           // The first period after learning fills the history with real readings.

@@ -33,8 +33,9 @@ struct DetectorOptions {
   double pattern_vigilance = 0.05;
   double pattern_rate = 0.1;
   // Seasonality (the seed's detect_seasonality, which it never defined): the period is the
-  // strongest autocorrelation peak over the first `season_learn` readings, between 4 and
-  // `season_max_period` readings, if its autocorrelation is at least `season_min_acf`.
+  // shortest autocorrelation peak within the estimate's noise of the strongest, over the first
+  // `season_learn` readings, between 4 and `season_max_period` readings, if its autocorrelation
+  // is at least `season_min_acf`; without one, the next `season_learn` readings are tried.
   size_t season_learn = 1200;
   size_t season_max_period = 400;
   double season_min_acf = 0.6;
@@ -51,8 +52,9 @@ struct DetectorOptions {
   double novel_tolerance = 0.05;
 };
 
-// The period of `values` by autocorrelation, or 0 when no lag in [min_period, max_period]
-// correlates at least `min_acf` at a local peak.
+// The period of `values` by autocorrelation: the shortest local peak in [min_period,
+// max_period] within about 1 / sqrt(n) of the highest, or 0 when no peak correlates at least
+// `min_acf`.
 size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
                          double min_acf);
 
@@ -88,9 +90,9 @@ class PatternMemory {
 // surprise is bounded (tanh) and muted for patterns the PatternMemory knows. The ensemble turns
 // it into an anomaly likelihood, the tail probability of the recent average surprise against
 // its own long-run distribution (as Numenta's anomaly likelihood), reported as
-// -log10(tail) / score_decades capped at 1; a value beyond the whole range seen so far scores 1;
-// then a refractory rule reports each event once. Each score uses only the values up to and
-// including its own. Not thread-safe.
+// -log10(tail) / score_decades capped at 1; a value beyond the whole range seen so far (by a
+// tolerance and the noise) scores 1; then a refractory rule reports each event once. Each score
+// uses only the values up to and including its own. Not thread-safe.
 class AnomalyDetector {
  public:
   explicit AnomalyDetector(const DetectorOptions& options = {});
@@ -133,8 +135,6 @@ class AnomalyDetector {
   size_t season_next_ = 0;
   double season_scale_ = 0;             // EWMA of |x - forecast|
   double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
-  // The last reported score and when: for `refractory` readings after it, only a higher score
-  // is reported.
   // The range of every value up to kRangeDelay readings ago, the last kRangeDelay values, and
   // the EWMA of the absolute step between readings.
   static constexpr size_t kRangeDelay = 8;
@@ -143,6 +143,8 @@ class AnomalyDetector {
   size_t delayed_next_ = 0;
   double step_ = 0;
   PatternMemory patterns_;
+  // The last reported score and when: for `refractory` readings after it, only a score
+  // `escalation` times higher is reported.
   double last_report_ = 0;
   uint64_t last_report_at_ = 0;
 };
