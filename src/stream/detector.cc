@@ -33,7 +33,7 @@ float FromBfloat16(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_
 }  // namespace
 
 size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
-                         double min_acf) {
+                         double min_acf, double min_prominence) {
   const size_t n = values.size();
   if (n < 12) return 0;
   double mean = 0;
@@ -52,8 +52,13 @@ size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, si
     for (size_t i = lag; i < n; ++i) c += (values[i] - mean) * (values[i - lag] - mean);
     acf[lag] = (c / static_cast<double>(n - lag)) / (var / static_cast<double>(n));
   }
+  // The lowest autocorrelation at each lag or a shorter one: a period's peak rises above it.
+  std::vector<double> trough(acf.size());
+  trough[1] = acf[1];
+  for (size_t lag = 2; lag < acf.size(); ++lag) trough[lag] = std::min(trough[lag - 1], acf[lag]);
   auto peak = [&](size_t lag) {
-    return acf[lag] >= min_acf && acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1];
+    return acf[lag] >= min_acf && acf[lag] - trough[lag] >= min_prominence &&
+           acf[lag] >= acf[lag - 1] && acf[lag] >= acf[lag + 1];
   };
   const size_t first = std::max<size_t>(min_period, 2);
   double best_acf = -1;
@@ -155,8 +160,9 @@ double AnomalyDetector::SeasonalZ(double value) {
         std::vector<float> learnt(learn_.size());
         std::transform(learn_.begin(), learn_.end(), learnt.begin(), FromBfloat16);
         // Lags count groups here; the period in readings is kLearnGroup times the lag.
-        const size_t lag = DetectSeasonality(learnt, 2, options_.season_max_period / kLearnGroup,
-                                             options_.season_min_acf);
+        const size_t lag =
+            DetectSeasonality(learnt, 2, options_.season_max_period / kLearnGroup,
+                              options_.season_min_acf, options_.season_min_prominence);
         period_ = kLearnGroup * lag;
         if (period_ > 0) {
           double scale = 0;

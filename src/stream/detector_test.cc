@@ -22,9 +22,10 @@ std::vector<float> Sine(size_t n, size_t period, double noise, uint64_t seed) {
 }
 
 TEST(DetectSeasonalityTest, FindsThePeriodOfANoisyCycle) {
-  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 1.0, 1), 2, 200, 0.6), 24u);
+  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 1.0, 1), 2, 200, 0.6, 0.2), 24u);
   // A long period over few cycles has a broad peak: within one reading.
-  EXPECT_NEAR(static_cast<double>(DetectSeasonality(Sine(600, 144, 1.0, 2), 2, 200, 0.6)), 144, 1);
+  EXPECT_NEAR(static_cast<double>(DetectSeasonality(Sine(600, 144, 1.0, 2), 2, 200, 0.6, 0.2)), 144,
+              1);
 }
 
 TEST(DetectSeasonalityTest, AWeekBeatsADayWhenWeekendsDiffer) {
@@ -40,17 +41,37 @@ TEST(DetectSeasonalityTest, AWeekBeatsADayWhenWeekendsDiffer) {
     days[i] = static_cast<float>(daily + noise(rng));
     week[i] = static_cast<float>((weekend ? 0.3 * daily - 8 : daily) + noise(rng));
   }
-  EXPECT_EQ(DetectSeasonality(week, 2, 200, 0.6), 168u);
-  EXPECT_EQ(DetectSeasonality(days, 2, 200, 0.6), 24u);
+  EXPECT_EQ(DetectSeasonality(week, 2, 200, 0.6, 0.2), 168u);
+  EXPECT_EQ(DetectSeasonality(days, 2, 200, 0.6, 0.2), 24u);
 }
 
 TEST(DetectSeasonalityTest, NoPeriodInNoiseOrFlatSeries) {
-  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6), 0u);  // period beyond the range
+  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6, 0.2),
+            0u);  // period beyond the range
   std::vector<float> noise = Sine(600, 24, 1.0, 3);
   for (size_t i = 0; i < noise.size(); ++i)
     noise[i] -= static_cast<float>(Sine(600, 24, 0.0, 3)[i]);
-  EXPECT_EQ(DetectSeasonality(noise, 2, 200, 0.6), 0u);
-  EXPECT_EQ(DetectSeasonality(std::vector<float>(600, 5.0f), 2, 200, 0.6), 0u);
+  EXPECT_EQ(DetectSeasonality(noise, 2, 200, 0.6, 0.2), 0u);
+  EXPECT_EQ(DetectSeasonality(std::vector<float>(600, 5.0f), 2, 200, 0.6, 0.2), 0u);
+}
+
+TEST(DetectSeasonalityTest, AFaintRippleOnAWanderingSeriesIsNoPeriod) {
+  // A load that wanders (AR(1), coefficient 0.98) correlates highly at every short lag; a faint
+  // ripple on it puts small peaks on that slow decay. The ripple is real but explains little of
+  // the series: a seasonal model of it would not help, and only the prominence guard says so.
+  for (uint64_t seed : {1, 2, 3}) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> step(0, 1);
+    std::vector<float> load(600);
+    double x = 0;
+    for (size_t i = 0; i < load.size(); ++i) {
+      x = 0.98 * x + step(rng);
+      load[i] =
+          static_cast<float>(x + 2 * std::sin(2 * std::numbers::pi * static_cast<double>(i) / 10));
+    }
+    EXPECT_GT(DetectSeasonality(load, 2, 200, 0.4, 0.0), 0u) << "seed " << seed;
+    EXPECT_EQ(DetectSeasonality(load, 2, 200, 0.4, 0.2), 0u) << "seed " << seed;
+  }
 }
 
 TEST(AnomalyDetectorTest, SpikeScoresHighOnceAndQuietOtherwise) {
