@@ -75,6 +75,7 @@ struct DetectFlags {
   std::string output;
   size_t window = 50;
   std::string detector = "ensemble";
+  size_t warmup = 300;  // the gateway's (stream::DetectorOptions::warmup)
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);

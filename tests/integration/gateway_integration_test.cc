@@ -383,6 +383,38 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   EXPECT_THAT(bad.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
 }
 
+TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
+  // A spike at row 150: inside the gateway's warmup of 300 readings, so unscored; with a warmup
+  // of 100 (edgeway nab gives each file its probationary period) it is the event.
+  testing::TempDir dir;
+  constexpr int kSpike = 150;
+  {
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> noise(0, 1);
+    std::ofstream csv(dir.File("in.csv"));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < 400; ++i)
+      csv << fmt::format("2014-04-01 {:02d}:{:02d}:00,{:.3f}\n", i / 60, i % 60,
+                         i == kSpike ? 100.0 : 10 + noise(rng));
+  }
+  // The highest score of the spike and the 8 readings after it.
+  auto event_score = [&](std::vector<std::string> warmup) {
+    std::vector<std::string> args = {EdgewayBinary(),    "detect",   "--input",
+                                     dir.File("in.csv"), "--output", dir.File("out.csv")};
+    args.insert(args.end(), warmup.begin(), warmup.end());
+    Process p(args, dir.File("detect.log"));
+    EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+    std::vector<std::string> rows = Lines(dir.File("out.csv"));  // a header, then row 0
+    EXPECT_EQ(rows.size(), 401u);
+    double top = 0;
+    for (size_t i = kSpike + 1; i <= kSpike + 9 && i < rows.size(); ++i)
+      top = std::max(top, std::stod(rows[i].substr(rows[i].rfind(',') + 1)));
+    return top;
+  };
+  EXPECT_EQ(event_score({}), 0);
+  EXPECT_GT(event_score({"--warmup", "100"}), 0.5);
+}
+
 TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {
   testing::TempDir dir;
   std::string config = dir.File("edgeway.yaml");
