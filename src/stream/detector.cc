@@ -301,7 +301,8 @@ double AnomalyDetector::Update(double value) {
 }
 
 double AnomalyDetector::Refractory(double score) {
-  if (count_ - last_report_at_ > options_.refractory) last_report_ = 0;
+  quiet_ = score >= options_.rearm_below ? 0 : quiet_ + 1;
+  if (count_ - last_report_at_ > options_.refractory || quiet_ >= options_.rearm) last_report_ = 0;
   if (score <= options_.escalation * last_report_) return 0;
   last_report_ = score;
   last_report_at_ = count_;

@@ -100,6 +100,28 @@ TEST(AnomalyDetectorTest, SpikeScoresHighOnceAndQuietOtherwise) {
   }
 }
 
+TEST(AnomalyDetectorTest, ASecondEventAfterAQuietSpellIsReportedAgain) {
+  // A spike up, then one down 100 readings later (not the same shape, which the pattern memory
+  // would know): within the refractory period of the first, but the evidence went back to normal
+  // in between, so the second is a new event. Without the re-arming it is swallowed (it cannot
+  // double the first's score).
+  auto second_spike = [](size_t rearm) {
+    AnomalyDetector d({.rearm = rearm});
+    std::mt19937_64 rng(9);
+    std::normal_distribution<double> noise(0, 1);
+    double first = 0, second = 0;
+    for (int i = 0; i < 1200; ++i) {
+      const double s = d.Update(50 + (i == 1000 ? 30 : i == 1100 ? -30 : noise(rng)));
+      if (i >= 1000 && i < 1010) first = std::max(first, s);
+      if (i >= 1100) second = std::max(second, s);
+    }
+    EXPECT_GT(first, 0.5);
+    return second;
+  };
+  EXPECT_GT(second_spike(DetectorOptions{}.rearm), 0.5);
+  EXPECT_EQ(second_spike(1000), 0);
+}
+
 TEST(AnomalyDetectorTest, NothingBeforeWarmupAndFlatSeriesStaysQuiet) {
   AnomalyDetector d({.warmup = 300});
   for (int i = 0; i < 300; ++i) EXPECT_EQ(d.Update(i == 100 ? 1e6 : 1.0), 0) << i;

@@ -24,9 +24,13 @@ struct DetectorOptions {
   // The score is -log10 of the likelihood's tail over `score_decades`, capped at 1.
   double score_decades = 30;
   // An alert is an event, not a state: for `refractory` readings after a reported score, only a
-  // score `escalation` times higher is reported (the rest are 0).
+  // score `escalation` times higher is reported (the rest are 0), unless the event is over: for
+  // `rearm` readings in a row no score reached `rearm_below` (0.1 is a tail of 1e-3, the
+  // three-sigma of a Gaussian). A second spike hours after the first is news again.
   size_t refractory = 200;
   double escalation = 2.0;
+  size_t rearm = 32;
+  double rearm_below = 0.1;
   // The pattern memory mutes the surprise of a pattern seen before (see PatternMemory): by
   // distance / `pattern_vigilance`, up to 1; a pattern nearer than that to a prototype moves it
   // by `pattern_rate`, a farther one becomes a prototype.
@@ -151,9 +155,11 @@ class AnomalyDetector {
   double step_ = 0;
   PatternMemory patterns_;
   // The last reported score and when: for `refractory` readings after it, only a score
-  // `escalation` times higher is reported.
+  // `escalation` times higher is reported; and the readings since the last score of at least
+  // `rearm_below`.
   double last_report_ = 0;
   uint64_t last_report_at_ = 0;
+  uint64_t quiet_ = 0;
 };
 
 }  // namespace edgeway::stream
