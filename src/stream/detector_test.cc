@@ -46,8 +46,8 @@ TEST(DetectSeasonalityTest, AWeekBeatsADayWhenWeekendsDiffer) {
 }
 
 TEST(DetectSeasonalityTest, NoPeriodInNoiseOrFlatSeries) {
-  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6, 0.2),
-            0u);  // period beyond the range
+  // A period beyond the range looked at.
+  EXPECT_EQ(DetectSeasonality(Sine(600, 24, 0.0, 1), 2, 10, 0.6, 0.2), 0u);
   std::vector<float> noise = Sine(600, 24, 1.0, 3);
   for (size_t i = 0; i < noise.size(); ++i)
     noise[i] -= static_cast<float>(Sine(600, 24, 0.0, 3)[i]);
