@@ -4,6 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "edgeway/stream/detector.h"
 
 namespace edgeway::app {
 
@@ -75,7 +76,7 @@ struct DetectFlags {
   std::string output;
   size_t window = 50;
   std::string detector = "ensemble";
-  size_t warmup = 300;  // the gateway's (stream::DetectorOptions::warmup)
+  size_t warmup = stream::DetectorOptions{}.warmup;  // the gateway's
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);
