@@ -63,6 +63,23 @@ TEST(YamlReaderTest, WrongTypeAndBadEnum) {
   EXPECT_EQ(second->Finish().message(), "c.yaml:1: mode must be one of block, drop, got 'fast'");
 }
 
+TEST(YamlReaderTest, EnumIntoItsValue) {
+  enum class Mode { kBlock, kDrop };
+  auto reader = YamlReader::LoadString("mode: drop\n", "c.yaml");
+  ASSERT_TRUE(reader.ok());
+  Mode mode = Mode::kBlock, absent = Mode::kDrop;
+  reader->ReadEnum<Mode>("mode", &mode, {{"block", Mode::kBlock}, {"drop", Mode::kDrop}});
+  reader->ReadEnum<Mode>("other", &absent, {{"block", Mode::kBlock}, {"drop", Mode::kDrop}});
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(mode, Mode::kDrop);
+  EXPECT_EQ(absent, Mode::kDrop);  // absent: the default stays
+
+  auto bad = YamlReader::LoadString("mode: fast\n", "c.yaml");
+  bad->ReadEnum<Mode>("mode", &mode, {{"block", Mode::kBlock}, {"drop", Mode::kDrop}});
+  EXPECT_EQ(bad->Finish().message(), "c.yaml:1: mode must be one of block, drop, got 'fast'");
+  EXPECT_EQ(mode, Mode::kDrop);
+}
+
 TEST(YamlReaderTest, SyntaxErrorNamesLine) {
   auto reader = YamlReader::LoadString("a: [1, 2\nb: 3\n", "bad.yaml");
   ASSERT_FALSE(reader.ok());

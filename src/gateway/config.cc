@@ -131,9 +131,9 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
       }
     }
     in.Read("queue_capacity", &c.ingest.queue_capacity, 1, 1 << 24);
-    std::string overflow = "block";
-    in.ReadEnum("overflow", &overflow, {"block", "drop"});
-    c.ingest.overflow = overflow == "drop" ? OverflowPolicy::kDrop : OverflowPolicy::kBlock;
+    in.ReadEnum<OverflowPolicy>(
+        "overflow", &c.ingest.overflow,
+        {{"block", OverflowPolicy::kBlock}, {"drop", OverflowPolicy::kDrop}});
   }
   {
     YamlReader a = root.Map("analytics");
@@ -148,10 +148,9 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     a.Read("holt_alpha", &c.analytics.holt_alpha, 0, 1);
     a.Read("holt_beta", &c.analytics.holt_beta, 0, 1);
     a.Read("shards", &c.shards, 0, 256);
-    std::string detector = "sigma";
-    a.ReadEnum("detector", &detector, {"sigma", "ensemble"});
-    c.analytics.detector =
-        detector == "ensemble" ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma;
+    a.ReadEnum<stream::DetectorKind>(
+        "detector", &c.analytics.detector,
+        {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
     a.Read("anomaly_threshold", &c.analytics.anomaly_threshold, 0.0, 1.0);
     if (min_samples > window) a.Fail("min_samples", StrCat("must be <= window (", window, ")"));
     if (trend_window > window) a.Fail("trend_window", StrCat("must be <= window (", window, ")"));
@@ -191,9 +190,8 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     }
     u.Read("qos", &c.upstream.qos, 1, 2);
     u.Read("max_bytes", &c.upstream.max_bytes, 4096, kMax);
-    std::string overflow = "drop_oldest";
-    u.ReadEnum("overflow", &overflow, {"drop_oldest", "refuse_new"});
-    c.upstream.drop_oldest = overflow == "drop_oldest";
+    u.ReadEnum<bool>("overflow", &c.upstream.drop_oldest,
+                     {{"drop_oldest", true}, {"refuse_new", false}});
     u.Read("max_messages_per_s", &c.upstream.max_messages_per_s, 0, 1e9);
     u.Read("max_records_per_message", &c.upstream.max_records_per_message, 1, 10000);
     u.Read("tls_ca_file", &c.upstream.tls_ca_file);
@@ -225,12 +223,11 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   }
   {
     YamlReader s = root.Map("security");
-    std::string require = "none";
-    s.ReadEnum("require", &require, {"none", "signed", "sealed", "authenticated"});
-    c.security.require = require == "signed"          ? SecurityMode::kSigned
-                         : require == "sealed"        ? SecurityMode::kSealed
-                         : require == "authenticated" ? SecurityMode::kAuthenticated
-                                                      : SecurityMode::kNone;
+    s.ReadEnum<SecurityMode>("require", &c.security.require,
+                             {{"none", SecurityMode::kNone},
+                              {"signed", SecurityMode::kSigned},
+                              {"sealed", SecurityMode::kSealed},
+                              {"authenticated", SecurityMode::kAuthenticated}});
     s.Read("max_skew_s", &c.security.max_skew_s, 1, 10LL * 365 * 24 * 3600);
     s.Read("session_max_age_s", &c.security.session_max_age_s, 60, 10LL * 365 * 24 * 3600);
     s.Read("gateway_key", &c.security.gateway_key);

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -40,6 +42,18 @@ class YamlReader {
   bool Has(std::string_view key) const;
   // One of `choices`.
   void ReadEnum(std::string_view key, std::string* out, const std::vector<std::string>& choices);
+  // One of the names in `choices`, stored as the value it stands for.
+  template <typename T>
+  void ReadEnum(std::string_view key, T* out,
+                std::initializer_list<std::pair<std::string_view, T>> choices) {
+    std::vector<std::string> names;
+    for (const auto& choice : choices) names.emplace_back(choice.first);
+    std::string chosen;
+    ReadEnum(key, &chosen, names);
+    for (const auto& [name, value] : choices) {
+      if (name == chosen) *out = value;
+    }
+  }
 
   // Records an error about `key` of this mapping (for checks across several keys).
   void Fail(std::string_view key, std::string_view message);
