@@ -329,6 +329,9 @@ std::vector<std::string> Lines(const std::string& path) {
   return lines;
 }
 
+// The anomaly_score of a timestamp,value,anomaly_score row of `edgeway detect`.
+double ScoreOf(const std::string& row) { return std::stod(row.substr(row.rfind(',') + 1)); }
+
 TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   testing::TempDir dir;
   constexpr int kRows = 700, kSpike = 600;
@@ -362,7 +365,7 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
     // the last 8 surprises, so it may peak a reading or two later): it must stand out.
     double event = 0, elsewhere = 0;
     for (size_t i = 1; i < a.size(); ++i) {
-      double score = std::stod(a[i].substr(a[i].rfind(',') + 1));
+      double score = ScoreOf(a[i]);
       EXPECT_GE(score, 0);
       EXPECT_LE(score, 1);
       const bool in_event = i >= kSpike + 1 && i <= kSpike + 9;
@@ -408,7 +411,7 @@ TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
     EXPECT_EQ(rows.size(), 401u);
     double top = 0;
     for (size_t i = kSpike + 1; i <= kSpike + 9 && i < rows.size(); ++i)
-      top = std::max(top, std::stod(rows[i].substr(rows[i].rfind(',') + 1)));
+      top = std::max(top, ScoreOf(rows[i]));
     return top;
   };
   EXPECT_EQ(event_score({}), 0);
