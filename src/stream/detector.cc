@@ -188,13 +188,22 @@ double AnomalyDetector::SeasonalZ(double value) {
       double sum = 0;
       for (float v : season_) sum += v;
       hw_level_ = sum / static_cast<double>(period_);
-      for (float& v : season_) v = static_cast<float>(v - hw_level_);
+      for (float& v : season_) {
+        v = static_cast<float>(v - hw_level_);
+        season_sum_ += v;
+      }
     }
     return -1;
   }
   const double seasonal = season_[season_next_];
   const double forecast = hw_level_ + hw_trend_ + seasonal;
-  const double diff = std::abs(value - forecast);
+  // The seasonal components need not sum to 0: the mean forecast over a period is the level,
+  // the trend and their mean.
+  double noise = 1;
+  const double mean_forecast = hw_level_ + hw_trend_ + season_sum_ / static_cast<double>(period_);
+  if (options_.poisson_counts && counts_ && mean_forecast > 0)
+    noise = std::clamp(std::sqrt(std::max(forecast, 0.0) / mean_forecast), 0.25, 4.0);
+  const double diff = std::abs(value - forecast) / noise;
   const double z = diff / std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
   season_scale_ += 0.01 * (diff - season_scale_);
   const double level =
@@ -203,6 +212,7 @@ double AnomalyDetector::SeasonalZ(double value) {
   hw_level_ = level;
   season_[season_next_] =
       static_cast<float>(options_.hw_gamma * (value - level) + (1 - options_.hw_gamma) * seasonal);
+  season_sum_ += season_[season_next_] - seasonal;
   season_next_ = (season_next_ + 1) % period_;
   return z;
 }
@@ -257,6 +267,7 @@ double AnomalyDetector::Update(double value) {
   delayed_next_ = (delayed_next_ + 1) % kRangeDelay;
 
   // Update the state with the value.
+  counts_ = counts_ && value >= 0 && value == std::floor(value);
   ++count_;
   // Exact running mean and variance at first (weight 1/n), exponential once 1/n < alpha.
   const double a = std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_));

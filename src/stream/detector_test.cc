@@ -236,6 +236,34 @@ TEST(AnomalyDetectorTest, BrokenDailyPatternIsSeenThroughSeasonality) {
   EXPECT_GT(broken, 0.5);
 }
 
+TEST(AnomalyDetectorTest, ABurstOfCountsAtNightIsSeenAsWellAsOneAtNoon) {
+  // Counts every 5 minutes (Poisson, 100 to 900 a reading over the day); on the 13th night, 6
+  // readings 10 Poisson sigmas high. At the trough that is a third of the day's typical residual,
+  // so the burst is lost in the noise unless the noise is known to shrink with the count.
+  constexpr int kPeriod = 288;
+  constexpr int kBurst = 12 * kPeriod + 3 * kPeriod / 4;  // the trough of the 13th day
+  auto run = [&](bool poisson, uint64_t seed, double* burst, double* before) {
+    AnomalyDetector d({.poisson_counts = poisson});
+    std::mt19937_64 rng(seed);
+    *burst = *before = 0;
+    for (int i = 0; i < kBurst + 30; ++i) {
+      const double mean = 500 * (1 + 0.8 * std::sin(2 * std::numbers::pi * i / kPeriod));
+      double count = std::poisson_distribution<int>(mean)(rng);
+      if (i >= kBurst && i < kBurst + 6) count += std::round(10 * std::sqrt(mean));
+      const double s = d.Update(count);
+      if (i >= kBurst) *burst = std::max(*burst, s);
+      if (i > 4 * kPeriod && i < kBurst) *before = std::max(*before, s);
+    }
+  };
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    double burst, before, burst_flat_noise, before_flat_noise;
+    run(true, seed, &burst, &before);
+    run(false, seed, &burst_flat_noise, &before_flat_noise);
+    EXPECT_GT(burst, before) << seed;
+    EXPECT_GT(burst, burst_flat_noise) << seed;
+  }
+}
+
 TEST(AnomalyDetectorTest, StateStaysUnderFourKiB) {
   // A daily period of 288 readings, the longest period there is room for, and noise without
   // a period (the detector learns again, and again, in the same memory).

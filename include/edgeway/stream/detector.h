@@ -54,6 +54,12 @@ struct DetectorOptions {
   double hw_alpha = 0.1;  // level
   double hw_beta = 0.01;  // trend
   double hw_gamma = 0.1;  // seasonal components
+  // Counts (a series whose every value is a non-negative integer: requests, vehicles, tweets)
+  // are Poisson-like: their noise grows as the square root of the expected count, so a quiet
+  // night's residuals are smaller than a busy afternoon's. With this on, a count series' residual
+  // is divided by sqrt(forecast / the forecast's mean over the period), within a factor of 4
+  // either way; a burst at night is then as visible as one of the same number of sigmas at noon.
+  bool poisson_counts = true;
   // After the warmup, a value beyond the whole range seen so far is an anomaly in itself, scored
   // 1: a sensor reading a level it never read before (the "spatial anomaly" of Numenta's NAB
   // detector, with its tolerance of this fraction of the range). It must also pass the range by
@@ -97,13 +103,13 @@ class PatternMemory {
 
 // A streaming anomaly detector for one series, in under 4 KiB of state: a robust z-score
 // (median/MAD), an EWMA residual and a two-sided CUSUM for level shifts give a raw surprise per
-// reading, or, once a period is found, the residual of an additive Holt-Winters forecast; the
-// surprise is bounded (tanh) and muted for patterns the PatternMemory knows. The ensemble turns
-// it into an anomaly likelihood, the tail probability of the recent average surprise against
-// its own long-run distribution (as Numenta's anomaly likelihood), reported as
-// -log10(tail) / score_decades capped at 1; a value beyond the whole range seen so far (by a
-// tolerance and the noise) scores 1; then a refractory rule reports each event once. Each score
-// uses only the values up to and including its own. Not thread-safe.
+// reading, or, once a period is found, the residual of an additive Holt-Winters forecast (for
+// counts, over their Poisson noise); the surprise is bounded (tanh) and muted for patterns the
+// PatternMemory knows. The ensemble turns it into an anomaly likelihood, the tail probability of
+// the recent average surprise against its own long-run distribution (as Numenta's anomaly
+// likelihood), reported as -log10(tail) / score_decades capped at 1; a value beyond the whole range
+// seen so far (by a tolerance and the noise) scores 1; then a refractory rule reports each event
+// once. Each score uses only the values up to and including its own. Not thread-safe.
 class AnomalyDetector {
  public:
   explicit AnomalyDetector(const DetectorOptions& options = {});
@@ -144,8 +150,10 @@ class AnomalyDetector {
   size_t period_ = 0;
   std::vector<float> season_;
   size_t season_next_ = 0;
-  double season_scale_ = 0;             // EWMA of |x - forecast|
+  double season_scale_ = 0;             // EWMA of |x - forecast| (over the noise of counts)
   double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
+  double season_sum_ = 0;               // and this is their sum
+  bool counts_ = true;                  // every value so far a non-negative integer
   // The range of every value up to kRangeDelay readings ago, the last kRangeDelay values, and
   // the EWMA of the absolute step between readings.
   static constexpr size_t kRangeDelay = 8;
