@@ -72,6 +72,17 @@ size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, si
   for (size_t lag = first; lag <= max_period && best == 0; ++lag) {
     if (peak(lag) && acf[lag] >= best_acf - margin) best = lag;
   }
+  if (best == 0) return 0;
+  // A long period has a broad peak, and noise puts small local peaks on its rise: the first one
+  // within the margin comes early (a noisy daily cycle of 288 readings was found at 270-280).
+  // The period is the highest autocorrelation of the hump that first peak is on: while the
+  // autocorrelation stays above halfway from the trough before it, and no further than halfway
+  // to the next multiple.
+  const double half = (acf[best] + trough[best]) / 2;
+  const size_t hump_end = std::min(max_period, best + best / 2);
+  for (size_t lag = best + 1, top = best; lag <= hump_end && acf[lag] >= half; ++lag) {
+    if (acf[lag] > acf[top]) best = top = lag;
+  }
   return best;
 }
 

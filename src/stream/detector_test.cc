@@ -28,6 +28,19 @@ TEST(DetectSeasonalityTest, FindsThePeriodOfANoisyCycle) {
               1);
 }
 
+TEST(DetectSeasonalityTest, ANoisyLongPeriodIsNotFoundEarly) {
+  // Four cycles of 144 under noise of 0.4 of the amplitude: noise puts small peaks on the broad
+  // rise to the period's peak. Taking the first of them was 3.5% short on average; the top of
+  // the hump is 1% off.
+  double error = 0;
+  constexpr int kSeeds = 20;
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    const size_t period = DetectSeasonality(Sine(600, 144, 4.0, seed), 2, 200, 0.4, 0.2);
+    error += std::abs(static_cast<double>(period) - 144) / 144;
+  }
+  EXPECT_LT(error / kSeeds, 0.015);
+}
+
 TEST(DetectSeasonalityTest, AWeekBeatsADayWhenWeekendsDiffer) {
   // Hourly traffic: a daily cycle, quieter on the last two days of each week. The day alone
   // leaves the weekends unexplained; the week explains both, so it is the period, though its
