@@ -210,11 +210,11 @@ double AnomalyDetector::SeasonalZ(double value) {
   const double forecast = hw_level_ + hw_trend_ + seasonal;
   // The seasonal components need not sum to 0: the mean forecast over a period is the level,
   // the trend and their mean.
-  double noise = 1;
+  double noise_ratio = 1;
   const double mean_forecast = hw_level_ + hw_trend_ + season_sum_ / static_cast<double>(period_);
   if (options_.poisson_counts && counts_ && mean_forecast > 0)
-    noise = std::clamp(std::sqrt(std::max(forecast, 0.0) / mean_forecast), 0.25, 4.0);
-  const double diff = std::abs(value - forecast) / noise;
+    noise_ratio = std::clamp(std::sqrt(std::max(forecast, 0.0) / mean_forecast), 0.25, 4.0);
+  const double diff = std::abs(value - forecast) / noise_ratio;
   const double z = diff / std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
   season_scale_ += 0.01 * (diff - season_scale_);
   const double level =

@@ -251,8 +251,8 @@ TEST(AnomalyDetectorTest, BrokenDailyPatternIsSeenThroughSeasonality) {
 
 TEST(AnomalyDetectorTest, ABurstOfCountsAtNightIsSeenAsWellAsOneAtNoon) {
   // Counts every 5 minutes (Poisson, 100 to 900 a reading over the day); on the 13th night, 6
-  // readings 10 Poisson sigmas high. At the trough that is a third of the day's typical residual,
-  // so the burst is lost in the noise unless the noise is known to shrink with the count.
+  // readings 10 Poisson sigmas high. At the trough (100) that is 100 counts, 3.3 sigmas of the
+  // noise at noon (900): lost in the noise unless the noise is known to shrink with the count.
   constexpr int kPeriod = 288;
   constexpr int kBurst = 12 * kPeriod + 3 * kPeriod / 4;  // the trough of the 13th day
   auto run = [&](bool poisson, uint64_t seed, double* burst, double* before) {

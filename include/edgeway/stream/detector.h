@@ -37,13 +37,13 @@ struct DetectorOptions {
   double pattern_vigilance = 0.05;
   double pattern_rate = 0.1;
   // Seasonality (the seed's detect_seasonality, which it never defined): the period is the
-  // shortest autocorrelation peak within the estimate's noise of the strongest, over the first
-  // `season_learn` readings, between 4 and `season_max_period` readings, if its autocorrelation
-  // is at least `season_min_acf` and rises at least `season_min_prominence` above the lowest
-  // autocorrelation at a shorter lag; without one, the next `season_learn` readings are tried.
-  // A cycle makes the autocorrelation fall and rise again; a series that merely wanders (a
-  // load, a temperature) has an autocorrelation that decays slowly with bumps of noise on it,
-  // which are not periods. With that guard a weak cycle in noisy traffic counts: the daily
+  // shortest autocorrelation peak within the estimate's noise of the strongest (then the top of
+  // its hump), over the first `season_learn` readings, between 4 and `season_max_period` readings,
+  // if its autocorrelation is at least `season_min_acf` and rises at least `season_min_prominence`
+  // above the lowest autocorrelation at a shorter lag; without one, the next `season_learn`
+  // readings are tried. A cycle makes the autocorrelation fall and rise again; a series that merely
+  // wanders (a load, a temperature) has an autocorrelation that decays slowly with bumps of noise
+  // on it, which are not periods. With that guard a weak cycle in noisy traffic counts: the daily
   // rhythm of tweet volumes correlates at 0.45 to 0.52.
   size_t season_learn = 1200;
   size_t season_max_period = 400;
@@ -68,10 +68,10 @@ struct DetectorOptions {
   double novel_tolerance = 0.05;
 };
 
-// The period of `values` by autocorrelation: the shortest local peak in [min_period,
-// max_period] within about 1 / sqrt(n) of the highest, or 0 when no peak correlates at least
-// `min_acf` and stands at least `min_prominence` above the lowest autocorrelation at a shorter
-// lag.
+// The period of `values` by autocorrelation: the top of the hump of the shortest local peak in
+// [min_period, max_period] within about 1 / sqrt(n) of the highest, or 0 when no peak correlates
+// at least `min_acf` and stands at least `min_prominence` above the lowest autocorrelation at a
+// shorter lag.
 size_t DetectSeasonality(const std::vector<float>& values, size_t min_period, size_t max_period,
                          double min_acf, double min_prominence);
 
