@@ -1,8 +1,11 @@
 #include "edgeway/eval/series.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "absl/time/time.h"
 #include "edgeway/core/strings.h"
@@ -29,7 +32,8 @@ bool ParseTimestamp(std::string_view text, int64_t* ns) {
   }
   double seconds = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(seconds)) {
+  // int64 nanoseconds reach 9.22e9 s either side of the epoch; beyond that the cast is undefined.
+  if (ec == std::errc() && end == text.data() + text.size() && std::abs(seconds) < 9.2e9) {
     *ns = static_cast<int64_t>(seconds * 1e9);
     return true;
   }
@@ -38,15 +42,14 @@ bool ParseTimestamp(std::string_view text, int64_t* ns) {
 
 }  // namespace
 
-absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
+absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view path) {
   TimeSeries out;
-  std::string line;
   size_t line_no = 0;
-  while (std::getline(in, line)) {
+  while (!text.empty()) {
     ++line_no;
-    std::string_view l = Trim(line);
+    const size_t eol = std::min(text.find('\n'), text.size());
+    std::string_view l = Trim(text.substr(0, eol));
+    text.remove_prefix(std::min(eol + 1, text.size()));
     if (l.empty()) continue;
     size_t comma = l.find(',');
     if (comma == std::string_view::npos) {
@@ -78,6 +81,18 @@ absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
   }
   if (out.values.empty()) return absl::InvalidArgumentError(StrCat(path, ": no rows"));
   return out;
+}
+
+absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(StrCat(path, ": is a directory, not a CSV file"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseSeriesCsv(text.str(), path);
 }
 
 absl::StatusOr<std::vector<LabeledSeries>> LoadNabCorpus(const std::string& dir) {

@@ -34,6 +34,20 @@ TEST(SeriesTest, ErrorsNameFileAndLine) {
   EXPECT_THAT(std::string(ReadSeriesCsv(dir.File("c.csv")).status().message()),
               HasSubstr("c.csv:2: timestamp 'yesterday' is not a time"));
   EXPECT_EQ(ReadSeriesCsv(dir.File("none.csv")).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(ReadSeriesCsv(dir.path()).status().message()),
+              HasSubstr("is a directory, not a CSV file"));
+}
+
+TEST(SeriesTest, ParsesTextAndRejectsTimesBeyondNanoseconds) {
+  auto s = ParseSeriesCsv("timestamp,value\r\n1764200000.5,3\r\n1764200001,\"4\",x", "t.csv");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->ts_ns, (std::vector<int64_t>{1'764'200'000'500'000'000, 1'764'200'001'000'000'000}));
+  EXPECT_EQ(s->values, (std::vector<double>{3, 4}));
+  // Seconds past int64 nanoseconds (about 292 years from 1970) are no time, not an overflow.
+  EXPECT_THAT(std::string(ParseSeriesCsv("timestamp,value\n1e300,1\n", "t.csv").status().message()),
+              HasSubstr("t.csv:2: timestamp '1e300' is not a time"));
+  EXPECT_THAT(std::string(ParseSeriesCsv("", "t.csv").status().message()),
+              HasSubstr("t.csv: no rows"));
 }
 
 TEST(SeriesTest, LabelsBecomeRowRanges) {

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -16,9 +17,13 @@ struct TimeSeries {
   std::vector<double> values;
 };
 
-// Reads a CSV file with a header line and rows of `timestamp,value`. The timestamp is RFC 3339,
-// "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a number of seconds since the epoch. Errors
-// (InvalidArgument, NotFound) name the file and line: "x.csv:17: value 'abc' is not a number".
+// Parses CSV text with a header line and rows of `timestamp,value`. The timestamp is RFC 3339,
+// "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a number of seconds since the epoch (within the
+// nanosecond range of int64, about 292 years either side of 1970). Errors (InvalidArgument) name
+// `name` and the line: "x.csv:17: value 'abc' is not a number".
+absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name);
+
+// ParseSeriesCsv on the file at `path`; NotFound when it cannot be read.
 absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path);
 
 // A NAB series with its labelled windows as inclusive row ranges.
