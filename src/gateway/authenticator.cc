@@ -1,6 +1,5 @@
 #include "edgeway/gateway/authenticator.h"
 
-#include <cstdlib>
 #include <map>
 #include <optional>
 
@@ -9,6 +8,7 @@
 #include "edgeway/security/crypto.h"
 #include "edgeway/security/envelope.h"
 #include "edgeway/store/store.h"
+#include "fmt/format.h"
 #include "spdlog/spdlog.h"
 
 namespace edgeway::gateway {
@@ -193,9 +193,10 @@ AuthResult Authenticator::Check(std::string_view topic, std::string_view payload
     if (!allowed) return Refuse(RejectReason::kTopicNotAllowed, t);
   }
   const int64_t now = m.options.clock->NowNs();
-  if (std::llabs(now - e->ts_ns) > m.options.max_skew_ns) {
+  if (!security::WithinSkew(e->ts_ns, now, m.options.max_skew_ns)) {
+    const double off_s = (static_cast<double>(e->ts_ns) - static_cast<double>(now)) / kNsPerSecond;
     return Refuse(RejectReason::kStaleTimestamp, StrCat("device '", e->device_id, "' time is ",
-                                                        (e->ts_ns - now) / kNsPerSecond, " s off"));
+                                                        fmt::format("{:.0f}", off_s), " s off"));
   }
   if (d.window.Check(e->seq) != ReplayWindow::Verdict::kNew) {
     return Refuse(RejectReason::kReplay, StrCat("device '", e->device_id, "' seq ", e->seq));

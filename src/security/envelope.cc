@@ -1,7 +1,5 @@
 #include "edgeway/security/envelope.h"
 
-#include <cstdlib>
-
 #include "edgeway/core/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -97,6 +95,12 @@ std::string SignEnvelope(std::string_view device_id, uint64_t seq, int64_t ts_ns
   return out;
 }
 
+bool WithinSkew(int64_t ts_ns, int64_t now_ns, int64_t max_skew_ns) {
+  // The distance in uint64, where the difference of any two int64 fits.
+  const auto ts = static_cast<uint64_t>(ts_ns), now = static_cast<uint64_t>(now_ns);
+  return (ts_ns >= now_ns ? ts - now : now - ts) <= static_cast<uint64_t>(max_skew_ns);
+}
+
 std::string SessionNonce(std::string_view nonce_prefix, uint64_t seq) {
   std::string nonce(nonce_prefix);
   PutBig(&nonce, seq, 8);
@@ -157,6 +161,12 @@ absl::StatusOr<SessionKeys> Derive(std::string_view shared, std::string_view dev
   return SessionKeys{std::move(session_id), okm->substr(0, 32), okm->substr(32)};
 }
 
+// Whether `j` is an object with "v": 1. (j.value("v", 0) would convert any number to int, and a
+// float like 1e90 does not fit one.)
+bool IsVersion1(const nlohmann::json& j) {
+  return j.is_object() && j.contains("v") && j["v"].is_number_integer() && j["v"] == 1;
+}
+
 // A hex field of `j`, `bytes` long once decoded.
 absl::StatusOr<std::string> HexField(const nlohmann::json& j, const char* name, size_t bytes) {
   if (!j.contains(name) || !j[name].is_string()) {
@@ -189,7 +199,7 @@ absl::StatusOr<SessionInitiator> SessionInitiator::Start(std::string device_id,
 absl::StatusOr<SessionKeys> SessionInitiator::Finish(std::string_view accept_message,
                                                      const PublicKey* gateway_key) const {
   nlohmann::json j = nlohmann::json::parse(accept_message, nullptr, false);
-  if (!j.is_object() || j.value("v", 0) != 1) {
+  if (!IsVersion1(j)) {
     return absl::InvalidArgumentError("session accept is not a version 1 JSON object");
   }
   auto session = HexField(j, "session", kSessionIdSize);
@@ -215,7 +225,7 @@ absl::StatusOr<SessionAccept> AcceptSession(std::string_view device_id,
                                             const PrivateKey& gateway_key, int64_t now_ns,
                                             int64_t max_skew_ns) {
   nlohmann::json j = nlohmann::json::parse(init_message, nullptr, false);
-  if (!j.is_object() || j.value("v", 0) != 1 || !j.contains("ts") || !j["ts"].is_number_integer()) {
+  if (!IsVersion1(j) || !j.contains("ts") || !j["ts"].is_number_integer()) {
     return absl::InvalidArgumentError("session init is not a version 1 JSON object with ts");
   }
   auto eph = HexField(j, "eph", 32);
@@ -228,7 +238,7 @@ absl::StatusOr<SessionAccept> AcceptSession(std::string_view device_id,
   if (!device_key.Verify(InitTranscript(device_id, *eph, *nonce, ts), *sig)) {
     return absl::PermissionDeniedError("session init: the device's signature does not verify");
   }
-  if (std::llabs(now_ns - ts) > max_skew_ns) {
+  if (!WithinSkew(ts, now_ns, max_skew_ns)) {
     return absl::OutOfRangeError("session init: timestamp outside the allowed skew");
   }
   auto mine = X25519::Generate();

@@ -1,5 +1,7 @@
 #include "edgeway/security/envelope.h"
 
+#include <limits>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -130,6 +132,38 @@ TEST(SessionTest, HandshakeGivesBothSidesTheSameKeysAndChecksSignaturesAndTime) 
   PublicKey other_pub = other->Public();
   EXPECT_EQ(init->Finish(accepted->accept_message, &other_pub).status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST(SessionTest, MalformedInitsAreRefusedByName) {
+  auto device = PrivateKey::Generate(KeyType::kEd25519);
+  auto gateway = PrivateKey::Generate(KeyType::kEd25519);
+  for (std::string_view init : {R"([1])", R"({"v": 2, "ts": 1})", R"({"v": 1e90, "ts": 1})",
+                                R"({"v": 1, "ts": 1.5})", R"({"v": 1, "ts": 1, "eph": "zz"})"}) {
+    auto r = AcceptSession("dev-1", init, device->Public(), *gateway, kNow, 1e9);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << init;
+  }
+}
+
+TEST(SessionTest, SkewHoldsForTimestampsAtTheEndsOfInt64) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(WithinSkew(kNow + 5, kNow, 5));
+  EXPECT_TRUE(WithinSkew(kNow - 5, kNow, 5));
+  EXPECT_FALSE(WithinSkew(kNow + 6, kNow, 5));
+  EXPECT_FALSE(WithinSkew(kNow - 6, kNow, 5));
+  EXPECT_FALSE(WithinSkew(kMin, kNow, 300'000'000'000));
+  EXPECT_FALSE(WithinSkew(kMax, -kNow, 300'000'000'000));
+  EXPECT_FALSE(WithinSkew(kMin, kMax, kMax));  // 2^64 - 1 apart: beyond any int64 skew
+  EXPECT_TRUE(WithinSkew(kMin + 1, 0, kMax));  // 2^63 - 1 apart: just within
+  // A properly signed init whose clock is at the end of int64 is out of range, not undefined.
+  auto device = PrivateKey::Generate(KeyType::kEd25519);
+  auto gateway = PrivateKey::Generate(KeyType::kEd25519);
+  auto init = SessionInitiator::Start("dev-1", *device, kMin);
+  ASSERT_TRUE(init.ok()) << init.status();
+  EXPECT_EQ(AcceptSession("dev-1", init->init_message(), device->Public(), *gateway, kNow, 1e9)
+                .status()
+                .code(),
+            absl::StatusCode::kOutOfRange);
 }
 
 }  // namespace

@@ -17,7 +17,8 @@ void BM_SealedOpen(benchmark::State& state) {
   constexpr size_t kMessages = 4096;
   std::vector<std::string> messages;
   for (uint64_t seq = 1; seq <= kMessages; ++seq) {
-    messages.push_back(SealEnvelope("device-0001", seq, kTs, "S3SS10N!", "pref", *sender, kPayload));
+    messages.push_back(
+        SealEnvelope("device-0001", seq, kTs, "S3SS10N!", "pref", *sender, kPayload));
   }
   std::string plain;
   ReplayWindow window;
@@ -71,7 +72,8 @@ BENCHMARK(BM_SignedVerifyEd25519);
 void Sign(benchmark::State& state, KeyType type) {
   auto key = PrivateKey::Generate(type);
   uint64_t seq = 0;
-  for (auto _ : state) benchmark::DoNotOptimize(SignEnvelope("device-0001", ++seq, kTs, kPayload, *key));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(SignEnvelope("device-0001", ++seq, kTs, kPayload, *key));
   state.SetItemsProcessed(state.iterations());
 }
 void BM_SignEcdsaP256(benchmark::State& state) { Sign(state, KeyType::kEcdsaP256); }

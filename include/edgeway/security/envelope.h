@@ -44,6 +44,10 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view bytes);
 
 std::string SignEnvelope(std::string_view device_id, uint64_t seq, int64_t ts_ns,
                          std::string_view payload, const PrivateKey& key);
+// Whether `ts_ns` is within `max_skew_ns` (>= 0) of `now_ns` either way, for any two times:
+// now - ts itself overflows for a timestamp far off, and timestamps come from the network.
+bool WithinSkew(int64_t ts_ns, int64_t now_ns, int64_t max_skew_ns);
+
 // The nonce of message `seq` under a session.
 std::string SessionNonce(std::string_view nonce_prefix, uint64_t seq);
 std::string SealEnvelope(std::string_view device_id, uint64_t seq, int64_t ts_ns,
