@@ -42,7 +42,7 @@ bool ParseTimestamp(std::string_view text, int64_t* ns) {
 
 }  // namespace
 
-absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view path) {
+absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name) {
   TimeSeries out;
   size_t line_no = 0;
   while (!text.empty()) {
@@ -54,7 +54,7 @@ absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_vie
     size_t comma = l.find(',');
     if (comma == std::string_view::npos) {
       return absl::InvalidArgumentError(
-          StrCat(path, ":", line_no, ": expected 'timestamp,value', got '", l.substr(0, 60), "'"));
+          StrCat(name, ":", line_no, ": expected 'timestamp,value', got '", l.substr(0, 60), "'"));
     }
     std::string_view ts_text = Trim(l.substr(0, comma));
     std::string_view value_text = Trim(l.substr(comma + 1));
@@ -65,7 +65,7 @@ absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_vie
     int64_t ns = 0;
     if (!ParseTimestamp(ts_text, &ns)) {
       return absl::InvalidArgumentError(
-          StrCat(path, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time"));
+          StrCat(name, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time"));
     }
     double value = 0;
     auto [end, ec] =
@@ -73,13 +73,13 @@ absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_vie
     if (ec != std::errc() || end != value_text.data() + value_text.size() ||
         !std::isfinite(value)) {
       return absl::InvalidArgumentError(
-          StrCat(path, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number"));
+          StrCat(name, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number"));
     }
     out.timestamps.emplace_back(ts_text);
     out.ts_ns.push_back(ns);
     out.values.push_back(value);
   }
-  if (out.values.empty()) return absl::InvalidArgumentError(StrCat(path, ": no rows"));
+  if (out.values.empty()) return absl::InvalidArgumentError(StrCat(name, ": no rows"));
   return out;
 }
 

@@ -134,7 +134,7 @@ TEST(SessionTest, HandshakeGivesBothSidesTheSameKeysAndChecksSignaturesAndTime) 
             absl::StatusCode::kPermissionDenied);
 }
 
-TEST(SessionTest, MalformedInitsAreRefusedByName) {
+TEST(SessionTest, MalformedInitsAreInvalidArguments) {
   auto device = PrivateKey::Generate(KeyType::kEd25519);
   auto gateway = PrivateKey::Generate(KeyType::kEd25519);
   for (std::string_view init : {R"([1])", R"({"v": 2, "ts": 1})", R"({"v": 1e90, "ts": 1})",

@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto* device = new PrivateKey(*PrivateKey::Generate(KeyType::kEd25519));
   static auto* gateway = new PrivateKey(*PrivateKey::Generate(KeyType::kEd25519));
   static auto* gateway_public = new PublicKey(gateway->Public());
-  constexpr int64_t kNow = 1'764'200'000'000'000'000;  // 2025-11-27
+  constexpr int64_t kNow = 1'764'200'000'000'000'000;  // 2025-11-26 23:33 UTC
   constexpr int64_t kSkew = 300'000'000'000;           // 5 minutes
   std::string_view bytes(reinterpret_cast<const char*>(data), size);
   if (AcceptSession("board-1", bytes, device->Public(), *gateway, kNow, kSkew).ok()) {
