@@ -20,6 +20,11 @@ namespace edgeway::device {
 
 using nlohmann::json;
 
+namespace {
+// The highest actuator level the twin may set.
+constexpr double kMaxLevel = 1e9;
+}  // namespace
+
 struct Agent::Impl {
   AgentOptions options;
   std::string telemetry_topic, twin_prefix;
@@ -210,13 +215,17 @@ struct Agent::Impl {
       spdlog::debug("twin: no setting or actuator named {}; ignored", key);
       return;
     }
-    int64_t level = value.is_boolean()  ? (value.get<bool>() ? 1 : 0)
-                    : value.is_number() ? static_cast<int64_t>(value.get<double>())
-                                        : -1;
-    if (level < 0) {
-      spdlog::warn("twin: {} must be true, false or a level; kept", key);
+    // A level is what the actuator takes (an LED's brightness, a GPIO's 0 or 1). A number past
+    // what int64 holds cannot even be cast to one: refused, as is anything negative or not a
+    // number.
+    const double number = value.is_boolean()  ? (value.get<bool>() ? 1 : 0)
+                          : value.is_number() ? value.get<double>()
+                                              : -1;
+    if (!(number >= 0 && number <= kMaxLevel)) {
+      spdlog::warn("twin: {} must be true, false or a level in [0, {}]; kept", key, kMaxLevel);
       return;
     }
+    const auto level = static_cast<int64_t>(number);
     if (absl::Status s = it->second->Set(level); !s.ok()) {
       spdlog::error("twin: {}: {}", it->second->Describe(), s.message());
       return;

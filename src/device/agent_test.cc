@@ -111,6 +111,19 @@ TEST(AgentTest, DeadbandAdaptiveSamplingAndTwinDrivenLed) {
                reports.back()["deadband"] == 0.1;
       },
       milliseconds(5000)));
+  // A level no actuator takes (past what int64 holds, or negative) is refused; the LED stays on.
+  ASSERT_TRUE(
+      (*op)
+          ->Publish("devices/dev-a/twin/delta", R"({"version": 3, "state": {"led": 1e300}})", 1)
+          .ok());
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*agent)->stats().twin_version == 3; }, milliseconds(5000)));
+  ASSERT_TRUE(
+      (*op)
+          ->Publish("devices/dev-a/twin/delta", R"({"version": 4, "state": {"led": -2}})", 1)
+          .ok());
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*agent)->stats().twin_version == 4; }, milliseconds(5000)));
   // An older delta is ignored.
   ASSERT_TRUE(
       (*op)
@@ -118,7 +131,7 @@ TEST(AgentTest, DeadbandAdaptiveSamplingAndTwinDrivenLed) {
           .ok());
   ASSERT_TRUE((*op)->WaitPublished(milliseconds(5000)).ok());
   std::this_thread::sleep_for(milliseconds(300));
-  EXPECT_EQ((*agent)->stats().twin_version, 2);
+  EXPECT_EQ((*agent)->stats().twin_version, 4);
   std::ifstream again(dir.File("leds/status/brightness"));
   again >> on;
   EXPECT_EQ(on, 1);

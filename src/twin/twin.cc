@@ -1,5 +1,6 @@
 #include "edgeway/twin/twin.h"
 
+#include <cmath>
 #include <condition_variable>
 
 #include "absl/container/flat_hash_map.h"
@@ -79,7 +80,9 @@ json TimesJson(const std::map<std::string, int64_t>& times) {
 void ReadTimes(const json& j, std::map<std::string, int64_t>* times) {
   if (!j.is_object()) return;
   for (const auto& [path, seconds] : j.items()) {
-    if (seconds.is_number()) (*times)[path] = static_cast<int64_t>(seconds.get<double>() * 1e9);
+    // Within int64 nanoseconds (9.22e9 s either side of 1970), or the cast is undefined.
+    if (seconds.is_number() && std::abs(seconds.get<double>()) < 9.2e9)
+      (*times)[path] = static_cast<int64_t>(seconds.get<double>() * 1e9);
   }
 }
 

@@ -50,6 +50,13 @@ TEST(TwinDocumentTest, PatchesMergeAndNullDeletesAsAwsShadows) {
   EXPECT_EQ(back->ToJson()["state"], j["state"]);
   EXPECT_EQ(back->version(), 2);
   EXPECT_EQ(back->ToJson()["metadata"]["desired"].size(), j["metadata"]["desired"].size());
+
+  // A stored time past what int64 nanoseconds hold (a damaged store) is dropped, not cast.
+  j["metadata"]["desired"]["deadband"] = 1e300;
+  auto damaged = TwinDocument::FromJson(j);
+  ASSERT_TRUE(damaged.ok());
+  EXPECT_FALSE(damaged->ToJson()["metadata"]["desired"].contains("deadband"));
+  EXPECT_TRUE(damaged->ToJson()["metadata"]["desired"].contains("led.on"));
 }
 
 TEST(TwinDocumentTest, StaleVersionIsAConflictAndChangesNothing) {
