@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/time/time.h"
+#include "edgeway/core/clock.h"
 #include "edgeway/core/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -32,12 +33,11 @@ bool ParseTimestamp(std::string_view text, int64_t* ns) {
   }
   double seconds = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  // int64 nanoseconds reach 9.22e9 s either side of the epoch; beyond that the cast is undefined.
-  if (ec == std::errc() && end == text.data() + text.size() && std::abs(seconds) < 9.2e9) {
-    *ns = static_cast<int64_t>(seconds * 1e9);
-    return true;
-  }
-  return false;
+  if (ec != std::errc() || end != text.data() + text.size()) return false;
+  std::optional<int64_t> converted = SecondsToNs(seconds);
+  if (!converted) return false;
+  *ns = *converted;
+  return true;
 }
 
 }  // namespace

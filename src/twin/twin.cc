@@ -1,10 +1,11 @@
 #include "edgeway/twin/twin.h"
 
-#include <cmath>
 #include <condition_variable>
+#include <optional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "edgeway/core/clock.h"
 #include "edgeway/core/log.h"
 #include "edgeway/core/strings.h"
 #include "edgeway/store/store.h"
@@ -80,9 +81,8 @@ json TimesJson(const std::map<std::string, int64_t>& times) {
 void ReadTimes(const json& j, std::map<std::string, int64_t>* times) {
   if (!j.is_object()) return;
   for (const auto& [path, seconds] : j.items()) {
-    // Within int64 nanoseconds (9.22e9 s either side of 1970), or the cast is undefined.
-    if (seconds.is_number() && std::abs(seconds.get<double>()) < 9.2e9)
-      (*times)[path] = static_cast<int64_t>(seconds.get<double>() * 1e9);
+    if (!seconds.is_number()) continue;
+    if (std::optional<int64_t> ns = SecondsToNs(seconds.get<double>())) (*times)[path] = *ns;
   }
 }
 

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <atomic>
+#include <cmath>
 #include <cstdint>
+#include <optional>
 
 namespace edgeway {
 
@@ -34,5 +36,12 @@ int64_t MonotonicNs();
 
 inline constexpr int64_t kNsPerSecond = 1'000'000'000;
 inline constexpr int64_t kNsPerMs = 1'000'000;
+
+// `seconds` as nanoseconds, or nullopt when it is not finite or past what int64 nanoseconds hold
+// (9.22e9 s either side of 1970), where the cast would be undefined.
+inline std::optional<int64_t> SecondsToNs(double seconds) {
+  if (!(std::abs(seconds) < 9.2e9)) return std::nullopt;
+  return static_cast<int64_t>(seconds * 1e9);
+}
 
 }  // namespace edgeway
