@@ -86,6 +86,7 @@ struct NabFlags {
   size_t window = 50;
   std::string detector = "ensemble";
   std::string json;
+  size_t resamples = 1000;
 };
 void AddNabCommand(CLI::App& app, NabFlags& flags);
 int NabCommand(const NabFlags& flags);

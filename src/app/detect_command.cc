@@ -106,6 +106,12 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       ->capture_default_str();
   AddDetectorOptions(cmd, flags.window, flags.detector);
   cmd->add_option("--json", flags.json, "also write the scores as JSON here");
+  cmd->add_option("--resamples", flags.resamples,
+                  "corpora of the same size to draw from the files with replacement and score, "
+                  "each at its own best threshold, for the range nine in ten of them fall in: how "
+                  "much the score owes to which files are in the corpus (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
 }
 
 int NabCommand(const NabFlags& flags) {
@@ -127,9 +133,18 @@ int NabCommand(const NabFlags& flags) {
                                                 : fmt::format("sigma, window {}", flags.window)},
       {"files", corpus->size()}};
   std::vector<eval::CorpusResult> results;
+  std::vector<eval::ScoreInterval> intervals;
   for (const eval::Profile& p : eval::NabProfiles()) {
-    results.push_back(eval::ScoreCorpus(scored, p));
+    const eval::ThresholdSweep sweep = eval::SweepThresholds(scored, p);
+    results.push_back(eval::BestThreshold(sweep));
     out[p.name] = {{"score", results.back().normalized}, {"threshold", results.back().threshold}};
+    if (flags.resamples > 0) {
+      intervals.push_back(eval::BootstrapSeries(sweep, flags.resamples, /*seed=*/1));
+      out[p.name]["resampled"] = {{"low", intervals.back().low},
+                                  {"median", intervals.back().median},
+                                  {"high", intervals.back().high},
+                                  {"resamples", flags.resamples}};
+    }
   }
   const eval::Profile& standard = eval::NabProfiles()[0];
   fmt::print("{:<58} {:>6} {:>4} {:>4} {:>4} {:>4} {:>8}\n", "file (standard profile)", "rows",
@@ -141,8 +156,17 @@ int NabCommand(const NabFlags& flags) {
   }
   fmt::print("\nNAB scores over {} files (threshold chosen per profile):\n", scored.size());
   for (size_t i = 0; i < results.size(); ++i) {
-    fmt::print("  {:<20} {:6.1f}   (threshold {:.6f})\n", eval::NabProfiles()[i].name,
+    fmt::print("  {:<20} {:6.1f}   (threshold {:.6f})", eval::NabProfiles()[i].name,
                results[i].normalized, results[i].threshold);
+    if (!intervals.empty())
+      fmt::print("   {:.1f} to {:.1f} in 90% of resamples", intervals[i].low, intervals[i].high);
+    fmt::print("\n");
+  }
+  if (!intervals.empty()) {
+    fmt::print(
+        "(90% of {} corpora of {} files drawn from these with replacement, each at its own best "
+        "threshold: how much the score owes to which files are in the corpus)\n",
+        flags.resamples, scored.size());
   }
   if (!flags.json.empty() && !WriteSummary(flags.json, out.dump(2))) return kExitFailure;
   return kExitOk;

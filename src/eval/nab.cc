@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace edgeway::eval {
 
@@ -66,39 +67,72 @@ SeriesResult ScoreSeries(const ScoredSeries& s, double threshold, const Profile&
   return r;
 }
 
-CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile) {
-  CorpusResult best;
-  for (const ScoredSeries& s : corpus) {
-    best.null_score -= profile.fn_weight * static_cast<double>(s.windows.size());
-    best.perfect += profile.tp_weight * static_cast<double>(s.windows.size());
-  }
-  // Candidate thresholds: every distinct score when there are few, else quantiles plus the
-  // highest distinct values (where the best thresholds of good detectors lie), and 1.1 (no
-  // detection at all).
+ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile) {
+  ThresholdSweep sweep{.profile = profile};
   std::vector<double> all;
   for (const ScoredSeries& s : corpus) all.insert(all.end(), s.scores.begin(), s.scores.end());
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
-  std::vector<double> candidates;
   if (all.size() <= 4000) {
-    candidates = all;
+    sweep.thresholds = all;
   } else {
-    for (size_t q = 0; q < 2000; ++q) candidates.push_back(all[q * (all.size() - 1) / 1999]);
-    candidates.insert(candidates.end(), all.end() - 2000, all.end());
+    for (size_t q = 0; q < 2000; ++q) sweep.thresholds.push_back(all[q * (all.size() - 1) / 1999]);
+    sweep.thresholds.insert(sweep.thresholds.end(), all.end() - 2000, all.end());
   }
-  candidates.push_back(1.1);
-  best.raw = -INFINITY;
-  for (double t : candidates) {
-    double raw = 0;
-    for (const ScoredSeries& s : corpus) raw += ScoreSeries(s, t, profile).score;
-    if (raw > best.raw) {
-      best.raw = raw;
-      best.threshold = t;
-    }
+  sweep.thresholds.push_back(1.1);
+  for (const ScoredSeries& s : corpus) {
+    std::vector<double>& raw = sweep.raw.emplace_back();
+    raw.reserve(sweep.thresholds.size());
+    for (double t : sweep.thresholds) raw.push_back(ScoreSeries(s, t, profile).score);
+    sweep.windows.push_back(s.windows.size());
   }
+  return sweep;
+}
+
+CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies) {
+  CorpusResult best;
+  std::vector<double> total(sweep.thresholds.size(), 0.0);
+  for (size_t i = 0; i < sweep.raw.size(); ++i) {
+    const auto n = static_cast<double>(copies.empty() ? 1 : copies[i]);
+    if (n == 0) continue;
+    best.null_score -= n * sweep.profile.fn_weight * static_cast<double>(sweep.windows[i]);
+    best.perfect += n * sweep.profile.tp_weight * static_cast<double>(sweep.windows[i]);
+    for (size_t t = 0; t < total.size(); ++t) total[t] += n * sweep.raw[i][t];
+  }
+  const auto top = std::max_element(total.begin(), total.end());  // the first (lowest) best
+  best.raw = *top;
+  best.threshold = sweep.thresholds[static_cast<size_t>(top - total.begin())];
   const double span = best.perfect - best.null_score;
   best.normalized = span > 0 ? 100.0 * (best.raw - best.null_score) / span : 0;
   return best;
+}
+
+CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile) {
+  return BestThreshold(SweepThresholds(corpus, profile));
+}
+
+ScoreInterval BootstrapSeries(const ThresholdSweep& sweep, size_t resamples, uint64_t seed) {
+  const size_t n = sweep.raw.size();
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<double> scores;
+  std::vector<size_t> copies(n);
+  for (size_t r = 0; r < resamples && n > 0; ++r) {
+    std::fill(copies.begin(), copies.end(), 0);
+    size_t windows = 0;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = pick(rng);
+      ++copies[i];
+      windows += sweep.windows[i];
+    }
+    if (windows > 0) scores.push_back(BestThreshold(sweep, copies).normalized);  // else no score
+  }
+  if (scores.empty()) return {};
+  std::sort(scores.begin(), scores.end());
+  auto at = [&](double q) {
+    return scores[static_cast<size_t>(q * static_cast<double>(scores.size() - 1) + 0.5)];
+  };
+  return {at(0.05), at(0.5), at(0.95)};
 }
 
 }  // namespace edgeway::eval

@@ -91,5 +91,48 @@ TEST(NabTest, ThresholdSweepFindsTheSeparatingThreshold) {
   EXPECT_NEAR(r.normalized, 100 * (expected_raw + 1) / 2, 1e-9);
 }
 
+TEST(NabTest, CopiesWeighASeriesAsIfItWereThereThatManyTimes) {
+  ScoredSeries caught = OneWindow();
+  caught.scores[55] = 0.8;
+  caught.scores[80] = 0.4;  // a false positive the lower thresholds pay for
+  ScoredSeries other = OneWindow();
+  other.scores[52] = 0.3;
+  const ThresholdSweep sweep = SweepThresholds({caught, other}, Standard());
+  const CorpusResult twice = BestThreshold(sweep, {2, 0});
+  const CorpusResult direct = ScoreCorpus({caught, caught}, Standard());
+  EXPECT_DOUBLE_EQ(twice.raw, direct.raw);
+  EXPECT_DOUBLE_EQ(twice.threshold, direct.threshold);
+  EXPECT_DOUBLE_EQ(twice.normalized, direct.normalized);
+  // Both series once: the threshold must come down to 0.3 to catch the second window.
+  const CorpusResult both = BestThreshold(sweep);
+  EXPECT_DOUBLE_EQ(both.threshold, 0.3);
+  EXPECT_DOUBLE_EQ(both.raw, ScoreCorpus({caught, other}, Standard()).raw);
+}
+
+TEST(NabTest, ResamplingSeriesSpreadsTheScoreByHowTheyDiffer) {
+  ScoredSeries perfect = OneWindow();
+  perfect.scores[50] = 1;
+  // Alike series: every resample is the corpus itself.
+  const ThresholdSweep alike = SweepThresholds({perfect, perfect, perfect}, Standard());
+  const ScoreInterval same = BootstrapSeries(alike, 200, 1);
+  EXPECT_NEAR(same.low, 100, 1e-9);
+  EXPECT_NEAR(same.high, 100, 1e-9);
+  // A perfect and a null series: two perfect copies score 100 (a quarter of the draws), two null
+  // ones 0 (a quarter), one of each 50.
+  const ThresholdSweep apart = SweepThresholds({perfect, OneWindow()}, Standard());
+  const ScoreInterval spread = BootstrapSeries(apart, 1000, 1);
+  EXPECT_NEAR(spread.low, 0, 1e-9);
+  EXPECT_NEAR(spread.median, 50, 1e-9);
+  EXPECT_NEAR(spread.high, 100, 1e-9);
+  const ScoreInterval again = BootstrapSeries(apart, 1000, 1);
+  EXPECT_EQ(again.median, spread.median);
+  // Series without windows alone give no score to resample.
+  ScoredSeries quiet = OneWindow();
+  quiet.windows.clear();
+  const ScoreInterval none = BootstrapSeries(SweepThresholds({quiet}, Standard()), 100, 1);
+  EXPECT_EQ(none.low, 0);
+  EXPECT_EQ(none.high, 0);
+}
+
 }  // namespace
 }  // namespace edgeway::eval

@@ -418,6 +418,59 @@ TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
   EXPECT_GT(event_score({"--warmup", "100"}), 0.5);
 }
 
+TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
+  // Four series of noise, 1000 readings every 5 minutes, each with a spike at row 700. Two are
+  // labelled around it; the other two inside their probationary period (the first 150 rows),
+  // where no detection counts: windows missed at any threshold.
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.File("data/test"));
+  nlohmann::json labels = nlohmann::json::object();
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 1);
+  auto at = [](int row) {
+    return fmt::format("2014-04-{:02d} {:02d}:{:02d}:00", 1 + row / 288, row % 288 / 12,
+                       row % 12 * 5);
+  };
+  for (int f = 0; f < 4; ++f) {
+    const std::string name = fmt::format("test/s{}.csv", f);
+    std::ofstream csv(dir.File("data/" + name));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < 1000; ++i) csv << at(i) << "," << (i == 700 ? 60 : 10 + noise(rng)) << "\n";
+    const int start = f < 2 ? 650 : 20;
+    labels[name] = nlohmann::json::array({nlohmann::json::array({at(start), at(start + 100)})});
+  }
+  std::ofstream(dir.File("labels.json")) << labels.dump();
+
+  Process nab({EdgewayBinary(), "nab", "--data", dir.path(), "--resamples", "400", "--json",
+               dir.File("nab.json")},
+              dir.File("nab.log"));
+  ASSERT_EQ(nab.Wait(kLong), 0) << nab.output();
+  EXPECT_THAT(nab.output(), HasSubstr("test/s3.csv"));
+  EXPECT_THAT(nab.output(), HasSubstr("in 90% of resamples"));
+  std::ifstream in(dir.File("nab.json"));
+  nlohmann::json out = nlohmann::json::parse(in);
+  EXPECT_EQ(out["files"], 4);
+  for (const char* profile : {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}) {
+    SCOPED_TRACE(profile);
+    const nlohmann::json& p = out[profile];
+    // Two windows of four caught half way in: about half way from the null detector (0) to the
+    // perfect one (100).
+    const double score = p["score"].get<double>();
+    EXPECT_GT(score, 35) << nab.output();
+    EXPECT_LT(score, 60) << nab.output();
+    // The number of caught files in a resample is binomial(4, 1/2): none (0) and all four (near
+    // 100) each come up in 1/16 of them, more than the 5% at either end.
+    EXPECT_LT(p["resampled"]["low"].get<double>(), 5);
+    EXPECT_GT(p["resampled"]["high"].get<double>(), 80);
+    EXPECT_NEAR(p["resampled"]["median"].get<double>(), score, 5);
+    EXPECT_EQ(p["resampled"]["resamples"], 400);
+  }
+
+  Process missing({EdgewayBinary(), "nab", "--data", dir.File("nowhere")}, dir.File("m.log"));
+  EXPECT_EQ(missing.Wait(kLong), 2);
+  EXPECT_THAT(missing.output(), HasSubstr(dir.File("nowhere") + "/labels.json: cannot open"));
+}
+
 TEST(EdgewayCliTest, BadConfigIsAUsageErrorNamingFileAndLine) {
   testing::TempDir dir;
   std::string config = dir.File("edgeway.yaml");

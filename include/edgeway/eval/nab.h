@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,7 +54,35 @@ struct CorpusResult {
   double perfect = 0;
   double normalized = 0;  // 100 * (raw - null) / (perfect - null)
 };
+
+// The raw score of every series at every candidate threshold, for one profile: what the
+// threshold sweep adds up. Candidates are every distinct score the detector produced when there
+// are few, else quantiles plus the highest distinct values (where the best thresholds of good
+// detectors lie), and 1.1 (no detection at all).
+struct ThresholdSweep {
+  std::vector<double> thresholds;
+  std::vector<std::vector<double>> raw;  // [series][threshold]
+  std::vector<size_t> windows;           // per series
+  Profile profile;
+};
+ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile);
+
+// The best threshold for a corpus that holds series i `copies[i]` times (empty: once each).
+CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies = {});
+
 // Sweeps thresholds over the scores the detector produced and keeps the best for `profile`.
 CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile);
+
+// How much the normalised score owes to which series happen to be in the corpus: the scores of
+// `resamples` corpora of the same size drawn from its series with replacement, each at its own
+// best threshold as NAB would choose it. Nine in ten corpora of series like these would score
+// between `low` and `high`, for a detector not tuned on these very series (one that was should
+// expect less on new ones). Deterministic for a given `seed`.
+struct ScoreInterval {
+  double low = 0;     // 5th percentile
+  double median = 0;  // 50th
+  double high = 0;    // 95th
+};
+ScoreInterval BootstrapSeries(const ThresholdSweep& sweep, size_t resamples, uint64_t seed);
 
 }  // namespace edgeway::eval
