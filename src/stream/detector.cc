@@ -157,38 +157,39 @@ double AnomalyDetector::RobustZ(double value) const {
   return std::abs(value - median) / scale;
 }
 
+void AnomalyDetector::LearnPeriod(double value) {
+  if (options_.season_learn == 0) return;  // no seasonal view wanted
+  if (learn_.empty() && learn_pending_ == 0) learn_origin_ = value;
+  learn_sum_ += value - learn_origin_;
+  if (++learn_pending_ == kLearnGroup) {
+    learn_.push_back(ToBfloat16(static_cast<float>(learn_sum_ / kLearnGroup)));
+    learn_sum_ = 0;
+    learn_pending_ = 0;
+  }
+  if (learn_.size() * kLearnGroup >= options_.season_learn) {
+    std::vector<float> learnt(learn_.size());
+    std::transform(learn_.begin(), learn_.end(), learnt.begin(), FromBfloat16);
+    // Lags count groups here; the period in readings is kLearnGroup times the lag.
+    const size_t lag = DetectSeasonality(learnt, 2, options_.season_max_period / kLearnGroup,
+                                         options_.season_min_acf, options_.season_min_prominence);
+    period_ = kLearnGroup * lag;
+    if (period_ > 0) {
+      double scale = 0;
+      for (size_t i = lag; i < learnt.size(); ++i) scale += std::abs(learnt[i] - learnt[i - lag]);
+      season_scale_ = scale / static_cast<double>(learnt.size() - lag);
+      std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history
+                                             // is allocated: state stays under 4 KiB
+      // The first period after learning fills the history with real readings.
+      season_.reserve(period_);
+    } else {
+      learn_.clear();  // no period: learn again from the next readings, in the same memory
+    }
+  }
+}
+
 double AnomalyDetector::SeasonalZ(double value) {
   if (period_ == 0) {
-    if (learn_.size() * kLearnGroup < options_.season_learn) {
-      if (learn_.empty() && learn_pending_ == 0) learn_origin_ = value;
-      learn_sum_ += value - learn_origin_;
-      if (++learn_pending_ == kLearnGroup) {
-        learn_.push_back(ToBfloat16(static_cast<float>(learn_sum_ / kLearnGroup)));
-        learn_sum_ = 0;
-        learn_pending_ = 0;
-      }
-      if (learn_.size() * kLearnGroup >= options_.season_learn) {
-        std::vector<float> learnt(learn_.size());
-        std::transform(learn_.begin(), learn_.end(), learnt.begin(), FromBfloat16);
-        // Lags count groups here; the period in readings is kLearnGroup times the lag.
-        const size_t lag =
-            DetectSeasonality(learnt, 2, options_.season_max_period / kLearnGroup,
-                              options_.season_min_acf, options_.season_min_prominence);
-        period_ = kLearnGroup * lag;
-        if (period_ > 0) {
-          double scale = 0;
-          for (size_t i = lag; i < learnt.size(); ++i)
-            scale += std::abs(learnt[i] - learnt[i - lag]);
-          season_scale_ = scale / static_cast<double>(learnt.size() - lag);
-          std::vector<uint16_t>().swap(learn_);  // freed (not just cleared) before the history
-                                                 // is allocated: state stays under 4 KiB
-          // The first period after learning fills the history with real readings.
-          season_.reserve(period_);
-        } else {
-          learn_.clear();  // no period: learn again from the next readings, in the same memory
-        }
-      }
-    }
+    LearnPeriod(value);
     return -1;  // no seasonal view (yet)
   }
   if (season_.size() < period_) {

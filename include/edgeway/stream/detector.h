@@ -45,7 +45,7 @@ struct DetectorOptions {
   // wanders (a load, a temperature) has an autocorrelation that decays slowly with bumps of noise
   // on it, which are not periods. With that guard a weak cycle in noisy traffic counts: the daily
   // rhythm of tweet volumes correlates at 0.45 to 0.52.
-  size_t season_learn = 1200;
+  size_t season_learn = 1200;  // 0: no seasonal view
   size_t season_max_period = 400;
   double season_min_acf = 0.4;
   double season_min_prominence = 0.2;
@@ -123,6 +123,9 @@ class AnomalyDetector {
  private:
   double RobustZ(double value) const;
   double Refractory(double score);
+  // Keeps `value` for the autocorrelation until season_learn readings are in, then looks for the
+  // period; without one, starts again.
+  void LearnPeriod(double value);
   double SeasonalZ(double value);
 
   DetectorOptions options_;
