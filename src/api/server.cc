@@ -340,14 +340,8 @@ struct ApiServer::Impl {
     q.kind = kind;
     if (!RangeParams(req, res, &q)) return;
     if (req.has_param("kind") && !kind) {
-      std::string k = req.get_param_value("kind");
-      if (k == "anomaly") {
-        q.kind = Insight::Kind::kAnomaly;
-      } else if (k == "trend") {
-        q.kind = Insight::Kind::kTrend;
-      } else {
-        return Error(res, 400, "query parameter kind must be anomaly or trend");
-      }
+      q.kind = ParseInsightKind(req.get_param_value("kind"));
+      if (!q.kind) return Error(res, 400, "query parameter kind must be anomaly, trend or stuck");
     }
     auto store = store::Store::Open({.path = store_path(), .read_only = true});
     if (!store.ok()) return Error(res, 503, store.status());
@@ -597,7 +591,9 @@ struct ApiServer::Impl {
             {"trend_window", c.analytics.trend_window},
             {"trend_threshold", c.analytics.trend_threshold},
             {"holt_alpha", c.analytics.holt_alpha},
-            {"holt_beta", c.analytics.holt_beta}}},
+            {"holt_beta", c.analytics.holt_beta},
+            {"stuck_factor", c.analytics.stuck_factor},
+            {"stuck_min_run", c.analytics.stuck_min_run}}},
           {"windows", json::array()},
           {"upstream",
            c.upstream.url.empty()

@@ -222,7 +222,7 @@ TEST_F(ApiServerTest, BadParametersAreJsonErrors) {
   EXPECT_THAT(Get("/api/v1/readings?device=a%20b", 400)["error"].get<std::string>(),
               HasSubstr("device"));
   EXPECT_THAT(Get("/api/v1/insights?kind=bogus", 400)["error"].get<std::string>(),
-              HasSubstr("anomaly or trend"));
+              HasSubstr("anomaly, trend or stuck"));
   EXPECT_THAT(Get("/no/such/page", 404)["error"].get<std::string>(), HasSubstr("no such path"));
 }
 

@@ -152,6 +152,10 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
         "detector", &c.analytics.detector,
         {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
     a.Read("anomaly_threshold", &c.analytics.anomaly_threshold, 0.0, 1.0);
+    int64_t stuck_min_run = static_cast<int64_t>(c.analytics.stuck_min_run);
+    a.Read("stuck_factor", &c.analytics.stuck_factor, 0, 1000);
+    a.Read("stuck_min_run", &stuck_min_run, 2, 1000000);
+    c.analytics.stuck_min_run = static_cast<size_t>(stuck_min_run);
     if (min_samples > window) a.Fail("min_samples", StrCat("must be <= window (", window, ")"));
     if (trend_window > window) a.Fail("trend_window", StrCat("must be <= window (", window, ")"));
     c.analytics.window = static_cast<size_t>(window);

@@ -34,6 +34,8 @@ ingest:
 analytics:
   detector: ensemble
   anomaly_threshold: 0.95
+  stuck_factor: 3
+  stuck_min_run: 50
   window: 100
   sigma: 2.5
   shards: 3
@@ -53,6 +55,8 @@ log:
   EXPECT_DOUBLE_EQ(c->analytics.sigma, 2.5);
   EXPECT_EQ(c->analytics.detector, stream::DetectorKind::kEnsemble);
   EXPECT_DOUBLE_EQ(c->analytics.anomaly_threshold, 0.95);
+  EXPECT_DOUBLE_EQ(c->analytics.stuck_factor, 3);
+  EXPECT_EQ(c->analytics.stuck_min_run, 50u);
   EXPECT_EQ(c->shards, 3);
   EXPECT_EQ(c->store.retention_hours, 24);
   EXPECT_EQ(c->log_level, "debug");
@@ -88,6 +92,8 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->http.listen, defaults->http.listen);
   EXPECT_EQ(example->analytics.detector, defaults->analytics.detector);
   EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);
+  EXPECT_DOUBLE_EQ(example->analytics.stuck_factor, defaults->analytics.stuck_factor);
+  EXPECT_EQ(example->analytics.stuck_min_run, defaults->analytics.stuck_min_run);
   EXPECT_EQ(example->http.token, defaults->http.token);
   EXPECT_EQ(example->store.path, defaults->store.path);
   EXPECT_TRUE(example->windows.empty());

@@ -716,7 +716,7 @@ absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q
     in.device_id = stmt->ColumnText(0);
     in.sensor = stmt->ColumnText(1);
     in.ts_ns = sqlite3_column_int64(s, 2);
-    in.kind = stmt->ColumnText(3) == "trend" ? Insight::Kind::kTrend : Insight::Kind::kAnomaly;
+    in.kind = ParseInsightKind(stmt->ColumnText(3)).value_or(Insight::Kind::kAnomaly);
     in.summary = stmt->ColumnText(4);
     nlohmann::json actions = nlohmann::json::parse(stmt->ColumnText(5), nullptr, false);
     if (actions.is_array()) {

@@ -48,11 +48,14 @@ TEST_F(StoreTest, RoundTripsReadingsAndInsights) {
   in.actions = {"alert", "inspect_sensor"};
   in.confidence = 0.8;
   in.score = 4.5;
-  auto stats =
-      store->Write({.readings = {r, MakeReading("dev-2", "hum", 2000, 40)}, .insights = {in}});
+  Insight stuck = in;
+  stuck.kind = Insight::Kind::kStuck;
+  stuck.ts_ns = 2000;
+  auto stats = store->Write(
+      {.readings = {r, MakeReading("dev-2", "hum", 2000, 40)}, .insights = {in, stuck}});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->readings_inserted, 2);
-  EXPECT_EQ(stats->insights_inserted, 1);
+  EXPECT_EQ(stats->insights_inserted, 2);
 
   auto got = store->Readings({.device_id = "dev-1"});
   ASSERT_TRUE(got.ok());
@@ -73,6 +76,11 @@ TEST_F(StoreTest, RoundTripsReadingsAndInsights) {
   EXPECT_EQ((*insights)[0].actions, in.actions);
   EXPECT_DOUBLE_EQ((*insights)[0].score, 4.5);
   EXPECT_TRUE(store->Insights({.kind = Insight::Kind::kTrend})->empty());
+  auto stuck_rows = store->Insights({.kind = Insight::Kind::kStuck});
+  ASSERT_TRUE(stuck_rows.ok());
+  ASSERT_EQ(stuck_rows->size(), 1u);
+  EXPECT_EQ((*stuck_rows)[0].kind, Insight::Kind::kStuck);
+  EXPECT_EQ((*stuck_rows)[0].ts_ns, 2000);
 }
 
 TEST_F(StoreTest, RedeliveredReadingIsStoredOnce) {

@@ -33,6 +33,23 @@ void HoltForecaster::Update(double value) {
   ++count_;
 }
 
+bool StuckDetector::Update(double value) {
+  if (run_ > 0 && value == value_) {
+    ++run_;
+  } else {
+    longest_ = std::max(longest_, run_);
+    value_ = value;
+    run_ = 1;
+    stuck_ = false;
+  }
+  if (factor_ <= 0 || stuck_ || longest_ == 0 || run_ < min_run_ ||
+      static_cast<double>(run_) <= factor_ * static_cast<double>(longest_)) {
+    return false;
+  }
+  stuck_ = true;
+  return true;
+}
+
 Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
   if (n < 2 || window.size() < n) return Trend::kStable;
   const size_t older = n / 2;  // the seed's values[:len//2]
@@ -145,6 +162,25 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
                       options_.trend_window, in.expected);
       in.actions = {"watch"};
     }
+  }
+  if (state.stuck.Update(x)) {
+    Insight& in = insights->emplace_back();
+    in.device_id = reading.device_id;
+    in.sensor = reading.sensor;
+    in.ts_ns = reading.ts_ns;
+    in.kind = Insight::Kind::kStuck;
+    in.value = x;
+    in.expected = x;
+    const double ratio =
+        static_cast<double>(state.stuck.run()) / static_cast<double>(state.stuck.longest());
+    in.score = ratio;
+    in.confidence = 1 - 1 / ratio;  // 0.5 at twice the longest run before, nearing 1 beyond
+    in.summary = fmt::format(
+        "{}/{} has read {:.6g}{}{} for {} readings in a row; its longest run of one value before "
+        "was {}",
+        reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ", reading.unit,
+        state.stuck.run(), state.stuck.longest());
+    in.actions = {"inspect_sensor"};
   }
   return v;
 }

@@ -159,5 +159,70 @@ TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {
   EXPECT_TRUE(insights.empty());
 }
 
+TEST(StuckDetectorTest, ARunTwiceAsLongAsAnyBeforeIsStuckOnce) {
+  StuckDetector s(2.0, 20);
+  // A quantised sensor: runs of 1 to 12 readings of each whole degree.
+  int found = 0;
+  for (int run = 1; run <= 12; ++run) {
+    for (int i = 0; i < run; ++i) found += s.Update(20 + run % 2);
+  }
+  EXPECT_EQ(found, 0);
+  EXPECT_EQ(s.longest(), 11u);  // the run of 12 is still going
+  // The run of 12 goes on: stuck at its 23rd reading, the first past twice the longest run that
+  // ended before it (11), and at least 20.
+  for (int i = 13; i <= 22; ++i) EXPECT_FALSE(s.Update(20)) << i;
+  EXPECT_TRUE(s.Update(20));                                 // 23 > 2 * 11
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(s.Update(20));  // once per run
+  EXPECT_EQ(s.run(), 123u);
+  // Once over, the stuck run raises the bar like any other: a series whose nature is long runs
+  // is reported at a new record, not at every run.
+  EXPECT_FALSE(s.Update(25));
+  EXPECT_EQ(s.longest(), 123u);
+  for (int i = 2; i <= 246; ++i) EXPECT_FALSE(s.Update(25)) << i;
+  EXPECT_TRUE(s.Update(25));
+}
+
+TEST(StuckDetectorTest, MinimumRunAConstantFromTheStartAndOff) {
+  StuckDetector s(2.0, 20);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(s.Update(7));  // nothing to compare with
+  // Every reading different, then the same one: not stuck before 20 readings, though 2 > 2 * 1.
+  StuckDetector t(2.0, 20);
+  for (int i = 0; i < 100; ++i) t.Update(i);
+  for (int i = 1; i < 20; ++i) EXPECT_FALSE(t.Update(-1)) << i;
+  EXPECT_TRUE(t.Update(-1));
+  StuckDetector off(0, 20);
+  for (int i = 0; i < 100; ++i) off.Update(i);
+  for (int i = 0; i < 1000; ++i) EXPECT_FALSE(off.Update(-1));
+}
+
+TEST(KeyedAnalyticsTest, StuckSensorIsAnInsightOfItsOwn) {
+  // Noisy readings, then the sensor freezes: the ensemble sees nothing (a value read over and
+  // over is no surprise), the stuck rule does.
+  KeyedAnalytics a({.detector = DetectorKind::kEnsemble});
+  std::vector<Insight> insights;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 1);
+  int64_t t = 0;
+  for (; t < 1000; ++t) a.Process(R("t", std::round(20 + noise(rng))), &insights);
+  const size_t before = insights.size();
+  for (int i = 0; i < 200; ++i, ++t) a.Process(R("t", 21.5, t), &insights);
+  std::vector<Insight> stuck;
+  for (size_t i = before; i < insights.size(); ++i) {
+    if (insights[i].kind == Insight::Kind::kStuck) stuck.push_back(insights[i]);
+  }
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].actions, std::vector<std::string>{"inspect_sensor"});
+  EXPECT_DOUBLE_EQ(stuck[0].value, 21.5);
+  EXPECT_THAT(stuck[0].summary, HasSubstr("dev-1/t has read 21.5 "));
+  EXPECT_THAT(stuck[0].summary,
+              HasSubstr("readings in a row; its longest run of one value before was "));
+  EXPECT_GT(stuck[0].confidence, 0.5);
+  EXPECT_LT(stuck[0].confidence, 1);
+  EXPECT_EQ(InsightKindName(stuck[0].kind), std::string("stuck"));
+  EXPECT_EQ(ParseInsightKind("stuck"), Insight::Kind::kStuck);
+  EXPECT_EQ(ParseInsightKind("trend"), Insight::Kind::kTrend);
+  EXPECT_EQ(ParseInsightKind("Stuck"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace edgeway::stream

@@ -56,7 +56,23 @@ const char* RejectReasonName(RejectReason reason) {
 }
 
 const char* InsightKindName(Insight::Kind kind) {
-  return kind == Insight::Kind::kAnomaly ? "anomaly" : "trend";
+  switch (kind) {
+    case Insight::Kind::kTrend:
+      return "trend";
+    case Insight::Kind::kStuck:
+      return "stuck";
+    case Insight::Kind::kAnomaly:
+      break;
+  }
+  return "anomaly";
+}
+
+std::optional<Insight::Kind> ParseInsightKind(std::string_view name) {
+  for (Insight::Kind kind :
+       {Insight::Kind::kAnomaly, Insight::Kind::kTrend, Insight::Kind::kStuck}) {
+    if (name == InsightKindName(kind)) return kind;
+  }
+  return std::nullopt;
 }
 
 namespace {

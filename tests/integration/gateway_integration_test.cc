@@ -174,6 +174,37 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
   EXPECT_LT(lines, 10u);
 }
 
+TEST_F(GatewayIntegrationTest, ASensorStuckAtOneValueIsStoredAsAStuckInsight) {
+  auto gw = StartGateway("stuck");
+  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() -
+                       3600;
+  // Whole degrees that change at every reading, then the same one 40 times: stuck at its 20th
+  // (the minimum run; its longest run before was 1).
+  for (int i = 0; i < 100; ++i) {
+    const int value = i < 60 ? 20 + i % 3 : 25;
+    Publish("devices/th-1/telemetry",
+            fmt::format(R"({{"device_id": "th-1", "timestamp": {}, "temperature": {}}})", base + i,
+                        value));
+  }
+  ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
+  ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 100; }, kLong)) << gw->output();
+  StopGateway(*gw, "stuck");
+
+  auto store = store::Store::Open({.path = db_, .read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto stuck = (*store)->Insights({.kind = Insight::Kind::kStuck});
+  ASSERT_TRUE(stuck.ok());
+  ASSERT_EQ(stuck->size(), 1u);
+  EXPECT_EQ((*stuck)[0].device_id, "th-1");
+  EXPECT_EQ((*stuck)[0].sensor, "temperature");
+  EXPECT_EQ((*stuck)[0].ts_ns, (base + 79) * 1'000'000'000);
+  EXPECT_THAT(
+      (*stuck)[0].summary,
+      HasSubstr("has read 25 for 20 readings in a row; its longest run of one value before was 1"));
+}
+
 TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
   const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())

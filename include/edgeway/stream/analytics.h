@@ -21,13 +21,17 @@ enum class DetectorKind {
 struct AnalyticsOptions {
   DetectorKind detector = DetectorKind::kSigma;
   double anomaly_threshold = 0.5;  // ensemble score for an anomaly (0.5: tail below 1e-15)
-  size_t window = 50;            // readings per key in the sliding window
+  size_t window = 50;              // readings per key in the sliding window
   double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
   size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key
   size_t trend_window = 5;       // the seed's trend rule looks at the last 5 readings
   double trend_threshold = 0.1;  // second half's mean beyond +-10% of the first half's
   double holt_alpha = 0.5;       // Holt's linear method: level smoothing
   double holt_beta = 0.3;        // and trend smoothing
+  // A stuck sensor: one value, exactly, for more than `stuck_factor` times the key's longest run
+  // of one value before and at least `stuck_min_run` readings (see StuckDetector). 0: off.
+  double stuck_factor = 2.0;
+  size_t stuck_min_run = 20;
 };
 
 enum class Trend { kStable, kIncreasing, kDecreasing };
@@ -48,6 +52,34 @@ class HoltForecaster {
   uint64_t count_ = 0;
 };
 
+// A sensor stuck at one value: neither a z-score nor the ensemble sees it, since a value the
+// series has just read many times is no surprise. A run is the readings in a row with exactly the
+// value of the latest one. A run is stuck once it is longer than `factor` times the longest run
+// that ended before it, and at least `min_run` readings; a key that has read one value from its
+// first reading has no run before and is never stuck (it may be a constant). A quantised sensor
+// (a temperature in whole degrees, a count that is 0 at night) repeats itself by nature, and
+// learns how long from its own runs, the stuck ones too once they end: a series whose nature is
+// long runs (a count of rare events, a switch) is reported at each new record, not at every run.
+// A sensor stuck with noise on the last digit is not seen. O(1).
+class StuckDetector {
+ public:
+  StuckDetector(double factor, size_t min_run) : factor_(factor), min_run_(min_run) {}
+
+  // Adds `value`; true once per run, at the reading that makes it stuck.
+  bool Update(double value);
+
+  uint64_t run() const { return run_; }          // readings in the current run
+  uint64_t longest() const { return longest_; }  // of the runs before it
+
+ private:
+  double factor_;
+  uint64_t min_run_;
+  double value_ = 0;
+  uint64_t run_ = 0;
+  uint64_t longest_ = 0;
+  bool stuck_ = false;  // the current run was found stuck (and reported)
+};
+
 // The seed's trend rule on the last `n` values (newest first in the window): compares the mean
 // of the older half with the mean of the newer half (the middle value goes to the newer half, as
 // the seed's values[len//2:]). Relative to |older mean| so that negative series work too.
@@ -61,7 +93,7 @@ struct Verdict {
   double stddev = 0;
   double forecast = 0;  // Holt's forecast of x made before x arrived (x itself for the first)
   Trend trend = Trend::kStable;
-  double score = 0;     // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
+  double score = 0;  // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
   // The seed's aggregation processor, over the window including x.
   size_t count = 0;
   double min = 0;
@@ -80,8 +112,9 @@ class KeyedAnalytics {
  public:
   explicit KeyedAnalytics(AnalyticsOptions options) : options_(options) {}
 
-  // Judges `reading`, updates its key's state, and appends to `insights` an anomaly insight, or
-  // a trend insight when the key's trend changes to rising or falling.
+  // Judges `reading`, updates its key's state, and appends to `insights` an anomaly insight, a
+  // trend insight when the key's trend changes to rising or falling, and a stuck insight when
+  // the key's sensor has read one value for too long.
   Verdict Process(const Reading& reading, std::vector<Insight>* insights);
 
   size_t keys() const { return keys_.size(); }
@@ -91,11 +124,14 @@ class KeyedAnalytics {
  private:
   struct KeyState {
     explicit KeyState(const AnalyticsOptions& o)
-        : window(o.window), holt(o.holt_alpha, o.holt_beta) {
+        : window(o.window),
+          holt(o.holt_alpha, o.holt_beta),
+          stuck(o.stuck_factor, o.stuck_min_run) {
       if (o.detector == DetectorKind::kEnsemble) ensemble = std::make_unique<AnomalyDetector>();
     }
     CountWindow window;
     HoltForecaster holt;
+    StuckDetector stuck;
     std::unique_ptr<AnomalyDetector> ensemble;  // only with DetectorKind::kEnsemble
     Trend reported_trend = Trend::kStable;
   };

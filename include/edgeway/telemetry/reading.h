@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -30,7 +32,7 @@ struct Reading {
 // An analytics conclusion about one (device, sensor) key, as the seed's generate_insights makes
 // them: a one-line summary, suggested actions and a confidence in [0, 1].
 struct Insight {
-  enum class Kind { kAnomaly, kTrend };
+  enum class Kind { kAnomaly, kTrend, kStuck };
 
   std::string device_id;
   std::string sensor;
@@ -40,11 +42,14 @@ struct Insight {
   std::vector<std::string> actions;
   double confidence = 0;
   double value = 0;     // the reading's value
-  double expected = 0;  // the window mean (anomaly) or the forecast
-  double score = 0;     // |z| for anomalies; relative change for trends
+  double expected = 0;  // the window mean (anomaly), the forecast (trend) or the value (stuck)
+  double score = 0;     // |z| for anomalies; relative change for trends; for a stuck sensor,
+                        // its run over the longest run before
 };
 
+// "anomaly", "trend" or "stuck", and back.
 const char* InsightKindName(Insight::Kind kind);
+std::optional<Insight::Kind> ParseInsightKind(std::string_view name);
 
 // Statistics of the readings of one (device, sensor) key whose event times fall in one window
 // [start_ns, end_ns) of a declared event-time window.
