@@ -25,9 +25,10 @@ void AddDemoCommand(CLI::App& app, DemoFlags& flags) {
   CLI::App* cmd = app.add_subcommand(
       "demo",
       "The whole data path on one machine: starts mosquitto on a free local port, a gateway, and "
-      "a simulated fleet with anomalies injected at known times; shows messages/s, devices, "
-      "anomalies and the latest insights live; prints (and with --summary-json writes) what was "
-      "injected and what was detected. Stops after --duration or on Ctrl-C.");
+      "a simulated fleet with spikes and stuck sensors injected at known times; shows "
+      "messages/s, devices, anomalies and the latest insights live; prints (and with "
+      "--summary-json writes) what was injected and what was detected. Stops after --duration or "
+      "on Ctrl-C.");
   cmd->add_option("--devices", flags.devices, "simulated devices")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -115,11 +116,12 @@ int DemoCommand(const DemoFlags& flags) {
     return node.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
   }
   gateway::Gateway* gw = &(*node)->gateway();
-  auto fleet = device::Fleet::Start({.broker_url = gw->broker_url(),
-                                     .devices = flags.devices,
-                                     .interval_s = flags.interval_s,
-                                     .anomaly_every = flags.anomaly_every,
-                                     .bad_every = 200});
+  const device::FleetOptions fleet_options{.broker_url = gw->broker_url(),
+                                           .devices = flags.devices,
+                                           .interval_s = flags.interval_s,
+                                           .anomaly_every = flags.anomaly_every,
+                                           .bad_every = 200};
+  auto fleet = device::Fleet::Start(fleet_options);
   if (!fleet.ok()) {
     spdlog::error("{}", fleet.status().message());
     return kExitFailure;
@@ -183,22 +185,32 @@ int DemoCommand(const DemoFlags& flags) {
   }
   (*node)->Stop();
 
-  std::vector<device::InjectedAnomaly> injected = (*fleet)->injected();
-  size_t detected = 0;
+  // Spikes and stuck sensors apart: a stuck sensor is found some readings after it sticks.
+  std::vector<device::InjectedAnomaly> spikes, stuck;
+  for (device::InjectedAnomaly& a : (*fleet)->injected()) {
+    (a.kind == Insight::Kind::kStuck ? stuck : spikes).push_back(std::move(a));
+  }
+  size_t spikes_detected = 0, stuck_detected = 0;
   auto store = store::Store::Open({.path = flags.store, .read_only = true});
   if (store.ok()) {
-    auto anomalies = (*store)->Insights({.kind = Insight::Kind::kAnomaly, .limit = INT64_MAX});
-    if (anomalies.ok()) {
-      detected = device::CountDetected(injected, *anomalies,
-                                       static_cast<int64_t>(flags.interval_s * 0.5e9),
-                                       /*late_ns=*/kNsPerSecond);
+    auto insights = (*store)->Insights({.limit = INT64_MAX});
+    if (insights.ok()) {
+      const auto tolerance = static_cast<int64_t>(flags.interval_s * 0.5e9);
+      spikes_detected =
+          device::CountDetected(spikes, *insights, tolerance, /*late_ns=*/kNsPerSecond);
+      stuck_detected = device::CountDetected(
+          stuck, *insights, tolerance,
+          kNsPerSecond + static_cast<int64_t>(static_cast<double>(fleet_options.stuck_samples) *
+                                              flags.interval_s * 1e9));
     }
   }
   nlohmann::json summary = gw->Summary();
   summary["messages_published"] = (*fleet)->messages_published();
   summary["malformed_published"] = (*fleet)->bad_published();
-  summary["anomalies_injected"] = injected.size();
-  summary["anomalies_injected_detected"] = detected;
+  summary["anomalies_injected"] = spikes.size();
+  summary["anomalies_injected_detected"] = spikes_detected;
+  summary["stuck_injected"] = stuck.size();
+  summary["stuck_injected_detected"] = stuck_detected;
   summary["duration_s"] = static_cast<double>(MonotonicNs() - start) / 1e9;
   std::printf("\nsummary:\n%s\n", summary.dump(2).c_str());
   if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary.dump(2))) {

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <fstream>
@@ -264,11 +265,14 @@ int DeviceCommand(const DeviceFlags& flags) {
     last = now;
   }
   (*fleet)->Stop();
+  const std::vector<device::InjectedAnomaly> injected = (*fleet)->injected();
+  const auto stuck = std::count_if(injected.begin(), injected.end(),
+                                   [](const auto& a) { return a.kind == Insight::Kind::kStuck; });
   std::printf(
-      "published %llu messages, %llu malformed on purpose, %zu anomalies injected, %llu "
-      "publish errors\n",
+      "published %llu messages, %llu malformed on purpose, %zu anomalies injected (%td of them "
+      "stuck sensors), %llu publish errors\n",
       static_cast<unsigned long long>((*fleet)->messages_published()),
-      static_cast<unsigned long long>((*fleet)->bad_published()), (*fleet)->injected().size(),
+      static_cast<unsigned long long>((*fleet)->bad_published()), injected.size(), stuck,
       static_cast<unsigned long long>((*fleet)->publish_errors()));
   return (*fleet)->publish_errors() == 0 ? kExitOk : kExitFailure;
 }

@@ -5,6 +5,7 @@
 #include <numbers>
 #include <random>
 #include <set>
+#include <tuple>
 
 #include "edgeway/core/strings.h"
 #include "edgeway/mqtt/client.h"
@@ -27,6 +28,10 @@ struct SimDevice {
   double hum_base = 45;   // %RH
   double battery_base = 80;
   uint64_t anomaly_offset = 0;
+  uint64_t stuck_from = UINT64_MAX;  // the sample at which one sensor sticks, if any
+  size_t stuck_sensor = 0;
+  double stuck_value = 0;
+  int64_t stuck_from_ns = 0;
   uint64_t samples = 0;
   int64_t next_ns = 0;
   std::string location;
@@ -45,15 +50,14 @@ struct Fleet::Impl {
 };
 
 size_t CountDetected(const std::vector<InjectedAnomaly>& injected,
-                     const std::vector<Insight>& insights, int64_t tolerance_ns,
-                     int64_t late_ns) {
-  std::map<std::pair<std::string, std::string>, std::multiset<int64_t>> flagged;
+                     const std::vector<Insight>& insights, int64_t tolerance_ns, int64_t late_ns) {
+  std::map<std::tuple<std::string, std::string, Insight::Kind>, std::multiset<int64_t>> flagged;
   for (const Insight& in : insights) {
-    if (in.kind == Insight::Kind::kAnomaly) flagged[{in.device_id, in.sensor}].insert(in.ts_ns);
+    flagged[{in.device_id, in.sensor, in.kind}].insert(in.ts_ns);
   }
   size_t detected = 0;
   for (const InjectedAnomaly& a : injected) {
-    auto it = flagged.find({a.device_id, a.sensor});
+    auto it = flagged.find({a.device_id, a.sensor, a.kind});
     if (it == flagged.end()) continue;
     auto near = it->second.lower_bound(a.ts_ns - tolerance_ns);
     if (near != it->second.end() && *near <= a.ts_ns + tolerance_ns + late_ns) {
@@ -96,6 +100,11 @@ absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(FleetOptions options) {
     d.hum_base = 35 + 20 * uniform(impl->rng);
     d.battery_base = 70 + 20 * uniform(impl->rng);
     d.anomaly_offset = options.anomaly_every > 0 ? (i * 7919) % options.anomaly_every : 0;
+    if (options.stuck_every > 0 && options.stuck_samples > 0 &&
+        i % options.stuck_every == options.stuck_every / 2) {
+      d.stuck_from = kWarmupSamples + (i * 7) % 10;
+      d.stuck_sensor = (i / options.stuck_every) % 3;
+    }
     d.next_ns = now + static_cast<int64_t>(uniform(impl->rng) * static_cast<double>(interval_ns));
     d.location = fmt::format("site-{}/room-{}", i / 50, 100 + i % 50);
     impl->devices.push_back(std::move(d));
@@ -154,12 +163,21 @@ void Fleet::Run() {
           d.hum_base - 8 * day + 0.5 * p.noise(p.rng),
           d.battery_base + 10 * day + 0.05 * p.noise(p.rng),
       };
-      const bool inject = o.anomaly_every > 0 && d.samples >= kWarmupSamples &&
-                          (d.samples + d.anomaly_offset) % o.anomaly_every == 0;
+      const bool frozen = d.samples >= d.stuck_from && d.samples - d.stuck_from < o.stuck_samples;
       size_t anomalous_sensor = (d.samples / std::max<uint64_t>(o.anomaly_every, 1)) % 3;
+      const bool inject = o.anomaly_every > 0 && d.samples >= kWarmupSamples &&
+                          (d.samples + d.anomaly_offset) % o.anomaly_every == 0 &&
+                          !(frozen && anomalous_sensor == d.stuck_sensor);
       if (inject) {
         static constexpr double kJump[3] = {12, 30, -35};  // far beyond each sensor's noise
         values[anomalous_sensor] += kJump[anomalous_sensor];
+      }
+      if (frozen) {
+        if (d.samples == d.stuck_from) {
+          d.stuck_value = values[d.stuck_sensor];
+          d.stuck_from_ns = now;
+        }
+        values[d.stuck_sensor] = d.stuck_value;
       }
       std::string topic = StrCat("devices/", d.id, "/telemetry");
       std::string payload;
@@ -188,6 +206,11 @@ void Fleet::Run() {
       if (inject) {
         std::lock_guard lock(mu_);
         injected_.push_back({d.id, kSensors[anomalous_sensor], now, values[anomalous_sensor]});
+      }
+      if (frozen && d.samples - d.stuck_from == o.stuck_samples - 1) {
+        std::lock_guard lock(mu_);
+        injected_.push_back({d.id, kSensors[d.stuck_sensor], d.stuck_from_ns, d.stuck_value,
+                             Insight::Kind::kStuck});
       }
       absl::Status s = p.client->Publish(topic, payload, o.qos);
       if (s.ok()) {

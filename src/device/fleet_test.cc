@@ -1,5 +1,6 @@
 #include "edgeway/device/fleet.h"
 
+#include <cmath>
 #include <mutex>
 
 #include "edgeway/mqtt/broker.h"
@@ -36,6 +37,12 @@ TEST(CountDetectedTest, MatchesWithinToleranceAndLatenessOnce) {
   Insight trend = Anomaly("d1", "temperature", 1000);
   trend.kind = Insight::Kind::kTrend;
   EXPECT_EQ(CountDetected(injected, {trend}, 50, 0), 0u);
+  // A stuck sensor is found by a stuck insight only.
+  std::vector<InjectedAnomaly> stuck = {{"d1", "humidity", 1000, 40, Insight::Kind::kStuck}};
+  Insight found = Anomaly("d1", "humidity", 1900);
+  EXPECT_EQ(CountDetected(stuck, {found}, 50, 1000), 0u);
+  found.kind = Insight::Kind::kStuck;
+  EXPECT_EQ(CountDetected(stuck, {found}, 50, 1000), 1u);
 }
 
 TEST(FleetTest, PublishesEveryFormatAndDecodableReadings) {
@@ -64,6 +71,7 @@ TEST(FleetTest, PublishesEveryFormatAndDecodableReadings) {
                              .devices = 10,
                              .interval_s = 0.01,
                              .anomaly_every = 10,
+                             .stuck_samples = 10,
                              .samples_per_device = 40});
   ASSERT_TRUE(fleet.ok()) << fleet.status();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -87,8 +95,27 @@ TEST(FleetTest, PublishesEveryFormatAndDecodableReadings) {
   EXPECT_EQ(senml, 80u);
   EXPECT_EQ(rejected, 0u);
   EXPECT_EQ(readings.size(), 1200u);  // three sensors each
-  // Samples 20..39 with (sample + offset) % 10 == 0: two per device.
-  EXPECT_EQ((*fleet)->injected().size(), 20u);
+  // Samples 20..39 with (sample + offset) % 10 == 0: two spikes per device; and one device in
+  // ten (sim-0005) has its temperature stuck for 10 samples from sample 25.
+  std::vector<InjectedAnomaly> injected = (*fleet)->injected();
+  ASSERT_EQ(injected.size(), 21u);
+  std::vector<InjectedAnomaly> stuck;
+  for (const InjectedAnomaly& a : injected) {
+    if (a.kind == Insight::Kind::kStuck) stuck.push_back(a);
+  }
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_EQ(stuck[0].device_id, "sim-0005");
+  EXPECT_EQ(stuck[0].sensor, "temperature");
+  // The longest run of one value it sent.
+  size_t run = 0, longest = 0;
+  double last = NAN;
+  for (const Reading& r : readings) {
+    if (r.device_id != "sim-0005" || r.sensor != "temperature") continue;
+    run = r.value == last ? run + 1 : 1;
+    last = r.value;
+    longest = std::max(longest, run);
+  }
+  EXPECT_EQ(longest, 10u);
   EXPECT_EQ((*fleet)->format_of(0), WireFormat::kPythonDict);
   EXPECT_EQ((*fleet)->format_of(2), WireFormat::kSenml);
   EXPECT_EQ((*fleet)->format_of(5), WireFormat::kSeedJson);

@@ -338,14 +338,17 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
   nlohmann::json s = ReadJson(dir.File("summary.json"));
   ASSERT_TRUE(s.is_object()) << demo.output();
-  for (const char* key :
-       {"messages_received", "readings_stored", "insights_stored", "rejected", "anomalies_detected",
-        "anomalies_injected", "anomalies_injected_detected"}) {
+  for (const char* key : {"messages_received", "readings_stored", "insights_stored", "rejected",
+                          "anomalies_detected", "anomalies_injected", "anomalies_injected_detected",
+                          "stuck_injected", "stuck_injected_detected"}) {
     EXPECT_TRUE(s.contains(key)) << key;
   }
   EXPECT_GT(s["anomalies_injected"].get<int>(), 20);
   EXPECT_GE(s["anomalies_injected_detected"].get<double>(),
             0.95 * s["anomalies_injected"].get<double>());
+  // Devices 5 and 15 have a sensor stuck for 25 samples from sample 20-29, of about 60.
+  EXPECT_GE(s["stuck_injected"].get<int>(), 1);
+  EXPECT_EQ(s["stuck_injected_detected"], s["stuck_injected"]);
   EXPECT_EQ(s["readings_stored"], s["readings_received"]);
   EXPECT_GT(s["clock_substituted"].get<int>(), 0);  // the fleet's MicroPython clocks
   EXPECT_GT(s["messages_rejected"].get<int>(), 0);  // the fleet's malformed messages

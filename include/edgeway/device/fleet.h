@@ -31,6 +31,10 @@ struct FleetOptions {
   // Every device injects an anomaly into one of its sensors every `anomaly_every` samples (at a
   // per-device offset, never in its first 20 samples); 0 disables.
   uint64_t anomaly_every = 200;
+  // One device in `stuck_every` has one sensor stuck once: from a per-device sample after the
+  // warmup, it sends the same value `stuck_samples` times; 0 disables.
+  uint64_t stuck_every = 10;
+  uint64_t stuck_samples = 25;
   // Every `bad_every` messages the fleet also publishes one malformed message; 0 disables.
   uint64_t bad_every = 0;
   // Of the devices, these shares speak SenML and the seed's Python-dict text (the rest the
@@ -42,24 +46,28 @@ struct FleetOptions {
   Clock* clock = Clock::Real();
 };
 
-// An anomaly the fleet injected: the reading's event time as the gateway should see it.
+// An anomaly the fleet injected: a spike (kind kAnomaly) at the reading's event time as the
+// gateway should see it, or a stuck sensor (kind kStuck) from its first repeated reading's, once
+// it has sent all `stuck_samples` of them.
 struct InjectedAnomaly {
   std::string device_id;
   std::string sensor;
   int64_t ts_ns = 0;
   double value = 0;
+  Insight::Kind kind = Insight::Kind::kAnomaly;
 };
 
-// How many of `injected` were flagged: an anomaly insight for the same device and sensor with
-// an event time from `tolerance_ns` before to `tolerance_ns + late_ns` after the injected one
-// (a device clock replaced by the receive time lags the publish time by the delivery delay).
-// Each insight matches at most one injected anomaly.
+// How many of `injected` were flagged: an insight of the same kind for the same device and
+// sensor with an event time from `tolerance_ns` before to `tolerance_ns + late_ns` after the
+// injected one (a device clock replaced by the receive time lags the publish time by the
+// delivery delay; a stuck sensor is found some readings in). Each insight matches at most one
+// injected anomaly.
 size_t CountDetected(const std::vector<InjectedAnomaly>& injected,
                      const std::vector<Insight>& insights, int64_t tolerance_ns, int64_t late_ns);
 
 // A simulated fleet publishing over one MQTT connection from its own thread: per device,
 // temperature (deg C), humidity (%RH) and battery (%) with a daily cycle and Gaussian noise,
-// plus anomalies at known times. Thread-safe accessors.
+// plus spikes and stuck sensors at known times. Thread-safe accessors.
 class Fleet {
  public:
   // Connects (waiting up to 10 s) and starts publishing. Errors: InvalidArgument for bad
