@@ -117,15 +117,20 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   v.min = window.min();
   v.max = window.max();
 
-  if (v.anomaly) {
+  // An insight about this reading.
+  auto add = [&](Insight::Kind kind, double expected) -> Insight& {
     Insight& in = insights->emplace_back();
     in.device_id = reading.device_id;
     in.sensor = reading.sensor;
     in.ts_ns = reading.ts_ns;
-    in.kind = Insight::Kind::kAnomaly;
+    in.kind = kind;
     in.value = x;
-    in.expected = v.mean;
-    const char* space = reading.unit.empty() ? "" : " ";
+    in.expected = expected;
+    return in;
+  };
+  const char* space = reading.unit.empty() ? "" : " ";
+  if (v.anomaly) {
+    Insight& in = add(Insight::Kind::kAnomaly, v.mean);
     if (state.ensemble) {
       in.score = v.score;
       in.confidence = v.score;
@@ -148,13 +153,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   if (v.trend != state.reported_trend) {
     state.reported_trend = v.trend;
     if (v.trend != Trend::kStable) {
-      Insight& in = insights->emplace_back();
-      in.device_id = reading.device_id;
-      in.sensor = reading.sensor;
-      in.ts_ns = reading.ts_ns;
-      in.kind = Insight::Kind::kTrend;
-      in.value = x;
-      in.expected = state.holt.Forecast();
+      Insight& in = add(Insight::Kind::kTrend, state.holt.Forecast());
       in.confidence = 0.6;  // the seed's confidence for a trend
       in.summary =
           fmt::format("{}/{} {} over its last {} readings; next expected {:.4g}", reading.device_id,
@@ -164,13 +163,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     }
   }
   if (state.stuck.Update(x)) {
-    Insight& in = insights->emplace_back();
-    in.device_id = reading.device_id;
-    in.sensor = reading.sensor;
-    in.ts_ns = reading.ts_ns;
-    in.kind = Insight::Kind::kStuck;
-    in.value = x;
-    in.expected = x;
+    Insight& in = add(Insight::Kind::kStuck, x);
     const double ratio =
         static_cast<double>(state.stuck.run()) / static_cast<double>(state.stuck.longest());
     in.score = ratio;
@@ -178,8 +171,8 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     in.summary = fmt::format(
         "{}/{} has read {:.6g}{}{} for {} readings in a row; its longest run of one value before "
         "was {}",
-        reading.device_id, reading.sensor, x, reading.unit.empty() ? "" : " ", reading.unit,
-        state.stuck.run(), state.stuck.longest());
+        reading.device_id, reading.sensor, x, space, reading.unit, state.stuck.run(),
+        state.stuck.longest());
     in.actions = {"inspect_sensor"};
   }
   return v;

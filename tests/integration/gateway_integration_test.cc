@@ -40,6 +40,14 @@ int64_t StoredReadings(const std::string& path) {
   return n.ok() ? *n : -1;
 }
 
+// An hour ago in Unix seconds: readings recent enough for the store's 7-day retention.
+int64_t AnHourAgoS() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+             .count() -
+         3600;
+}
+
 class GatewayIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -101,11 +109,7 @@ class GatewayIntegrationTest : public ::testing::Test {
 
 TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidOneByReason) {
   auto gw = StartGateway("run");
-  // An hour ago, in seconds: recent enough for the store's 7-day retention.
-  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count() -
-                       3600;
+  const int64_t base = AnHourAgoS();
   std::map<std::tuple<std::string, std::string, int64_t>, double> expected;
   for (int i = 0; i < 100; ++i) {
     // The seed's JSON object: two readings.
@@ -176,10 +180,7 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
 
 TEST_F(GatewayIntegrationTest, ASensorStuckAtOneValueIsStoredAsAStuckInsight) {
   auto gw = StartGateway("stuck");
-  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count() -
-                       3600;
+  const int64_t base = AnHourAgoS();
   // Whole degrees that change at every reading, then the same one 40 times: stuck at its 20th
   // (the minimum run; its longest run before was 1).
   for (int i = 0; i < 100; ++i) {
@@ -206,10 +207,7 @@ TEST_F(GatewayIntegrationTest, ASensorStuckAtOneValueIsStoredAsAStuckInsight) {
 }
 
 TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
-  const int64_t base = std::chrono::duration_cast<std::chrono::seconds>(
-                           std::chrono::system_clock::now().time_since_epoch())
-                           .count() -
-                       3600;
+  const int64_t base = AnHourAgoS();
   auto publish_batch = [&](int from, int to) {
     for (int i = from; i < to; ++i) {
       Publish("devices/gap-1/telemetry",
