@@ -492,6 +492,8 @@ struct ApiServer::Impl {
            s.insights_stored);
     metric("edgeway_anomalies_detected_total", "counter", "Readings judged anomalous.",
            s.anomalies_detected);
+    metric("edgeway_stuck_sensors_total", "counter",
+           "Sensors found reading one value for too long (stuck insights).", s.stuck_sensors);
     metric("edgeway_window_results_stored_total", "counter",
            "Event-time window results written, late revisions included.", s.window_results_stored);
     metric("edgeway_late_readings_total", "counter",

@@ -235,6 +235,7 @@ TEST_F(ApiServerTest, MetricsInPrometheusFormat) {
                                    "edgeway_messages_received_total 40\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_readings_stored_total 40\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_rejected_total{reason=\"malformed\"} 0\n"));
+  EXPECT_THAT(res->body, HasSubstr("edgeway_stuck_sensors_total 0\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_ingest_to_store_seconds_count 40\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_ingest_to_store_seconds_bucket{le=\"+Inf\"} 40\n"));
   EXPECT_THAT(res->body, HasSubstr("edgeway_resident_memory_bytes "));

@@ -72,6 +72,19 @@ class RecentInsights {
   std::deque<Insight> recent_;
 };
 
+// What the fleet injected, spikes and stuck sensors apart.
+struct Injected {
+  std::vector<device::InjectedAnomaly> spikes, stuck;
+};
+
+Injected Split(std::vector<device::InjectedAnomaly> all) {
+  Injected out;
+  for (device::InjectedAnomaly& a : all) {
+    (a.kind == Insight::Kind::kStuck ? out.stuck : out.spikes).push_back(std::move(a));
+  }
+  return out;
+}
+
 std::string Clock(double seconds) {
   int s = static_cast<int>(seconds);
   return fmt::format("{:02d}:{:02d}", s / 60, s % 60);
@@ -152,13 +165,15 @@ int DemoCommand(const DemoFlags& flags) {
     last_messages = s.messages_received;
     last_ns = now;
     ++tick;
+    const Injected injected = Split((*fleet)->injected());
     std::vector<std::string> lines = {
         fmt::format("  {} {}  messages/s {:>7.0f}  received {:>9}  devices {:>6}  stored {:>9}",
                     Clock(elapsed), flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "",
                     rate, s.messages_received, s.devices, s.readings_stored),
-        fmt::format("  anomalies detected {:>5}  injected {:>5}   window results {:>6}  late {:>4}",
-                    s.anomalies_detected, (*fleet)->injected().size(), s.window_results_stored,
-                    s.late_readings),
+        fmt::format("  anomalies detected {:>5}  injected {:>5}   stuck sensors found {:>3}  "
+                    "injected {:>3}   window results {:>6}  late {:>4}",
+                    s.anomalies_detected, injected.spikes.size(), s.stuck_sensors,
+                    injected.stuck.size(), s.window_results_stored, s.late_readings),
         fmt::format("  rejected: {}", RejectLine(s)), "  latest insights:"};
     for (const Insight& in : recent.Get()) {
       lines.push_back(fmt::format("    [{}] {} ({:.0f}%)", InsightKindName(in.kind), in.summary,
@@ -185,11 +200,8 @@ int DemoCommand(const DemoFlags& flags) {
   }
   (*node)->Stop();
 
-  // Spikes and stuck sensors apart: a stuck sensor is found some readings after it sticks.
-  std::vector<device::InjectedAnomaly> spikes, stuck;
-  for (device::InjectedAnomaly& a : (*fleet)->injected()) {
-    (a.kind == Insight::Kind::kStuck ? stuck : spikes).push_back(std::move(a));
-  }
+  // A stuck sensor is found some readings after it sticks.
+  const auto [spikes, stuck] = Split((*fleet)->injected());
   size_t spikes_detected = 0, stuck_detected = 0;
   auto store = store::Store::Open({.path = flags.store, .read_only = true});
   if (store.ok()) {

@@ -385,6 +385,7 @@ GatewayStats Gateway::stats() const {
   s.timestamp_missing = i.timestamp_missing.load(std::memory_order_relaxed);
   s.readings_processed = i.engine->processed();
   s.anomalies_detected = i.engine->anomalies();
+  s.stuck_sensors = i.engine->stuck_sensors();
   s.readings_stored = i.writer->readings_stored();
   s.readings_duplicate = i.writer->readings_duplicate();
   s.insights_stored = i.writer->insights_stored();
@@ -431,6 +432,7 @@ nlohmann::json Gateway::Summary() const {
       {"outbox_dropped", s.outbox_dropped},
       {"outbox_backlog", s.outbox_backlog},
       {"anomalies_detected", s.anomalies_detected},
+      {"stuck_sensors", s.stuck_sensors},
       {"clock_substituted", s.clock_substituted},
       {"timestamp_missing", s.timestamp_missing},
       {"store_failed", s.store_failed},

@@ -1,5 +1,6 @@
 #include "edgeway/stream/engine.h"
 
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -49,8 +50,12 @@ void ShardedEngine::Run(Shard* shard) {
       if (shard->analytics.Process(r, &out.insights).anomaly) ++anomalies;
       shard->windows.Process(r, &out.windows, &out.late);
     }
+    const auto stuck =
+        std::count_if(out.insights.begin(), out.insights.end(),
+                      [](const Insight& in) { return in.kind == Insight::Kind::kStuck; });
     shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
     shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
+    shard->stuck.fetch_add(static_cast<uint64_t>(stuck), std::memory_order_relaxed);
     shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
     shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
     sink_->OnResults(std::move(out));
@@ -67,21 +72,15 @@ void ShardedEngine::Stop() {
   }
 }
 
-uint64_t ShardedEngine::processed() const {
+uint64_t ShardedEngine::Sum(std::atomic<uint64_t> Shard::*counter) const {
   uint64_t n = 0;
-  for (const auto& s : shards_) n += s->processed.load(std::memory_order_relaxed);
+  for (const auto& s : shards_) n += ((*s).*counter).load(std::memory_order_relaxed);
   return n;
 }
-uint64_t ShardedEngine::anomalies() const {
-  uint64_t n = 0;
-  for (const auto& s : shards_) n += s->anomalies.load(std::memory_order_relaxed);
-  return n;
-}
-uint64_t ShardedEngine::late_readings() const {
-  uint64_t n = 0;
-  for (const auto& s : shards_) n += s->late.load(std::memory_order_relaxed);
-  return n;
-}
+uint64_t ShardedEngine::processed() const { return Sum(&Shard::processed); }
+uint64_t ShardedEngine::anomalies() const { return Sum(&Shard::anomalies); }
+uint64_t ShardedEngine::stuck_sensors() const { return Sum(&Shard::stuck); }
+uint64_t ShardedEngine::late_readings() const { return Sum(&Shard::late); }
 size_t ShardedEngine::queued() const {
   size_t n = 0;
   for (const auto& s : shards_) n += s->queue.size();

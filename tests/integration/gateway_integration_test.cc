@@ -191,7 +191,7 @@ TEST_F(GatewayIntegrationTest, ASensorStuckAtOneValueIsStoredAsAStuckInsight) {
   }
   ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
   ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 100; }, kLong)) << gw->output();
-  StopGateway(*gw, "stuck");
+  EXPECT_EQ(StopGateway(*gw, "stuck")["stuck_sensors"], 1);
 
   auto store = store::Store::Open({.path = db_, .read_only = true});
   ASSERT_TRUE(store.ok());
@@ -347,6 +347,8 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   // Devices 5 and 15 have a sensor stuck for 25 samples from sample 20-29, of about 60.
   EXPECT_GE(s["stuck_injected"].get<int>(), 1);
   EXPECT_EQ(s["stuck_injected_detected"], s["stuck_injected"]);
+  EXPECT_GE(s["stuck_sensors"], s["stuck_injected"]);
+  EXPECT_THAT(demo.output(), HasSubstr("stuck sensors found"));
   EXPECT_EQ(s["readings_stored"], s["readings_received"]);
   EXPECT_GT(s["clock_substituted"].get<int>(), 0);  // the fleet's MicroPython clocks
   EXPECT_GT(s["messages_rejected"].get<int>(), 0);  // the fleet's malformed messages

@@ -25,6 +25,7 @@ struct GatewayStats {
   uint64_t timestamp_missing = 0;   // readings given the receive time for having none
   uint64_t readings_processed = 0;  // through the analytics
   uint64_t anomalies_detected = 0;
+  uint64_t stuck_sensors = 0;  // stuck insights: a sensor reading one value for too long
   int64_t readings_stored = 0;
   int64_t readings_duplicate = 0;  // redelivered by the broker, recognised and not stored twice
   int64_t insights_stored = 0;

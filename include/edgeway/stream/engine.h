@@ -53,6 +53,7 @@ class ShardedEngine {
 
   uint64_t processed() const;
   uint64_t anomalies() const;
+  uint64_t stuck_sensors() const;  // stuck insights (a sensor reading one value for too long)
   uint64_t late_readings() const;  // readings that missed every window they belong to
   size_t queued() const;
   size_t keys() const;
@@ -67,10 +68,12 @@ class ShardedEngine {
     std::thread thread;
     std::atomic<uint64_t> processed{0};
     std::atomic<uint64_t> anomalies{0};
+    std::atomic<uint64_t> stuck{0};
     std::atomic<uint64_t> late{0};
     std::atomic<size_t> keys{0};
   };
   void Run(Shard* shard);
+  uint64_t Sum(std::atomic<uint64_t> Shard::*counter) const;  // over the shards
   Shard& ShardOf(const Reading& reading);
 
   EngineOptions options_;
