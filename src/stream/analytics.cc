@@ -162,7 +162,8 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       in.actions = {"watch"};
     }
   }
-  if (state.stuck.Update(x)) {
+  v.stuck = state.stuck.Update(x);
+  if (v.stuck) {
     Insight& in = add(Insight::Kind::kStuck, x);
     const double ratio =
         static_cast<double>(state.stuck.run()) / static_cast<double>(state.stuck.longest());

@@ -205,7 +205,9 @@ TEST(KeyedAnalyticsTest, StuckSensorIsAnInsightOfItsOwn) {
   int64_t t = 0;
   for (; t < 1000; ++t) a.Process(R("t", std::round(20 + noise(rng))), &insights);
   const size_t before = insights.size();
-  for (int i = 0; i < 200; ++i, ++t) a.Process(R("t", 21.5, t), &insights);
+  int stuck_verdicts = 0;
+  for (int i = 0; i < 200; ++i, ++t) stuck_verdicts += a.Process(R("t", 21.5, t), &insights).stuck;
+  EXPECT_EQ(stuck_verdicts, 1);
   std::vector<Insight> stuck;
   for (size_t i = before; i < insights.size(); ++i) {
     if (insights[i].kind == Insight::Kind::kStuck) stuck.push_back(insights[i]);

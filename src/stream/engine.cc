@@ -1,6 +1,5 @@
 #include "edgeway/stream/engine.h"
 
-#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -45,17 +44,16 @@ void ShardedEngine::Run(Shard* shard) {
       break;
     }
     if (out.readings.empty()) continue;
-    uint64_t anomalies = 0;
+    uint64_t anomalies = 0, stuck = 0;
     for (const Reading& r : out.readings) {
-      if (shard->analytics.Process(r, &out.insights).anomaly) ++anomalies;
+      const Verdict v = shard->analytics.Process(r, &out.insights);
+      anomalies += v.anomaly;
+      stuck += v.stuck;
       shard->windows.Process(r, &out.windows, &out.late);
     }
-    const auto stuck =
-        std::count_if(out.insights.begin(), out.insights.end(),
-                      [](const Insight& in) { return in.kind == Insight::Kind::kStuck; });
     shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
     shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
-    shard->stuck.fetch_add(static_cast<uint64_t>(stuck), std::memory_order_relaxed);
+    shard->stuck.fetch_add(stuck, std::memory_order_relaxed);
     shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
     shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
     sink_->OnResults(std::move(out));

@@ -93,7 +93,8 @@ struct Verdict {
   double stddev = 0;
   double forecast = 0;  // Holt's forecast of x made before x arrived (x itself for the first)
   Trend trend = Trend::kStable;
-  double score = 0;  // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
+  bool stuck = false;  // this reading made the key's run of one value stuck (a stuck insight)
+  double score = 0;    // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
   // The seed's aggregation processor, over the window including x.
   size_t count = 0;
   double min = 0;
