@@ -481,8 +481,8 @@ TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
   ASSERT_EQ(nab.Wait(kLong), 0) << nab.output();
   EXPECT_THAT(nab.output(), HasSubstr("test/s3.csv"));
   EXPECT_THAT(nab.output(), HasSubstr("in 90% of resamples"));
-  std::ifstream in(dir.File("nab.json"));
-  nlohmann::json out = nlohmann::json::parse(in);
+  const nlohmann::json out = ReadJson(dir.File("nab.json"));
+  ASSERT_TRUE(out.is_object()) << nab.output();
   EXPECT_EQ(out["files"], 4);
   for (const char* profile : {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}) {
     SCOPED_TRACE(profile);
