@@ -134,8 +134,9 @@ int NabCommand(const NabFlags& flags) {
       {"files", corpus->size()}};
   std::vector<eval::CorpusResult> results;
   std::vector<eval::ScoreInterval> intervals;
+  const std::vector<double> thresholds = eval::CandidateThresholds(scored);
   for (const eval::Profile& p : eval::NabProfiles()) {
-    const eval::ThresholdSweep sweep = eval::SweepThresholds(scored, p);
+    const eval::ThresholdSweep sweep = eval::SweepThresholds(scored, p, thresholds);
     results.push_back(eval::BestThreshold(sweep));
     out[p.name] = {{"score", results.back().normalized}, {"threshold", results.back().threshold}};
     if (flags.resamples > 0) {

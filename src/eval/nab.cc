@@ -67,19 +67,27 @@ SeriesResult ScoreSeries(const ScoredSeries& s, double threshold, const Profile&
   return r;
 }
 
-ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile) {
-  ThresholdSweep sweep{.profile = profile};
+std::vector<double> CandidateThresholds(const std::vector<ScoredSeries>& corpus) {
   std::vector<double> all;
   for (const ScoredSeries& s : corpus) all.insert(all.end(), s.scores.begin(), s.scores.end());
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::vector<double> candidates;
   if (all.size() <= 4000) {
-    sweep.thresholds = all;
+    candidates = std::move(all);
   } else {
-    for (size_t q = 0; q < 2000; ++q) sweep.thresholds.push_back(all[q * (all.size() - 1) / 1999]);
-    sweep.thresholds.insert(sweep.thresholds.end(), all.end() - 2000, all.end());
+    for (size_t q = 0; q < 2000; ++q) candidates.push_back(all[q * (all.size() - 1) / 1999]);
+    candidates.insert(candidates.end(), all.end() - 2000, all.end());
   }
-  sweep.thresholds.push_back(1.1);
+  candidates.push_back(1.1);
+  return candidates;
+}
+
+ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile,
+                               std::vector<double> thresholds) {
+  ThresholdSweep sweep{
+      .thresholds = thresholds.empty() ? CandidateThresholds(corpus) : std::move(thresholds),
+      .profile = profile};
   for (const ScoredSeries& s : corpus) {
     std::vector<double>& raw = sweep.raw.emplace_back();
     raw.reserve(sweep.thresholds.size());

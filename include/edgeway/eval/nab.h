@@ -55,17 +55,23 @@ struct CorpusResult {
   double normalized = 0;  // 100 * (raw - null) / (perfect - null)
 };
 
+// The thresholds worth trying on a corpus, in increasing order: every distinct score the
+// detector produced when there are few, else quantiles plus the highest distinct values (where
+// the best thresholds of good detectors lie), and 1.1 (no detection at all). The same for every
+// profile.
+std::vector<double> CandidateThresholds(const std::vector<ScoredSeries>& corpus);
+
 // The raw score of every series at every candidate threshold, for one profile: what the
-// threshold sweep adds up. Candidates are every distinct score the detector produced when there
-// are few, else quantiles plus the highest distinct values (where the best thresholds of good
-// detectors lie), and 1.1 (no detection at all).
+// threshold sweep adds up.
 struct ThresholdSweep {
   std::vector<double> thresholds;
   std::vector<std::vector<double>> raw;  // [series][threshold]
   std::vector<size_t> windows;           // per series
   Profile profile;
 };
-ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile);
+// `thresholds` from CandidateThresholds(corpus), computed here when empty.
+ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Profile& profile,
+                               std::vector<double> thresholds = {});
 
 // The best threshold for a corpus that holds series i `copies[i]` times (empty: once each).
 CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies = {});
