@@ -63,6 +63,7 @@ struct DemoFlags {
   double duration_s = 60;
   double interval_s = 1.0;
   uint64_t anomaly_every = 60;
+  std::string detector = "sigma";
   std::string store = "edgeway-demo.db";
   std::string http = "127.0.0.1:8080";
   std::string summary_json;

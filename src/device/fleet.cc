@@ -17,7 +17,7 @@ namespace {
 
 constexpr double kDaySeconds = 86400;
 constexpr int64_t kEpoch2000 = 946'684'800;  // MicroPython's epoch on some ports
-constexpr uint64_t kWarmupSamples = 20;
+constexpr uint64_t kStuckAfter = 20;         // samples before a sensor sticks: its runs are known
 
 struct SimDevice {
   std::string id;
@@ -102,7 +102,7 @@ absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Start(FleetOptions options) {
     d.anomaly_offset = options.anomaly_every > 0 ? (i * 7919) % options.anomaly_every : 0;
     if (options.stuck_every > 0 && options.stuck_samples > 0 &&
         i % options.stuck_every == options.stuck_every / 2) {
-      d.stuck_from = kWarmupSamples + (i * 7) % 10;
+      d.stuck_from = kStuckAfter + (i * 7) % 10;
       d.stuck_sensor = (i / options.stuck_every) % 3;
     }
     d.next_ns = now + static_cast<int64_t>(uniform(impl->rng) * static_cast<double>(interval_ns));
@@ -165,7 +165,7 @@ void Fleet::Run() {
       };
       const bool frozen = d.samples >= d.stuck_from && d.samples - d.stuck_from < o.stuck_samples;
       size_t anomalous_sensor = (d.samples / std::max<uint64_t>(o.anomaly_every, 1)) % 3;
-      const bool inject = o.anomaly_every > 0 && d.samples >= kWarmupSamples &&
+      const bool inject = o.anomaly_every > 0 && d.samples >= o.anomaly_after &&
                           (d.samples + d.anomaly_offset) % o.anomaly_every == 0 &&
                           !(frozen && anomalous_sensor == d.stuck_sensor);
       if (inject) {

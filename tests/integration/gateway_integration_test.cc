@@ -338,7 +338,7 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   ASSERT_TRUE(s.is_object()) << demo.output();
   for (const char* key : {"messages_received", "readings_stored", "insights_stored", "rejected",
                           "anomalies_detected", "anomalies_injected", "anomalies_injected_detected",
-                          "stuck_injected", "stuck_injected_detected"}) {
+                          "false_alarms", "stuck_injected", "stuck_injected_detected"}) {
     EXPECT_TRUE(s.contains(key)) << key;
   }
   EXPECT_GT(s["anomalies_injected"].get<int>(), 20);
@@ -354,6 +354,25 @@ TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   EXPECT_GT(s["messages_rejected"].get<int>(), 0);  // the fleet's malformed messages
   EXPECT_THAT(demo.output(), HasSubstr("anomalies detected"));
   EXPECT_THAT(demo.output(), HasSubstr("dashboard: http://127.0.0.1:"));
+}
+
+// The ensemble judges after 300 samples, so the fleet injects nothing before; each sensor's first
+// spike after that is news, and the noise of the simulated signal raises (almost) no alarm.
+TEST(EdgewayCliTest, DemoWithTheEnsembleFindsSpikesAfterItsWarmupWithFewFalseAlarms) {
+  testing::TempDir dir;
+  Process demo({EdgewayBinary(), "demo", "--detector", "ensemble", "--devices", "5", "--duration",
+                "8", "--interval", "0.01", "--anomaly-every", "150", "--store", dir.File("demo.db"),
+                "--summary-json", dir.File("summary.json"), "--http", "off"},
+               dir.File("demo.log"));
+  ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
+  nlohmann::json s = ReadJson(dir.File("summary.json"));
+  ASSERT_TRUE(s.is_object()) << demo.output();
+  EXPECT_GE(s["anomalies_injected"].get<int>(), 10);
+  EXPECT_GE(s["anomalies_injected_detected"].get<double>(),
+            0.8 * s["anomalies_injected"].get<double>());
+  EXPECT_LE(s["false_alarms"].get<int>(), 2);
+  EXPECT_EQ(s["false_alarms"].get<int>(),
+            s["anomalies_detected"].get<int>() - s["anomalies_injected_detected"].get<int>());
 }
 
 std::vector<std::string> Lines(const std::string& path) {

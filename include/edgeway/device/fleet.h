@@ -29,8 +29,10 @@ struct FleetOptions {
   int qos = 1;
   uint64_t seed = 1;
   // Every device injects an anomaly into one of its sensors every `anomaly_every` samples (at a
-  // per-device offset, never in its first 20 samples); 0 disables.
+  // per-device offset, never in its first `anomaly_after` samples: a detector's warmup); 0
+  // disables.
   uint64_t anomaly_every = 200;
+  uint64_t anomaly_after = 20;
   // One device in `stuck_every` has one sensor stuck once: from a per-device sample after the
   // warmup, it sends the same value `stuck_samples` times; 0 disables.
   uint64_t stuck_every = 10;
