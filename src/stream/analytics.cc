@@ -132,15 +132,23 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   if (v.anomaly) {
     Insight& in = add(Insight::Kind::kAnomaly, v.mean);
     if (state.ensemble) {
+      const AnomalyDetector& d = *state.ensemble;
       in.score = v.score;
       in.confidence = v.score;
-      // The likelihood judges the last few readings together, so it may peak just after the
-      // reading that broke the pattern: say so, and show the range of the window.
-      in.summary = fmt::format(
-          "{}/{}: anomaly likelihood {:.3f} over its latest readings (now {:.4g}{}{}; last {} "
-          "from {:.4g} to {:.4g})",
-          reading.device_id, reading.sensor, v.score, x, space, reading.unit, v.count, v.min,
-          v.max);
+      if (d.novel()) {
+        in.summary =
+            fmt::format("{}/{} = {:.4g}{}{}: {} anything it read before ({:.4g} to {:.4g})",
+                        reading.device_id, reading.sensor, x, space, reading.unit,
+                        x > d.highest() ? "above" : "below", d.lowest(), d.highest());
+      } else {
+        // The likelihood judges the last few readings together, so it may peak just after the
+        // reading that broke the pattern: say so, and show the range of the window.
+        in.summary = fmt::format(
+            "{}/{}: anomaly likelihood {:.3f} over its latest readings (now {:.4g}{}{}; last {} "
+            "from {:.4g} to {:.4g})",
+            reading.device_id, reading.sensor, v.score, x, space, reading.unit, v.count, v.min,
+            v.max);
+      }
     } else {
       in.score = std::abs(v.z);
       in.confidence = AnomalyConfidence(in.score, options_.sigma);

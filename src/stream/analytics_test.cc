@@ -148,8 +148,30 @@ TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
   EXPECT_GE(anomalies[0].ts_ns, 1000);
   EXPECT_LE(anomalies[0].ts_ns, 1002);  // the likelihood may peak a reading or two later
   EXPECT_GE(anomalies[0].confidence, 0.9);
-  EXPECT_THAT(anomalies[0].summary, HasSubstr("anomaly likelihood"));
+  // Why: the value is beyond everything the key read before.
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t = 80: above anything it read before ("));
   EXPECT_LE(a.bytes_per_key(), 4096u + 1024u);  // the ensemble within 4 KiB, plus the window
+}
+
+TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {
+  // Noise of 1 around 20, with two early readings at 0 and 40 that set the range; then the noise
+  // triples, within that range: only the likelihood of the recent readings can see it.
+  KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .anomaly_threshold = 0.3});
+  std::vector<Insight> insights;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 1);
+  for (int i = 0; i < 1000; ++i) {
+    a.Process(R("t", i == 100 ? 0 : i == 200 ? 40 : 20 + noise(rng), i), &insights);
+  }
+  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+  for (int i = 1000; i < 1200; ++i) a.Process(R("t", 20 + 3 * noise(rng), i), &insights);
+  std::vector<Insight> anomalies;
+  for (const Insight& in : insights) {
+    if (in.kind == Insight::Kind::kAnomaly) anomalies.push_back(in);
+  }
+  ASSERT_GE(anomalies.size(), 1u);
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t: anomaly likelihood "));
+  EXPECT_THAT(anomalies[0].summary, HasSubstr(" over its latest readings (now "));
 }
 
 TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {

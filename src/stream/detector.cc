@@ -260,14 +260,14 @@ double AnomalyDetector::Update(double value) {
   // range is measured from where the range stood before the drift), by more than the tolerance
   // and the noise: the mean absolute step between readings, which a trend does not inflate, as
   // a standard deviation.
-  bool novel = false;
+  novel_ = false;
   if (count_ == 0) {
     min_ = max_ = value;
   } else {
     const double noise = step_ / (2 / std::sqrt(std::numbers::pi));  // E|x - x'| = 2 sd / sqrt(pi)
     const double tolerance = std::max(options_.novel_tolerance * (max_ - min_), noise);
-    novel = count_ >= options_.warmup && max_ > min_ &&
-            (value > max_ + tolerance || value < min_ - tolerance);
+    novel_ = count_ >= options_.warmup && max_ > min_ &&
+             (value > max_ + tolerance || value < min_ - tolerance);
     step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) *
              (std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]) - step_);
     if (count_ >= kRangeDelay) {
@@ -319,7 +319,7 @@ double AnomalyDetector::Update(double value) {
   const double d = surprise - surprise_mean_;
   surprise_mean_ += h * d;
   surprise_var_ = (1 - h) * (surprise_var_ + h * d * d);
-  if (novel) score = 1;
+  if (novel_) score = 1;
   return Refractory(score);
 }
 

@@ -152,8 +152,13 @@ TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
   std::uniform_real_distribution<double> noise(0, 1);
   for (int i = 0; i < 1000; ++i) d.Update(i % 250 == 0 ? 10 : noise(rng));
   EXPECT_LT(d.Update(10.3), 1);
+  EXPECT_FALSE(d.novel());
   for (int i = 0; i < 300; ++i) d.Update(noise(rng));
   EXPECT_EQ(d.Update(11), 1);
+  EXPECT_TRUE(d.novel());  // and the range it passed
+  EXPECT_NEAR(d.highest(), 10.3, 1e-5);  // 10.3 was within the tolerance, so in the range
+  EXPECT_GE(d.lowest(), 0);
+  EXPECT_LT(d.lowest(), 0.01);
   // Below the range as well, once the refractory period of the first report has passed.
   for (int i = 0; i < 300; ++i) d.Update(noise(rng));
   EXPECT_EQ(d.Update(-1.5), 1);

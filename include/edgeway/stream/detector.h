@@ -121,6 +121,12 @@ class AnomalyDetector {
   // Bytes of state, for capacity planning.
   size_t bytes() const;
 
+  // Why the latest score: true when it came from a value beyond the whole range seen before
+  // (from lowest() to highest()), false when from the likelihood of the recent readings.
+  bool novel() const { return novel_; }
+  double lowest() const { return min_; }
+  double highest() const { return max_; }
+
  private:
   double RobustZ(double value) const;
   double Refractory(double score);
@@ -165,6 +171,7 @@ class AnomalyDetector {
   std::array<float, kRangeDelay> delayed_{};
   size_t delayed_next_ = 0;
   double step_ = 0;
+  bool novel_ = false;
   PatternMemory patterns_;
   // The last reported score and when: for `refractory` readings after it, only a score
   // `escalation` times higher is reported; and the readings since the last score of at least
