@@ -266,6 +266,18 @@ window.addEventListener('resize', () => {
   for (const c of Object.values(state.charts)) c.plot.setSize({width, height: 160});
 });
 
+// Which anomaly detector the pipeline runs: its insights read differently.
+async function loadPipeline() {
+  try {
+    const body = await api('/api/v1/pipelines');
+    const a = body.pipelines[0].analytics;
+    document.getElementById('detector').textContent = a.detector === 'ensemble'
+      ? 'detector ensemble (score ≥ ' + a.anomaly_threshold + ')'
+      : 'detector ' + a.sigma + '-sigma over ' + a.window + ' readings';
+  } catch (e) { /* shown by the status pill */ }
+}
+
+loadPipeline();
 refreshSummary();
 refreshFleet();
 loadInsights();

@@ -77,6 +77,8 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
       null, { timeout: 30000 });
     const insights = await page.$$eval('#insights li.anomaly', (els) => els.length);
     assert.ok(insights > 0, 'the insights feed lists anomalies');
+    assert.equal(await page.$eval('#detector', (e) => e.textContent),
+      'detector 3-sigma over 50 readings');
     const stored = await page.$eval('#stored', (e) => e.textContent);
     assert.notEqual(stored, '–');
     await page.screenshot({ path: screenshot, fullPage: true });
