@@ -20,6 +20,14 @@ Reading R(std::string sensor, double value, int64_t ts = 0) {
   return r;
 }
 
+std::vector<Insight> Anomalies(const std::vector<Insight>& insights) {
+  std::vector<Insight> anomalies;
+  for (const Insight& in : insights) {
+    if (in.kind == Insight::Kind::kAnomaly) anomalies.push_back(in);
+  }
+  return anomalies;
+}
+
 TEST(HoltForecasterTest, HandComputedLinearSeries) {
   HoltForecaster h(0.5, 0.3);
   h.Update(1);
@@ -107,7 +115,7 @@ TEST(KeyedAnalyticsTest, KeysDoNotShareWindows) {
     a.Process(R("humidity", 60 + 0.2 * (i % 4)), &insights);
   }
   EXPECT_EQ(a.keys(), 2u);
-  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+  EXPECT_TRUE(Anomalies(insights).empty());
 }
 
 TEST(KeyedAnalyticsTest, TrendInsightOnChangeOnly) {
@@ -136,14 +144,11 @@ TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> noise(0, 1);
   for (int i = 0; i < 1000; ++i) a.Process(R("t", 20 + noise(rng), i), &insights);
-  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+  EXPECT_TRUE(Anomalies(insights).empty());
   for (int i = 1000; i < 1020; ++i) {
     a.Process(R("t", i == 1000 ? 80 : 20 + noise(rng), i), &insights);
   }
-  std::vector<Insight> anomalies;
-  for (const Insight& in : insights) {
-    if (in.kind == Insight::Kind::kAnomaly) anomalies.push_back(in);
-  }
+  std::vector<Insight> anomalies = Anomalies(insights);
   ASSERT_GE(anomalies.size(), 1u);
   EXPECT_GE(anomalies[0].ts_ns, 1000);
   EXPECT_LE(anomalies[0].ts_ns, 1002);  // the likelihood may peak a reading or two later
@@ -163,12 +168,9 @@ TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {
   for (int i = 0; i < 1000; ++i) {
     a.Process(R("t", i == 100 ? 0 : i == 200 ? 40 : 20 + noise(rng), i), &insights);
   }
-  for (const Insight& in : insights) EXPECT_NE(in.kind, Insight::Kind::kAnomaly);
+  EXPECT_TRUE(Anomalies(insights).empty());
   for (int i = 1000; i < 1200; ++i) a.Process(R("t", 20 + 3 * noise(rng), i), &insights);
-  std::vector<Insight> anomalies;
-  for (const Insight& in : insights) {
-    if (in.kind == Insight::Kind::kAnomaly) anomalies.push_back(in);
-  }
+  std::vector<Insight> anomalies = Anomalies(insights);
   ASSERT_GE(anomalies.size(), 1u);
   EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t: anomaly likelihood "));
   EXPECT_THAT(anomalies[0].summary, HasSubstr(" over its latest readings (now "));
