@@ -587,6 +587,7 @@ struct ApiServer::Impl {
            {{"detector",
              c.analytics.detector == stream::DetectorKind::kEnsemble ? "ensemble" : "sigma"},
             {"anomaly_threshold", c.analytics.anomaly_threshold},
+            {"ensemble_warmup", c.analytics.ensemble_warmup},
             {"window", c.analytics.window},
             {"sigma", c.analytics.sigma},
             {"min_samples", c.analytics.min_samples},

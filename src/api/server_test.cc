@@ -96,6 +96,7 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   json pipelines = Get("/api/v1/pipelines");
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["window"], 50);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["detector"], "sigma");
+  EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["ensemble_warmup"], 300);
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {

@@ -16,7 +16,7 @@
 #include "edgeway/device/fleet.h"
 #include "edgeway/gateway/gateway.h"
 #include "edgeway/store/store.h"
-#include "edgeway/stream/detector.h"
+#include "edgeway/stream/analytics.h"
 #include "fmt/chrono.h"
 #include "fmt/format.h"
 #include "spdlog/spdlog.h"
@@ -48,8 +48,9 @@ void AddDemoCommand(CLI::App& app, DemoFlags& flags) {
          fmt::format("sigma (the seed's 3-sigma rule, judging after {} samples) or "
                      "ensemble (the NAB-scored detector, judging after {} samples, and "
                      "spikes are injected after those; with --interval 0.1 that is {:g} s)",
-                     stream::AnalyticsOptions{}.min_samples, stream::DetectorOptions{}.warmup,
-                     0.1 * static_cast<double>(stream::DetectorOptions{}.warmup)))
+                     stream::AnalyticsOptions{}.min_samples,
+                     stream::AnalyticsOptions{}.ensemble_warmup,
+                     0.1 * static_cast<double>(stream::AnalyticsOptions{}.ensemble_warmup)))
       ->capture_default_str()
       ->check(CLI::IsMember({"sigma", "ensemble"}));
   cmd->add_option("--store", flags.store, "SQLite file for the demo's readings (replaced)")
@@ -148,7 +149,7 @@ int DemoCommand(const DemoFlags& flags) {
       .interval_s = flags.interval_s,
       .anomaly_every = flags.anomaly_every,
       .anomaly_after =
-          ensemble ? stream::DetectorOptions{}.warmup : device::FleetOptions{}.anomaly_after,
+          ensemble ? config->analytics.ensemble_warmup : device::FleetOptions{}.anomaly_after,
       .bad_every = 200};
   auto fleet = device::Fleet::Start(fleet_options);
   if (!fleet.ok()) {

@@ -152,6 +152,9 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
         "detector", &c.analytics.detector,
         {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
     a.Read("anomaly_threshold", &c.analytics.anomaly_threshold, 0.0, 1.0);
+    int64_t ensemble_warmup = static_cast<int64_t>(c.analytics.ensemble_warmup);
+    a.Read("ensemble_warmup", &ensemble_warmup, 10, 10'000'000);
+    c.analytics.ensemble_warmup = static_cast<size_t>(ensemble_warmup);
     int64_t stuck_min_run = static_cast<int64_t>(c.analytics.stuck_min_run);
     a.Read("stuck_factor", &c.analytics.stuck_factor, 0, 1000);
     a.Read("stuck_min_run", &stuck_min_run, 2, 1000000);

@@ -34,6 +34,7 @@ ingest:
 analytics:
   detector: ensemble
   anomaly_threshold: 0.95
+  ensemble_warmup: 1000
   stuck_factor: 3
   stuck_min_run: 50
   window: 100
@@ -55,6 +56,7 @@ log:
   EXPECT_DOUBLE_EQ(c->analytics.sigma, 2.5);
   EXPECT_EQ(c->analytics.detector, stream::DetectorKind::kEnsemble);
   EXPECT_DOUBLE_EQ(c->analytics.anomaly_threshold, 0.95);
+  EXPECT_EQ(c->analytics.ensemble_warmup, 1000u);
   EXPECT_DOUBLE_EQ(c->analytics.stuck_factor, 3);
   EXPECT_EQ(c->analytics.stuck_min_run, 50u);
   EXPECT_EQ(c->shards, 3);
@@ -92,6 +94,7 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->http.listen, defaults->http.listen);
   EXPECT_EQ(example->analytics.detector, defaults->analytics.detector);
   EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);
+  EXPECT_EQ(example->analytics.ensemble_warmup, defaults->analytics.ensemble_warmup);
   EXPECT_DOUBLE_EQ(example->analytics.stuck_factor, defaults->analytics.stuck_factor);
   EXPECT_EQ(example->analytics.stuck_min_run, defaults->analytics.stuck_min_run);
   EXPECT_EQ(example->http.token, defaults->http.token);

@@ -176,6 +176,19 @@ TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {
   EXPECT_THAT(anomalies[0].summary, HasSubstr(" over its latest readings (now "));
 }
 
+TEST(KeyedAnalyticsTest, TheEnsembleScoresNothingBeforeItsWarmup) {
+  // The same jump at reading 150 is an anomaly once a key's first 100 readings are learnt, and
+  // nothing while the default 300 are.
+  for (size_t warmup : {size_t{100}, size_t{300}}) {
+    KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .ensemble_warmup = warmup});
+    std::vector<Insight> insights;
+    std::mt19937_64 rng(9);
+    std::normal_distribution<double> noise(0, 1);
+    for (int i = 0; i < 200; ++i) a.Process(R("t", i == 150 ? 80 : 20 + noise(rng), i), &insights);
+    EXPECT_EQ(Anomalies(insights).size(), warmup == 100 ? 1u : 0u) << warmup;
+  }
+}
+
 TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {
   KeyedAnalytics a({});
   std::vector<Insight> insights;

@@ -21,7 +21,8 @@ enum class DetectorKind {
 struct AnalyticsOptions {
   DetectorKind detector = DetectorKind::kSigma;
   double anomaly_threshold = 0.5;  // ensemble score for an anomaly (0.5: tail below 1e-15)
-  size_t window = 50;              // readings per key in the sliding window
+  size_t ensemble_warmup = DetectorOptions{}.warmup;  // readings of a key before its first score
+  size_t window = 50;                                 // readings per key in the sliding window
   double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
   size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key
   size_t trend_window = 5;       // the seed's trend rule looks at the last 5 readings
@@ -128,7 +129,9 @@ class KeyedAnalytics {
         : window(o.window),
           holt(o.holt_alpha, o.holt_beta),
           stuck(o.stuck_factor, o.stuck_min_run) {
-      if (o.detector == DetectorKind::kEnsemble) ensemble = std::make_unique<AnomalyDetector>();
+      if (o.detector == DetectorKind::kEnsemble) {
+        ensemble = std::make_unique<AnomalyDetector>(DetectorOptions{.warmup = o.ensemble_warmup});
+      }
     }
     CountWindow window;
     HoltForecaster holt;
