@@ -38,11 +38,12 @@ bool StuckDetector::Update(double value) {
     ++run_;
   } else {
     longest_ = std::max(longest_, run_);
+    before_ += run_;
     value_ = value;
     run_ = 1;
     stuck_ = false;
   }
-  if (factor_ <= 0 || stuck_ || longest_ == 0 || run_ < min_run_ ||
+  if (factor_ <= 0 || stuck_ || longest_ == 0 || run_ < min_run_ || before_ < min_run_ ||
       static_cast<double>(run_) <= factor_ * static_cast<double>(longest_)) {
     return false;
   }

@@ -219,7 +219,7 @@ TEST(StuckDetectorTest, ARunTwiceAsLongAsAnyBeforeIsStuckOnce) {
   EXPECT_TRUE(s.Update(25));
 }
 
-TEST(StuckDetectorTest, MinimumRunAConstantFromTheStartAndOff) {
+TEST(StuckDetectorTest, MinimumRunAndHistoryAConstantFromTheStartAndOff) {
   StuckDetector s(2.0, 20);
   for (int i = 0; i < 1000; ++i) EXPECT_FALSE(s.Update(7));  // nothing to compare with
   // Every reading different, then the same one: not stuck before 20 readings, though 2 > 2 * 1.
@@ -227,6 +227,10 @@ TEST(StuckDetectorTest, MinimumRunAConstantFromTheStartAndOff) {
   for (int i = 0; i < 100; ++i) t.Update(i);
   for (int i = 1; i < 20; ++i) EXPECT_FALSE(t.Update(-1)) << i;
   EXPECT_TRUE(t.Update(-1));
+  // A run of 20 after fewer than 20 readings: the key's normal runs are not known yet.
+  StuckDetector young(2.0, 20);
+  for (int i = 0; i < 19; ++i) young.Update(i);
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(young.Update(-1)) << i;
   StuckDetector off(0, 20);
   for (int i = 0; i < 100; ++i) off.Update(i);
   for (int i = 0; i < 1000; ++i) EXPECT_FALSE(off.Update(-1));

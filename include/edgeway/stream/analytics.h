@@ -30,7 +30,8 @@ struct AnalyticsOptions {
   double holt_alpha = 0.5;       // Holt's linear method: level smoothing
   double holt_beta = 0.3;        // and trend smoothing
   // A stuck sensor: one value, exactly, for more than `stuck_factor` times the key's longest run
-  // of one value before and at least `stuck_min_run` readings (see StuckDetector). 0: off.
+  // of one value before and at least `stuck_min_run` readings, after as many others (see
+  // StuckDetector). 0: off.
   double stuck_factor = 2.0;
   size_t stuck_min_run = 20;
 };
@@ -56,12 +57,14 @@ class HoltForecaster {
 // A sensor stuck at one value: neither a z-score nor the ensemble sees it, since a value the
 // series has just read many times is no surprise. A run is the readings in a row with exactly the
 // value of the latest one. A run is stuck once it is longer than `factor` times the longest run
-// that ended before it, and at least `min_run` readings; a key that has read one value from its
-// first reading has no run before and is never stuck (it may be a constant). A quantised sensor
-// (a temperature in whole degrees, a count that is 0 at night) repeats itself by nature, and
-// learns how long from its own runs, the stuck ones too once they end: a series whose nature is
-// long runs (a count of rare events, a switch) is reported at each new record, not at every run.
-// A sensor stuck with noise on the last digit is not seen. O(1).
+// that ended before it, and at least `min_run` readings, and came after at least `min_run`
+// readings: a key's normal runs are not known from fewer (a count that reads 0 for its first 20
+// readings after 5 others is not stuck). A key that has read one value from its first reading has
+// no run before and is never stuck (it may be a constant). A quantised sensor (a temperature in
+// whole degrees, a count that is 0 at night) repeats itself by nature, and learns how long from
+// its own runs, the stuck ones too once they end: a series whose nature is long runs (a count of
+// rare events, a switch) is reported at each new record, not at every run. A sensor stuck with
+// noise on the last digit is not seen. O(1).
 class StuckDetector {
  public:
   StuckDetector(double factor, size_t min_run) : factor_(factor), min_run_(min_run) {}
@@ -78,6 +81,7 @@ class StuckDetector {
   double value_ = 0;
   uint64_t run_ = 0;
   uint64_t longest_ = 0;
+  uint64_t before_ = 0;  // readings before the current run
   bool stuck_ = false;  // the current run was found stuck (and reported)
 };
 
