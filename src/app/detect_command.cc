@@ -57,7 +57,8 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "detect",
       "Replay one series through the streaming detector offline. Reads timestamp,value rows and "
       "writes timestamp,value,anomaly_score, the score in [0,1] computed only from the rows up "
-      "to and including its own (no look-ahead).");
+      "to and including its own (no look-ahead). A sensor stuck at one value (the gateway's "
+      "stuck insight) is reported on standard error, with its timestamp and row.");
   cmd->add_option("--input", flags.input, "CSV with a header and timestamp,value rows")->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
   AddDetectorOptions(cmd, flags.window, flags.detector);
@@ -76,6 +77,19 @@ int DetectCommand(const DetectFlags& flags) {
   }
   std::vector<double> scores =
       ScoreSeries(series->values, flags.window, flags.detector, flags.warmup);
+  // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
+  // makes it an insight of its own, and here it is reported with its timestamp and row (the
+  // first data row is 1).
+  const stream::AnalyticsOptions defaults;
+  stream::StuckDetector stuck(defaults.stuck_factor, defaults.stuck_min_run);
+  for (size_t i = 0; i < series->values.size(); ++i) {
+    if (!stuck.Update(series->values[i])) continue;
+    fmt::print(stderr,
+               "edgeway detect: {}: {} (row {}): stuck at {:.6g} for {} readings in a row; its "
+               "longest run of one value before was {}\n",
+               flags.input, series->timestamps[i], i + 1, series->values[i], stuck.run(),
+               stuck.longest());
+  }
   std::FILE* out = flags.output == "-" ? stdout : std::fopen(flags.output.c_str(), "w");
   if (out == nullptr) {
     std::fprintf(stderr, "edgeway detect: %s: cannot write\n", flags.output.c_str());

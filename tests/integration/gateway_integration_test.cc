@@ -439,6 +439,25 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   EXPECT_THAT(bad.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
 }
 
+TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
+  // 100 readings that all differ, then one value 30 times: stuck at its 20th, row 120.
+  testing::TempDir dir;
+  {
+    std::ofstream csv(dir.File("in.csv"));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < 130; ++i)
+      csv << fmt::format("2014-04-01 {:02d}:{:02d}:00,{}\n", i / 60, i % 60, i < 100 ? i : 7.5);
+  }
+  Process p(
+      {EdgewayBinary(), "detect", "--input", dir.File("in.csv"), "--output", dir.File("out.csv")},
+      dir.File("detect.log"));
+  EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+  EXPECT_THAT(p.output(),
+              HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120): stuck at 7.5 for 20 "
+                        "readings in a row; its longest run of one value before was 1"));
+  EXPECT_EQ(Lines(dir.File("out.csv")).size(), 131u);  // the scores as always
+}
+
 TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
   // A spike at row 150: inside the gateway's warmup of 300 readings, so unscored; with a warmup
   // of 100 (edgeway nab gives each file its probationary period) it is the event.
