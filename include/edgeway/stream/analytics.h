@@ -21,8 +21,9 @@ enum class DetectorKind {
 struct AnalyticsOptions {
   DetectorKind detector = DetectorKind::kSigma;
   double anomaly_threshold = 0.5;  // ensemble score for an anomaly (0.5: tail below 1e-15)
-  size_t ensemble_warmup = DetectorOptions{}.warmup;  // readings of a key before its first score
-  size_t window = 50;                                 // readings per key in the sliding window
+  // Readings of a key the ensemble learns from before its first score.
+  size_t ensemble_warmup = DetectorOptions{}.warmup;
+  size_t window = 50;            // readings per key in the sliding window
   double sigma = 3.0;            // anomaly when |x - mean| > sigma * stddev of the window before x
   size_t min_samples = 10;       // no anomaly verdicts before this many readings of the key
   size_t trend_window = 5;       // the seed's trend rule looks at the last 5 readings
@@ -82,7 +83,7 @@ class StuckDetector {
   uint64_t run_ = 0;
   uint64_t longest_ = 0;
   uint64_t before_ = 0;  // readings before the current run
-  bool stuck_ = false;  // the current run was found stuck (and reported)
+  bool stuck_ = false;   // the current run was found stuck (and reported)
 };
 
 // The seed's trend rule on the last `n` values (newest first in the window): compares the mean
