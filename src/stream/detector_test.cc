@@ -155,7 +155,7 @@ TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
   EXPECT_FALSE(d.novel());
   for (int i = 0; i < 300; ++i) d.Update(noise(rng));
   EXPECT_EQ(d.Update(11), 1);
-  EXPECT_TRUE(d.novel());  // and the range it passed
+  EXPECT_TRUE(d.novel());                // and the range it passed
   EXPECT_NEAR(d.highest(), 10.3, 1e-5);  // 10.3 was within the tolerance, so in the range
   EXPECT_GE(d.lowest(), 0);
   EXPECT_LT(d.lowest(), 0.01);
