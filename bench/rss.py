@@ -3,7 +3,8 @@
 
 Starts the gateway with its embedded mosquitto, reads VmRSS from /proc, starts
 `edgeway device --simulate N` against the same broker, and reads VmRSS and VmHWM again.
-Usage: rss.py EDGEWAY_BINARY [--devices N] [--seconds S]
+With --detector ensemble the gateway keeps the anomaly-detector ensemble's state per key too.
+Usage: rss.py EDGEWAY_BINARY [--devices N] [--seconds S] [--detector sigma|ensemble]
 """
 import argparse, os, re, signal, subprocess, sys, tempfile, time
 
@@ -21,10 +22,14 @@ def main():
     ap.add_argument("edgeway")
     ap.add_argument("--devices", type=int, default=10000)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--detector", choices=["sigma", "ensemble"], default="sigma")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = open(os.path.join(tmp, "gw.log"), "w+")
-        gw = subprocess.Popen([a.edgeway, "run", "--store", os.path.join(tmp, "rss.db"),
+        config = os.path.join(tmp, "edgeway.yaml")
+        with open(config, "w") as f:
+            f.write(f"analytics:\n  detector: {a.detector}\n")
+        gw = subprocess.Popen([a.edgeway, "run", "-c", config, "--store", os.path.join(tmp, "rss.db"),
                                "--summary-json", os.path.join(tmp, "s.json"), "--http", "127.0.0.1:0"],
                               stdout=log, stderr=subprocess.STDOUT)
         url = None
@@ -55,7 +60,7 @@ def main():
         gw.wait(timeout=30)
         import json
         s = json.load(open(os.path.join(tmp, "s.json")))
-        print(f"gateway with {a.devices} devices at 1 msg/s each: {loaded:.1f} MiB resident, "
+        print(f"gateway ({a.detector}) with {a.devices} devices at 1 msg/s each: {loaded:.1f} MiB resident, "
               f"peak {peak:.1f} MiB; {s['devices']} devices, {s['keys']} keys, "
               f"{s['readings_stored']} readings stored")
     return 0
