@@ -1,4 +1,7 @@
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "app/commands.h"
 #include "edgeway/core/strings.h"
@@ -113,7 +116,8 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       "nab",
       "Score the streaming detector on a Numenta Anomaly Benchmark corpus with edgeway's own "
       "NAB scorer: prints the normalised standard, reward_low_FP_rate and reward_low_FN_rate "
-      "scores and a table per file. As NAB does for every detector, the ensemble is told each "
+      "scores, a table per file, and one per category (alone, and the rest without it). As NAB "
+      "does for every detector, the ensemble is told each "
       "file's probationary period (15% of its rows, at most 750) and learns over it before "
       "its first score.");
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
@@ -127,6 +131,50 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
 }
+
+namespace {
+
+// Each category of the corpus (the directory of its files) scored alone at the corpus' threshold,
+// and the corpus without it at its own best threshold: where the score comes from.
+void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
+                     const eval::ThresholdSweep& sweep, double threshold, nlohmann::json* out) {
+  std::vector<std::string> categories;
+  for (const eval::ScoredSeries& s : scored) {
+    std::string category = s.name.substr(0, s.name.find('/'));
+    if (std::find(categories.begin(), categories.end(), category) == categories.end())
+      categories.push_back(std::move(category));
+  }
+  fmt::print(
+      "\nBy category ({} profile): alone at the threshold {:.6f}; the rest without it, at "
+      "their own best threshold\n",
+      sweep.profile.name, threshold);
+  fmt::print("  {:<24} {:>5} {:>7} {:>7} {:>8}\n", "category", "files", "windows", "alone",
+             "without");
+  for (const std::string& category : categories) {
+    std::vector<size_t> in(scored.size()), rest(scored.size());
+    size_t files = 0, windows = 0;
+    for (size_t i = 0; i < scored.size(); ++i) {
+      const bool member = scored[i].name.substr(0, scored[i].name.find('/')) == category;
+      in[i] = member ? 1 : 0;
+      rest[i] = member ? 0 : 1;
+      files += in[i];
+      windows += member ? scored[i].windows.size() : 0;
+    }
+    const eval::CorpusResult alone = eval::ScoreAtThreshold(sweep, threshold, in);
+    const eval::CorpusResult without = eval::BestThreshold(sweep, rest);
+    // A category without windows has no normalised score alone: its false positives only count
+    // against the rest.
+    fmt::print("  {:<24} {:>5} {:>7} {:>7} {:>8.1f}\n", category, files, windows,
+               windows > 0 ? fmt::format("{:.1f}", alone.normalized) : "-", without.normalized);
+    (*out)["by_category"][category] = {
+        {"files", files},
+        {"windows", windows},
+        {"alone", windows > 0 ? nlohmann::json(alone.normalized) : nlohmann::json(nullptr)},
+        {"without", without.normalized}};
+  }
+}
+
+}  // namespace
 
 int NabCommand(const NabFlags& flags) {
   auto corpus = eval::LoadNabCorpus(flags.data);
@@ -148,9 +196,11 @@ int NabCommand(const NabFlags& flags) {
       {"files", corpus->size()}};
   std::vector<eval::CorpusResult> results;
   std::vector<eval::ScoreInterval> intervals;
+  std::vector<eval::ThresholdSweep> sweeps;
   const std::vector<double> thresholds = eval::CandidateThresholds(scored);
   for (const eval::Profile& p : eval::NabProfiles()) {
-    const eval::ThresholdSweep sweep = eval::SweepThresholds(scored, p, thresholds);
+    const eval::ThresholdSweep& sweep =
+        sweeps.emplace_back(eval::SweepThresholds(scored, p, thresholds));
     results.push_back(eval::BestThreshold(sweep));
     out[p.name] = {{"score", results.back().normalized}, {"threshold", results.back().threshold}};
     if (flags.resamples > 0) {
@@ -183,6 +233,7 @@ int NabCommand(const NabFlags& flags) {
         "threshold: how much the score owes to which files are in the corpus)\n",
         flags.resamples, scored.size());
   }
+  PrintCategories(scored, sweeps[0], results[0].threshold, &out);
   if (!flags.json.empty() && !WriteSummary(flags.json, out.dump(2))) return kExitFailure;
   return kExitOk;
 }

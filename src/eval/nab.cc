@@ -97,22 +97,51 @@ ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Pr
   return sweep;
 }
 
-CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies) {
-  CorpusResult best;
+namespace {
+
+// The corpus' raw score at every candidate threshold; its null and perfect scores into `result`.
+std::vector<double> Totals(const ThresholdSweep& sweep, const std::vector<size_t>& copies,
+                           CorpusResult* result) {
   std::vector<double> total(sweep.thresholds.size(), 0.0);
   for (size_t i = 0; i < sweep.raw.size(); ++i) {
     const auto n = static_cast<double>(copies.empty() ? 1 : copies[i]);
     if (n == 0) continue;
-    best.null_score -= n * sweep.profile.fn_weight * static_cast<double>(sweep.windows[i]);
-    best.perfect += n * sweep.profile.tp_weight * static_cast<double>(sweep.windows[i]);
+    result->null_score -= n * sweep.profile.fn_weight * static_cast<double>(sweep.windows[i]);
+    result->perfect += n * sweep.profile.tp_weight * static_cast<double>(sweep.windows[i]);
     for (size_t t = 0; t < total.size(); ++t) total[t] += n * sweep.raw[i][t];
   }
+  return total;
+}
+
+// `result` at candidate threshold `t`, with `total` from Totals.
+CorpusResult At(const ThresholdSweep& sweep, const std::vector<double>& total, size_t t,
+                CorpusResult result) {
+  result.raw = total[t];
+  result.threshold = sweep.thresholds[t];
+  const double span = result.perfect - result.null_score;
+  result.normalized = span > 0 ? 100.0 * (result.raw - result.null_score) / span : 0;
+  return result;
+}
+
+}  // namespace
+
+CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies) {
+  CorpusResult result;
+  const std::vector<double> total = Totals(sweep, copies, &result);
   const auto top = std::max_element(total.begin(), total.end());  // the first (lowest) best
-  best.raw = *top;
-  best.threshold = sweep.thresholds[static_cast<size_t>(top - total.begin())];
-  const double span = best.perfect - best.null_score;
-  best.normalized = span > 0 ? 100.0 * (best.raw - best.null_score) / span : 0;
-  return best;
+  return At(sweep, total, static_cast<size_t>(top - total.begin()), result);
+}
+
+CorpusResult ScoreAtThreshold(const ThresholdSweep& sweep, double threshold,
+                              const std::vector<size_t>& copies) {
+  CorpusResult result;
+  const std::vector<double> total = Totals(sweep, copies, &result);
+  const size_t t =
+      std::min<size_t>(static_cast<size_t>(std::lower_bound(sweep.thresholds.begin(),
+                                                            sweep.thresholds.end(), threshold) -
+                                           sweep.thresholds.begin()),
+                       sweep.thresholds.size() - 1);
+  return At(sweep, total, t, result);
 }
 
 CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile) {

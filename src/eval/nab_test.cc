@@ -109,6 +109,28 @@ TEST(NabTest, CopiesWeighASeriesAsIfItWereThereThatManyTimes) {
   EXPECT_DOUBLE_EQ(both.raw, ScoreCorpus({caught, other}, Standard()).raw);
 }
 
+TEST(NabTest, ScoreAtAGivenThresholdForPartOfACorpus) {
+  ScoredSeries caught = OneWindow();
+  caught.scores[55] = 0.8;
+  caught.scores[80] = 0.4;
+  ScoredSeries other = OneWindow();
+  other.scores[52] = 0.3;
+  const ThresholdSweep sweep = SweepThresholds({caught, other}, Standard());
+  // At 0.5 `other` misses its window (-1) and `caught` has no false positive; 0.45 is no
+  // candidate, so the next one up, 0.8, is used: the same.
+  for (double threshold : {0.5, 0.45}) {
+    const CorpusResult r = ScoreAtThreshold(sweep, threshold);
+    EXPECT_DOUBLE_EQ(r.threshold, 0.8);
+    EXPECT_DOUBLE_EQ(r.raw, ScoreSeries(caught, 0.8, Standard()).score - 1);
+    EXPECT_DOUBLE_EQ(r.null_score, -2);
+    EXPECT_DOUBLE_EQ(r.perfect, 2);
+  }
+  // `caught` alone at 0.3 pays for its false positive; at its best threshold (0.8) it does not.
+  const CorpusResult alone = ScoreAtThreshold(sweep, 0.3, {1, 0});
+  EXPECT_DOUBLE_EQ(alone.raw, ScoreSeries(caught, 0.3, Standard()).score);
+  EXPECT_LT(alone.raw, BestThreshold(sweep, {1, 0}).raw);
+}
+
 TEST(NabTest, ResamplingSeriesSpreadsTheScoreByHowTheyDiffer) {
   ScoredSeries perfect = OneWindow();
   perfect.scores[50] = 1;

@@ -491,11 +491,13 @@ TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
 }
 
 TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
-  // Four series of noise, 1000 readings every 5 minutes, each with a spike at row 700. Two are
-  // labelled around it; the other two inside their probationary period (the first 150 rows),
-  // where no detection counts: windows missed at any threshold.
+  // Four series of noise, 1000 readings every 5 minutes, each with a spike at row 700. Two (in
+  // the category "caught") are labelled around it; the other two ("missed") inside their
+  // probationary period (the first 150 rows), where no detection counts: windows missed at any
+  // threshold.
   testing::TempDir dir;
-  std::filesystem::create_directories(dir.File("data/test"));
+  std::filesystem::create_directories(dir.File("data/caught"));
+  std::filesystem::create_directories(dir.File("data/missed"));
   nlohmann::json labels = nlohmann::json::object();
   std::mt19937_64 rng(5);
   std::normal_distribution<double> noise(0, 1);
@@ -504,7 +506,7 @@ TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
                        row % 12 * 5);
   };
   for (int f = 0; f < 4; ++f) {
-    const std::string name = fmt::format("test/s{}.csv", f);
+    const std::string name = fmt::format("{}/s{}.csv", f < 2 ? "caught" : "missed", f);
     std::ofstream csv(dir.File("data/" + name));
     csv << "timestamp,value\n";
     for (int i = 0; i < 1000; ++i) csv << at(i) << "," << (i == 700 ? 60 : 10 + noise(rng)) << "\n";
@@ -517,7 +519,7 @@ TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
                dir.File("nab.json")},
               dir.File("nab.log"));
   ASSERT_EQ(nab.Wait(kLong), 0) << nab.output();
-  EXPECT_THAT(nab.output(), HasSubstr("test/s3.csv"));
+  EXPECT_THAT(nab.output(), HasSubstr("missed/s3.csv"));
   EXPECT_THAT(nab.output(), HasSubstr("in 90% of resamples"));
   const nlohmann::json out = ReadJson(dir.File("nab.json"));
   ASSERT_TRUE(out.is_object()) << nab.output();
@@ -537,6 +539,17 @@ TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
     EXPECT_NEAR(p["resampled"]["median"].get<double>(), score, 5);
     EXPECT_EQ(p["resampled"]["resamples"], 400);
   }
+  // Where the score comes from: the caught category alone scores high, the missed one nothing
+  // (0 at best, less with the false positives of the corpus threshold).
+  EXPECT_THAT(nab.output(), HasSubstr("By category (standard profile)"));
+  const nlohmann::json& caught = out["by_category"]["caught"];
+  const nlohmann::json& missed = out["by_category"]["missed"];
+  EXPECT_EQ(caught["files"], 2);
+  EXPECT_EQ(caught["windows"], 2);
+  EXPECT_GT(caught["alone"].get<double>(), 75);
+  EXPECT_LT(missed["alone"].get<double>(), 1);
+  EXPECT_DOUBLE_EQ(caught["without"].get<double>(), 0);  // the missed ones at their best
+  EXPECT_GT(missed["without"].get<double>(), 75);
 
   Process missing({EdgewayBinary(), "nab", "--data", dir.File("nowhere")}, dir.File("m.log"));
   EXPECT_EQ(missing.Wait(kLong), 2);

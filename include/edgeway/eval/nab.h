@@ -76,6 +76,11 @@ ThresholdSweep SweepThresholds(const std::vector<ScoredSeries>& corpus, const Pr
 // The best threshold for a corpus that holds series i `copies[i]` times (empty: once each).
 CorpusResult BestThreshold(const ThresholdSweep& sweep, const std::vector<size_t>& copies = {});
 
+// The same corpus scored at a given threshold instead (the lowest candidate at or above it): how
+// one part of a corpus fares at the threshold chosen for the whole.
+CorpusResult ScoreAtThreshold(const ThresholdSweep& sweep, double threshold,
+                              const std::vector<size_t>& copies = {});
+
 // Sweeps thresholds over the scores the detector produced and keeps the best for `profile`.
 CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile);
 
