@@ -138,11 +138,11 @@ namespace {
 // and the corpus without it at its own best threshold: where the score comes from.
 void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
                      const eval::ThresholdSweep& sweep, double threshold, nlohmann::json* out) {
-  std::vector<std::string> categories;
+  std::vector<std::string> category_of, categories;
   for (const eval::ScoredSeries& s : scored) {
-    std::string category = s.name.substr(0, s.name.find('/'));
-    if (std::find(categories.begin(), categories.end(), category) == categories.end())
-      categories.push_back(std::move(category));
+    category_of.push_back(s.name.substr(0, s.name.find('/')));
+    if (std::find(categories.begin(), categories.end(), category_of.back()) == categories.end())
+      categories.push_back(category_of.back());
   }
   fmt::print(
       "\nBy category ({} profile): alone at the threshold {:.6f}; the rest without it, at "
@@ -154,7 +154,7 @@ void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
     std::vector<size_t> in(scored.size()), rest(scored.size());
     size_t files = 0, windows = 0;
     for (size_t i = 0; i < scored.size(); ++i) {
-      const bool member = scored[i].name.substr(0, scored[i].name.find('/')) == category;
+      const bool member = category_of[i] == category;
       in[i] = member ? 1 : 0;
       rest[i] = member ? 0 : 1;
       files += in[i];
