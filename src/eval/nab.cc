@@ -136,12 +136,9 @@ CorpusResult ScoreAtThreshold(const ThresholdSweep& sweep, double threshold,
                               const std::vector<size_t>& copies) {
   CorpusResult result;
   const std::vector<double> total = Totals(sweep, copies, &result);
-  const size_t t =
-      std::min<size_t>(static_cast<size_t>(std::lower_bound(sweep.thresholds.begin(),
-                                                            sweep.thresholds.end(), threshold) -
-                                           sweep.thresholds.begin()),
-                       sweep.thresholds.size() - 1);
-  return At(sweep, total, t, result);
+  auto at = std::lower_bound(sweep.thresholds.begin(), sweep.thresholds.end(), threshold);
+  if (at == sweep.thresholds.end()) --at;  // above every candidate: the highest, no detection
+  return At(sweep, total, static_cast<size_t>(at - sweep.thresholds.begin()), result);
 }
 
 CorpusResult ScoreCorpus(const std::vector<ScoredSeries>& corpus, const Profile& profile) {
