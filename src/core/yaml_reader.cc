@@ -171,6 +171,13 @@ void YamlReader::Read(std::string_view key, int64_t* out, int64_t min, int64_t m
   *out = value;
 }
 
+void YamlReader::Read(std::string_view key, size_t* out, size_t min, size_t max) {
+  auto value = static_cast<long long>(*out);
+  ReadNumber<long long>(key, &value, static_cast<long long>(min), static_cast<long long>(max),
+                        "an integer");
+  *out = static_cast<size_t>(value);  // in [min, max] when read, else untouched
+}
+
 void YamlReader::Read(std::string_view key, double* out, double min, double max) {
   ReadNumber<double>(key, out, min, max, "a number");
 }

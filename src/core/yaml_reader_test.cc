@@ -42,6 +42,19 @@ TEST(YamlReaderTest, OutOfRangeNamesFileLineAndKey) {
   EXPECT_EQ(window, 50);
 }
 
+TEST(YamlReaderTest, ASizeReadsInRangeAndANegativeOneIsAnError) {
+  auto reader = YamlReader::LoadString("analytics:\n  window: 64\n  warmup: -3\n", "edgeway.yaml");
+  ASSERT_TRUE(reader.ok());
+  size_t window = 50, warmup = 300;
+  YamlReader analytics = reader->Map("analytics");
+  analytics.Read("window", &window, 2, 1000);
+  analytics.Read("warmup", &warmup, 10, 1000);
+  EXPECT_EQ(window, 64u);
+  EXPECT_EQ(warmup, 300u);
+  EXPECT_EQ(reader->Finish().message(),
+            "edgeway.yaml:3: analytics.warmup must be in [10, 1000], got -3");
+}
+
 TEST(YamlReaderTest, UnknownKeyIsAnError) {
   auto reader = YamlReader::LoadString("store:\n  path: a.db\n  pth: b.db\n", "c.yaml");
   ASSERT_TRUE(reader.ok());

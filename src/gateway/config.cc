@@ -111,9 +111,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   }
   {
     YamlReader in = root.Map("ingest");
-    int64_t max_payload = static_cast<int64_t>(c.ingest.decoder.max_payload_bytes);
-    in.Read("max_payload_bytes", &max_payload, 64, 256 * 1024 * 1024);
-    c.ingest.decoder.max_payload_bytes = static_cast<size_t>(max_payload);
+    in.Read("max_payload_bytes", &c.ingest.decoder.max_payload_bytes, 64, 256 * 1024 * 1024);
     int64_t skew_s = c.ingest.decoder.max_future_skew_ns / kNsPerSecond;
     in.Read("max_future_skew_s", &skew_s, 0, 10LL * 365 * 24 * 3600);
     c.ingest.decoder.max_future_skew_ns = skew_s * kNsPerSecond;
@@ -137,33 +135,26 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   }
   {
     YamlReader a = root.Map("analytics");
-    int64_t window = static_cast<int64_t>(c.analytics.window);
-    int64_t min_samples = static_cast<int64_t>(c.analytics.min_samples);
-    int64_t trend_window = static_cast<int64_t>(c.analytics.trend_window);
-    a.Read("window", &window, 2, 100000);
-    a.Read("sigma", &c.analytics.sigma, 0.1, 1000);
-    a.Read("min_samples", &min_samples, 2, 100000);
-    a.Read("trend_window", &trend_window, 2, 1000);
-    a.Read("trend_threshold", &c.analytics.trend_threshold, 0, 100);
-    a.Read("holt_alpha", &c.analytics.holt_alpha, 0, 1);
-    a.Read("holt_beta", &c.analytics.holt_beta, 0, 1);
+    stream::AnalyticsOptions& o = c.analytics;
+    a.Read("window", &o.window, 2, 100000);
+    a.Read("sigma", &o.sigma, 0.1, 1000);
+    a.Read("min_samples", &o.min_samples, 2, 100000);
+    a.Read("trend_window", &o.trend_window, 2, 1000);
+    a.Read("trend_threshold", &o.trend_threshold, 0, 100);
+    a.Read("holt_alpha", &o.holt_alpha, 0, 1);
+    a.Read("holt_beta", &o.holt_beta, 0, 1);
     a.Read("shards", &c.shards, 0, 256);
     a.ReadEnum<stream::DetectorKind>(
-        "detector", &c.analytics.detector,
+        "detector", &o.detector,
         {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
-    a.Read("anomaly_threshold", &c.analytics.anomaly_threshold, 0.0, 1.0);
-    int64_t ensemble_warmup = static_cast<int64_t>(c.analytics.ensemble_warmup);
-    a.Read("ensemble_warmup", &ensemble_warmup, 10, 10'000'000);
-    c.analytics.ensemble_warmup = static_cast<size_t>(ensemble_warmup);
-    int64_t stuck_min_run = static_cast<int64_t>(c.analytics.stuck_min_run);
-    a.Read("stuck_factor", &c.analytics.stuck_factor, 0, 1000);
-    a.Read("stuck_min_run", &stuck_min_run, 2, 1000000);
-    c.analytics.stuck_min_run = static_cast<size_t>(stuck_min_run);
-    if (min_samples > window) a.Fail("min_samples", StrCat("must be <= window (", window, ")"));
-    if (trend_window > window) a.Fail("trend_window", StrCat("must be <= window (", window, ")"));
-    c.analytics.window = static_cast<size_t>(window);
-    c.analytics.min_samples = static_cast<size_t>(min_samples);
-    c.analytics.trend_window = static_cast<size_t>(trend_window);
+    a.Read("anomaly_threshold", &o.anomaly_threshold, 0.0, 1.0);
+    a.Read("ensemble_warmup", &o.ensemble_warmup, 10, 10'000'000);
+    a.Read("stuck_factor", &o.stuck_factor, 0, 1000);
+    a.Read("stuck_min_run", &o.stuck_min_run, 2, 1000000);
+    if (o.min_samples > o.window)
+      a.Fail("min_samples", StrCat("must be <= window (", o.window, ")"));
+    if (o.trend_window > o.window)
+      a.Fail("trend_window", StrCat("must be <= window (", o.window, ")"));
   }
   ReadWindows(root, &c.windows);
   {

@@ -35,6 +35,7 @@ class YamlReader {
   void Read(std::string_view key, std::string* out);
   void Read(std::string_view key, bool* out);
   void Read(std::string_view key, int64_t* out, int64_t min, int64_t max);
+  void Read(std::string_view key, size_t* out, size_t min, size_t max);  // a negative is an error
   void Read(std::string_view key, double* out, double min, double max);
   void Read(std::string_view key, std::vector<std::string>* out);
   void Read(std::string_view key, std::vector<double>* out, double min, double max);
