@@ -117,9 +117,8 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       "Score the streaming detector on a Numenta Anomaly Benchmark corpus with edgeway's own "
       "NAB scorer: prints the normalised standard, reward_low_FP_rate and reward_low_FN_rate "
       "scores, a table per file, and one per category (alone, and the rest without it). As NAB "
-      "does for every detector, the ensemble is told each "
-      "file's probationary period (15% of its rows, at most 750) and learns over it before "
-      "its first score.");
+      "does for every detector, the ensemble is told each file's probationary period (15% of "
+      "its rows, at most 750) and learns over it before its first score.");
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
       ->capture_default_str();
   AddDetectorOptions(cmd, flags.window, flags.detector);
