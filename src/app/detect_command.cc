@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "app/commands.h"
@@ -8,37 +10,44 @@
 #include "edgeway/eval/nab.h"
 #include "edgeway/eval/series.h"
 #include "edgeway/stream/analytics.h"
-#include "edgeway/stream/detector.h"
 #include "fmt/format.h"
 #include "nlohmann/json.hpp"
 
 namespace edgeway::app {
 namespace {
 
-// Scores one series row by row with the gateway's streaming detector: each score comes only from
-// the rows up to and including its own. `warmup` is the ensemble's.
-std::vector<double> ScoreSeries(const std::vector<double>& values, size_t window,
-                                const std::string& detector, size_t warmup) {
-  if (detector == "ensemble") {
-    stream::AnomalyDetector d({.warmup = warmup});
-    std::vector<double> scores;
-    scores.reserve(values.size());
-    for (double v : values) scores.push_back(d.Update(v));
-    return scores;
-  }
-  stream::KeyedAnalytics analytics({.window = window});
-  std::vector<Insight> insights;
-  Reading r;
-  r.device_id = "series";
-  r.sensor = "value";
+// One series replayed row by row through the gateway's analytics for one key, as `edgeway run`
+// would judge a device named after the file: the anomaly score of every row, from the rows up to
+// and including its own, and the rows where it raised a stuck insight.
+struct Replay {
   std::vector<double> scores;
-  scores.reserve(values.size());
+  std::vector<std::pair<size_t, std::string>> stuck;  // row index and the insight's summary
+};
+
+Replay ReplaySeries(const std::vector<double>& values, const std::string& name, size_t window,
+                    const std::string& detector, size_t warmup) {
+  const bool ensemble = detector == "ensemble";
+  stream::KeyedAnalytics analytics(
+      {.detector = ensemble ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma,
+       .ensemble_warmup = warmup,
+       .window = window});
+  Reading r;
+  r.device_id = std::filesystem::path(name).stem().string();
+  r.sensor = "value";
+  Replay out;
+  out.scores.reserve(values.size());
+  std::vector<Insight> insights;
   for (double v : values) {
     r.value = v;
-    scores.push_back(stream::AnomalyScore(analytics.Process(r, &insights)));
+    const stream::Verdict verdict = analytics.Process(r, &insights);
+    out.scores.push_back(ensemble ? verdict.score : stream::AnomalyScore(verdict));
+    for (const Insight& in : insights) {
+      if (in.kind == Insight::Kind::kStuck)
+        out.stuck.emplace_back(out.scores.size() - 1, in.summary);
+    }
     insights.clear();
   }
-  return scores;
+  return out;
 }
 
 void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector) {
@@ -78,20 +87,15 @@ int DetectCommand(const DetectFlags& flags) {
     std::fprintf(stderr, "edgeway detect: %s\n", std::string(series.status().message()).c_str());
     return kExitUsage;
   }
-  std::vector<double> scores =
-      ScoreSeries(series->values, flags.window, flags.detector, flags.warmup);
+  const Replay replay =
+      ReplaySeries(series->values, flags.input, flags.window, flags.detector, flags.warmup);
+  const std::vector<double>& scores = replay.scores;
   // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
-  // makes it an insight of its own, and here it is reported with its timestamp and row (the
-  // first data row is 1).
-  const stream::AnalyticsOptions defaults;
-  stream::StuckDetector stuck(defaults.stuck_factor, defaults.stuck_min_run);
-  for (size_t i = 0; i < series->values.size(); ++i) {
-    if (!stuck.Update(series->values[i])) continue;
-    fmt::print(stderr,
-               "edgeway detect: {}: {} (row {}): stuck at {:.6g} for {} readings in a row; its "
-               "longest run of one value before was {}\n",
-               flags.input, series->timestamps[i], i + 1, series->values[i], stuck.run(),
-               stuck.longest());
+  // makes it an insight of its own, reported here with its timestamp and row (the first data
+  // row is 1).
+  for (const auto& [row, summary] : replay.stuck) {
+    fmt::print(stderr, "edgeway detect: {}: {} (row {}): {}\n", flags.input,
+               series->timestamps[row], row + 1, summary);
   }
   std::FILE* out = flags.output == "-" ? stdout : std::fopen(flags.output.c_str(), "w");
   if (out == nullptr) {
@@ -184,10 +188,11 @@ int NabCommand(const NabFlags& flags) {
   std::vector<eval::ScoredSeries> scored;
   for (const eval::LabeledSeries& s : *corpus) {
     const std::vector<double>& values = s.series.values;
-    scored.push_back(
-        {s.name,
-         ScoreSeries(values, flags.window, flags.detector, eval::ProbationaryRows(values.size())),
-         s.windows});
+    scored.push_back({s.name,
+                      ReplaySeries(values, s.name, flags.window, flags.detector,
+                                   eval::ProbationaryRows(values.size()))
+                          .scores,
+                      s.windows});
   }
   nlohmann::json out = {
       {"detector", flags.detector == "ensemble" ? std::string("ensemble")

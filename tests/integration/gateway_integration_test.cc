@@ -453,7 +453,7 @@ TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
       dir.File("detect.log"));
   EXPECT_EQ(p.Wait(kLong), 0) << p.output();
   EXPECT_THAT(p.output(),
-              HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120): stuck at 7.5 for 20 "
+              HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120): in/value has read 7.5 for 20 "
                         "readings in a row; its longest run of one value before was 1"));
   EXPECT_EQ(Lines(dir.File("out.csv")).size(), 131u);  // the scores as always
 }
