@@ -71,7 +71,8 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "writes timestamp,value,anomaly_score, the score in [0,1] computed only from the rows up "
       "to and including its own (no look-ahead). A sensor stuck at one value (the gateway's "
       "stuck insight) is reported on standard error, with its timestamp and row.");
-  cmd->add_option("--input", flags.input, "CSV with a header and timestamp,value rows")->required();
+  cmd->add_option("--input", flags.input, "CSV of timestamp,value rows, after a header line or not")
+      ->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
   AddDetectorOptions(cmd, flags.window, flags.detector);
   cmd->add_option("--warmup", flags.warmup,

@@ -61,17 +61,20 @@ absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_vie
     if (size_t extra = value_text.find(','); extra != std::string_view::npos) {
       value_text = Trim(value_text.substr(0, extra));  // more columns: the first two are ours
     }
-    if (line_no == 1 && ts_text == "timestamp") continue;  // the header
     int64_t ns = 0;
-    if (!ParseTimestamp(ts_text, &ns)) {
-      return absl::InvalidArgumentError(
-          StrCat(name, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time"));
-    }
+    const bool is_time = ParseTimestamp(ts_text, &ns);
     double value = 0;
     auto [end, ec] =
         std::from_chars(value_text.data(), value_text.data() + value_text.size(), value);
-    if (ec != std::errc() || end != value_text.data() + value_text.size() ||
-        !std::isfinite(value)) {
+    const bool is_number =
+        ec == std::errc() && end == value_text.data() + value_text.size() && std::isfinite(value);
+    // A first line that is neither a time nor a number names the columns, whatever the names.
+    if (line_no == 1 && !is_time && !is_number) continue;
+    if (!is_time) {
+      return absl::InvalidArgumentError(
+          StrCat(name, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time"));
+    }
+    if (!is_number) {
       return absl::InvalidArgumentError(
           StrCat(name, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number"));
     }

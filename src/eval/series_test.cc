@@ -50,6 +50,22 @@ TEST(SeriesTest, ParsesTextAndRejectsTimesBeyondNanoseconds) {
               HasSubstr("t.csv: no rows"));
 }
 
+TEST(SeriesTest, TheHeaderIsOptionalAndMayNameTheColumnsAnyhow) {
+  for (const char* text : {"time,temperature\n1764200000,20.5\n", "1764200000,20.5\n",
+                           "when,\"temp (C)\",site\n1764200000,20.5,a\n"}) {
+    auto s = ParseSeriesCsv(text, "h.csv");
+    ASSERT_TRUE(s.ok()) << text << ": " << s.status();
+    EXPECT_EQ(s->values, (std::vector<double>{20.5})) << text;
+  }
+  // A first line with a time or a number in it is data, and its error is reported.
+  EXPECT_THAT(std::string(ParseSeriesCsv("1764200000,abc\n", "h.csv").status().message()),
+              HasSubstr("h.csv:1: value 'abc' is not a number"));
+  EXPECT_THAT(std::string(ParseSeriesCsv("yesterday,1\n", "h.csv").status().message()),
+              HasSubstr("h.csv:1: timestamp 'yesterday' is not a time"));
+  EXPECT_THAT(std::string(ParseSeriesCsv("time,value\ntime,value\n", "h.csv").status().message()),
+              HasSubstr("h.csv:2: timestamp 'time' is not a time"));
+}
+
 TEST(SeriesTest, LabelsBecomeRowRanges) {
   testing::TempDir dir;
   std::filesystem::create_directories(dir.File("data/x"));
