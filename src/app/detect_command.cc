@@ -27,8 +27,11 @@ struct Replay {
 Replay ReplaySeries(const std::vector<double>& values, const std::string& name, size_t window,
                     const std::string& detector, size_t warmup) {
   const bool ensemble = detector == "ensemble";
+  // No threshold: the ensemble's scores as a threshold sweep needs them (its anomaly insights,
+  // one per nonzero score then, are not used here).
   stream::KeyedAnalytics analytics(
       {.detector = ensemble ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma,
+       .anomaly_threshold = 0,
        .ensemble_warmup = warmup,
        .window = window});
   Reading r;

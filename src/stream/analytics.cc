@@ -109,7 +109,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   }
   if (state.ensemble) {
     v.score = state.ensemble->Update(x);
-    v.anomaly = v.score >= options_.anomaly_threshold;
+    v.anomaly = v.score > 0 && v.score >= options_.anomaly_threshold;
   }
   window.Push(x);
   state.holt.Update(x);

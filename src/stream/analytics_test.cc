@@ -189,6 +189,35 @@ TEST(KeyedAnalyticsTest, TheEnsembleScoresNothingBeforeItsWarmup) {
   }
 }
 
+TEST(KeyedAnalyticsTest, TheEnsembleAlertsWhenItsScoreReachesTheThreshold) {
+  // The level shift of AnomalyDetectorTest.AReaderWithAThresholdSeesEveryEventThatReachesIt,
+  // whose score passes 0.5 by less than a doubling: one anomaly at 0.5. With a threshold of 0
+  // every nonzero score is one, and a score of 0 never.
+  for (double threshold : {0.5, 0.0}) {
+    KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .anomaly_threshold = threshold});
+    std::vector<Insight> insights;
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> noise(0, 1);
+    double x = 0;
+    size_t zero_scores = 0, anomalies_at_zero = 0;
+    for (int i = 0; i < 1300; ++i) {
+      x = 0.5 * x + noise(rng);
+      const Verdict v = a.Process(R("t", 50 + x + (i >= 1000 ? 2 : 0), i), &insights);
+      zero_scores += v.score == 0;
+      anomalies_at_zero += v.score == 0 && v.anomaly;
+    }
+    const std::vector<Insight> anomalies = Anomalies(insights);
+    EXPECT_EQ(anomalies_at_zero, 0u) << threshold;
+    if (threshold > 0) {
+      ASSERT_EQ(anomalies.size(), 1u);
+      EXPECT_GE(anomalies[0].ts_ns, 1000);
+      EXPECT_GE(anomalies[0].score, 0.5);
+    } else {
+      EXPECT_EQ(anomalies.size() + zero_scores, 1300u);
+    }
+  }
+}
+
 TEST(KeyedAnalyticsTest, ConstantSeriesStaysQuiet) {
   KeyedAnalytics a({});
   std::vector<Insight> insights;

@@ -326,7 +326,7 @@ double AnomalyDetector::Update(double value) {
 double AnomalyDetector::Refractory(double score) {
   quiet_ = score >= options_.rearm_below ? 0 : quiet_ + 1;
   if (count_ - last_report_at_ > options_.refractory || quiet_ >= options_.rearm) last_report_ = 0;
-  if (score <= options_.escalation * last_report_) return 0;
+  if (score < options_.report_at || score <= options_.escalation * last_report_) return 0;
   last_report_ = score;
   last_report_at_ = count_;
   return score;

@@ -136,6 +136,35 @@ TEST(AnomalyDetectorTest, ASecondEventAfterAQuietSpellIsReportedAgain) {
   EXPECT_EQ(second_spike(1000), 0);
 }
 
+TEST(AnomalyDetectorTest, AReaderWithAThresholdSeesEveryEventThatReachesIt) {
+  // AR(1) noise, then a level shift of 2 sd at reading 1000. For a sweep the scores of an event
+  // are reported as they double: this one's likelihood passes 0.5 but by less than twice its last
+  // report, so nothing of 0.5 or more is reported. With report_at = 0.5 the event is reported
+  // once, at its first score of 0.5 or more, and nothing under 0.5 ever is.
+  auto run = [](double report_at, int seed) {
+    AnomalyDetector d({.report_at = report_at});
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<double> noise(0, 1);
+    double x = 0;
+    std::vector<double> reported;  // at 0.5 or more, from reading 1000
+    for (int i = 0; i < 1300; ++i) {
+      x = 0.5 * x + noise(rng);
+      const double s = d.Update(50 + x + (i >= 1000 ? 2 : 0));
+      if (report_at > 0) {
+        EXPECT_TRUE(s == 0 || s >= report_at) << s;
+      }
+      if (i >= 1000 && s >= 0.5) reported.push_back(s);
+    }
+    return reported;
+  };
+  EXPECT_TRUE(run(0, 5).empty());
+  EXPECT_EQ(run(0.5, 5).size(), 1u);
+  // Never fewer events: whatever reaches 0.5 for the sweep does for the reader too.
+  for (int seed = 1; seed <= 10; ++seed) {
+    EXPECT_GE(run(0.5, seed).empty() ? 0 : 1, run(0, seed).empty() ? 0 : 1) << "seed " << seed;
+  }
+}
+
 TEST(AnomalyDetectorTest, NothingBeforeWarmupAndFlatSeriesStaysQuiet) {
   AnomalyDetector d({.warmup = 300});
   for (int i = 0; i < 300; ++i) EXPECT_EQ(d.Update(i == 100 ? 1e6 : 1.0), 0) << i;

@@ -20,7 +20,10 @@ enum class DetectorKind {
 
 struct AnalyticsOptions {
   DetectorKind detector = DetectorKind::kSigma;
-  double anomaly_threshold = 0.5;  // ensemble score for an anomaly (0.5: tail below 1e-15)
+  // Ensemble score for an anomaly (0.5: tail below 1e-15). The ensemble reports each event once
+  // its score reaches this (DetectorOptions::report_at); 0 reports every event's scores as they
+  // double from its first, as a threshold sweep needs them (edgeway detect, edgeway nab).
+  double anomaly_threshold = 0.5;
   // Readings of a key the ensemble learns from before its first score.
   size_t ensemble_warmup = DetectorOptions{}.warmup;
   size_t window = 50;            // readings per key in the sliding window
@@ -135,7 +138,8 @@ class KeyedAnalytics {
           holt(o.holt_alpha, o.holt_beta),
           stuck(o.stuck_factor, o.stuck_min_run) {
       if (o.detector == DetectorKind::kEnsemble) {
-        ensemble = std::make_unique<AnomalyDetector>(DetectorOptions{.warmup = o.ensemble_warmup});
+        ensemble = std::make_unique<AnomalyDetector>(
+            DetectorOptions{.warmup = o.ensemble_warmup, .report_at = o.anomaly_threshold});
       }
     }
     CountWindow window;

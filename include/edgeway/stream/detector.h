@@ -31,6 +31,13 @@ struct DetectorOptions {
   double escalation = 2.0;
   size_t rearm = 32;
   double rearm_below = 0.1;
+  // Who reads the scores. 0 for a threshold sweep (offline replay, NAB): an event's scores are
+  // reported from its first as they double, so that any threshold tried sees the event about
+  // once; but an event whose score passes a threshold by less than a doubling of its last report
+  // is not seen there. A reader with one threshold (the gateway's analytics.anomaly_threshold)
+  // sets it here: an event is then reported at its first score of at least `report_at`, and after
+  // that only as it doubles.
+  double report_at = 0;
   // The pattern memory mutes the surprise of a pattern seen before (see PatternMemory): by
   // distance / `pattern_vigilance`, up to 1; a pattern nearer than that to a prototype moves it
   // by `pattern_rate`, a farther one becomes a prototype.
