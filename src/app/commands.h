@@ -77,6 +77,7 @@ struct DetectFlags {
   std::string output;
   size_t window = 50;
   std::string detector = "ensemble";
+  double threshold = 0;  // 0: the scores as a threshold sweep needs them
   size_t warmup = stream::DetectorOptions{}.warmup;  // the gateway's
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
@@ -86,6 +87,7 @@ struct NabFlags {
   std::string data = "../shared/data/nab";
   size_t window = 50;
   std::string detector = "ensemble";
+  double threshold = 0;  // 0: the best threshold of each profile
   std::string json;
   size_t resamples = 1000;
 };

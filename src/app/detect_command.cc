@@ -18,20 +18,21 @@ namespace {
 
 // One series replayed row by row through the gateway's analytics for one key, as `edgeway run`
 // would judge a device named after the file: the anomaly score of every row, from the rows up to
-// and including its own, and the rows where it raised a stuck insight.
+// and including its own, and the rows where it raised a stuck insight. `threshold` is the
+// gateway's analytics.anomaly_threshold, at which the ensemble reports each event once; 0 gives
+// its scores as a threshold sweep needs them (its anomaly insights, one per nonzero score then,
+// are not used here).
 struct Replay {
   std::vector<double> scores;
   std::vector<std::pair<size_t, std::string>> stuck;  // row index and the insight's summary
 };
 
 Replay ReplaySeries(const std::vector<double>& values, const std::string& name, size_t window,
-                    const std::string& detector, size_t warmup) {
+                    const std::string& detector, double threshold, size_t warmup) {
   const bool ensemble = detector == "ensemble";
-  // No threshold: the ensemble's scores as a threshold sweep needs them (its anomaly insights,
-  // one per nonzero score then, are not used here).
   stream::KeyedAnalytics analytics(
       {.detector = ensemble ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma,
-       .anomaly_threshold = 0,
+       .anomaly_threshold = threshold,
        .ensemble_warmup = warmup,
        .window = window});
   Reading r;
@@ -53,7 +54,8 @@ Replay ReplaySeries(const std::vector<double>& values, const std::string& name, 
   return out;
 }
 
-void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector) {
+void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector, double& threshold,
+                        const char* threshold_help) {
   cmd->add_option("--detector", detector,
                   "ensemble (robust z, EWMA, CUSUM, Holt-Winters seasonality, a pattern memory, "
                   "anomaly likelihood, range novelty) or sigma (the seed's 3-sigma rule over a "
@@ -63,6 +65,9 @@ void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector) {
   cmd->add_option("--window", window, "readings in the sliding window of the sigma detector")
       ->capture_default_str()
       ->check(CLI::Range(2, 1000000));
+  cmd->add_option("--threshold", threshold, threshold_help)
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
 }
 
 }  // namespace
@@ -77,7 +82,10 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
   cmd->add_option("--input", flags.input, "CSV of timestamp,value rows, after a header line or not")
       ->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
-  AddDetectorOptions(cmd, flags.window, flags.detector);
+  AddDetectorOptions(cmd, flags.window, flags.detector, flags.threshold,
+                     "the gateway's analytics.anomaly_threshold: the ensemble's scores as the "
+                     "gateway judges them, each event at its first score this high and the rest 0 "
+                     "(0: every event's scores as they double, for a threshold sweep)");
   cmd->add_option("--warmup", flags.warmup,
                   "readings the ensemble learns from before its first score (the gateway's "
                   "default; edgeway nab uses each file's probationary period)")
@@ -91,8 +99,8 @@ int DetectCommand(const DetectFlags& flags) {
     std::fprintf(stderr, "edgeway detect: %s\n", std::string(series.status().message()).c_str());
     return kExitUsage;
   }
-  const Replay replay =
-      ReplaySeries(series->values, flags.input, flags.window, flags.detector, flags.warmup);
+  const Replay replay = ReplaySeries(series->values, flags.input, flags.window, flags.detector,
+                                     flags.threshold, flags.warmup);
   const std::vector<double>& scores = replay.scores;
   // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
   // makes it an insight of its own, reported here with its timestamp and row (the first data
@@ -129,7 +137,10 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
       "its rows, at most 750) and learns over it before its first score.");
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
       ->capture_default_str();
-  AddDetectorOptions(cmd, flags.window, flags.detector);
+  AddDetectorOptions(cmd, flags.window, flags.detector, flags.threshold,
+                     "score at this threshold, as a gateway with this "
+                     "analytics.anomaly_threshold would report (0: at the best threshold of each "
+                     "profile, which knowing the labels chose)");
   cmd->add_option("--json", flags.json, "also write the scores as JSON here");
   cmd->add_option("--resamples", flags.resamples,
                   "corpora of the same size to draw from the files with replacement and score, "
@@ -142,9 +153,10 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
 namespace {
 
 // Each category of the corpus (the directory of its files) scored alone at the corpus' threshold,
-// and the corpus without it at its own best threshold: where the score comes from.
+// and the corpus without it at its own best threshold of those swept: where the score comes from.
 void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
                      const eval::ThresholdSweep& sweep, double threshold, nlohmann::json* out) {
+  const bool fixed = sweep.thresholds.size() == 1;
   std::vector<std::string> category_of, categories;
   for (const eval::ScoredSeries& s : scored) {
     category_of.push_back(s.name.substr(0, s.name.find('/')));
@@ -152,9 +164,8 @@ void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
       categories.push_back(category_of.back());
   }
   fmt::print(
-      "\nBy category ({} profile): alone at the threshold {:.6f}; the rest without it, at "
-      "their own best threshold\n",
-      sweep.profile.name, threshold);
+      "\nBy category ({} profile): alone at the threshold {:.6f}; the rest without it, at {}\n",
+      sweep.profile.name, threshold, fixed ? "the same" : "their own best threshold");
   fmt::print("  {:<24} {:>5} {:>7} {:>7} {:>8}\n", "category", "files", "windows", "alone",
              "without");
   for (const std::string& category : categories) {
@@ -193,7 +204,7 @@ int NabCommand(const NabFlags& flags) {
   for (const eval::LabeledSeries& s : *corpus) {
     const std::vector<double>& values = s.series.values;
     scored.push_back({s.name,
-                      ReplaySeries(values, s.name, flags.window, flags.detector,
+                      ReplaySeries(values, s.name, flags.window, flags.detector, flags.threshold,
                                    eval::ProbationaryRows(values.size()))
                           .scores,
                       s.windows});
@@ -205,7 +216,8 @@ int NabCommand(const NabFlags& flags) {
   std::vector<eval::CorpusResult> results;
   std::vector<eval::ScoreInterval> intervals;
   std::vector<eval::ThresholdSweep> sweeps;
-  const std::vector<double> thresholds = eval::CandidateThresholds(scored);
+  const std::vector<double> thresholds = flags.threshold > 0 ? std::vector<double>{flags.threshold}
+                                                             : eval::CandidateThresholds(scored);
   for (const eval::Profile& p : eval::NabProfiles()) {
     const eval::ThresholdSweep& sweep =
         sweeps.emplace_back(eval::SweepThresholds(scored, p, thresholds));
@@ -227,7 +239,18 @@ int NabCommand(const NabFlags& flags) {
     fmt::print("{:<58} {:>6} {:>4} {:>4} {:>4} {:>4} {:>8.3f}\n", s.name, s.scores.size(),
                s.windows.size(), r.true_positives, r.false_positives, r.false_negatives, r.score);
   }
-  fmt::print("\nNAB scores over {} files (threshold chosen per profile):\n", scored.size());
+  const bool fixed = flags.threshold > 0;
+  if (fixed) {
+    out["fixed_threshold"] = flags.threshold;
+    fmt::print("\nNAB scores over {} files at the threshold {}{}:\n", scored.size(),
+               flags.threshold,
+               flags.detector == "ensemble"
+                   ? " (each event reported at its first score this high, as by a gateway with "
+                     "this analytics.anomaly_threshold)"
+                   : "");
+  } else {
+    fmt::print("\nNAB scores over {} files (threshold chosen per profile):\n", scored.size());
+  }
   for (size_t i = 0; i < results.size(); ++i) {
     fmt::print("  {:<20} {:6.1f}   (threshold {:.6f})", eval::NabProfiles()[i].name,
                results[i].normalized, results[i].threshold);
@@ -237,9 +260,9 @@ int NabCommand(const NabFlags& flags) {
   }
   if (!intervals.empty()) {
     fmt::print(
-        "(90% of {} corpora of {} files drawn from these with replacement, each at its own best "
-        "threshold: how much the score owes to which files are in the corpus)\n",
-        flags.resamples, scored.size());
+        "(90% of {} corpora of {} files drawn from these with replacement, each at {}: how "
+        "much the score owes to which files are in the corpus)\n",
+        flags.resamples, scored.size(), fixed ? "that threshold" : "its own best threshold");
   }
   PrintCategories(scored, sweeps[0], results[0].threshold, &out);
   if (!flags.json.empty() && !WriteSummary(flags.json, out.dump(2))) return kExitFailure;

@@ -490,6 +490,39 @@ TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
   EXPECT_GT(event_score({"--warmup", "100"}), 0.5);
 }
 
+TEST(EdgewayCliTest, DetectThresholdGivesTheScoresAsTheGatewayJudgesThem) {
+  // Noise with a spike at row 500. For a threshold sweep the ensemble reports small scores too;
+  // at the gateway's threshold every score is 0 or at least that, and the spike is one.
+  testing::TempDir dir;
+  {
+    std::mt19937_64 rng(4);
+    std::normal_distribution<double> noise(0, 1);
+    std::ofstream csv(dir.File("in.csv"));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < 700; ++i)
+      csv << fmt::format("{},{:.3f}\n", 1396310400 + 60 * i, i == 500 ? 100.0 : 10 + noise(rng));
+  }
+  auto scores = [&](std::vector<std::string> threshold) {
+    std::vector<std::string> args = {EdgewayBinary(),    "detect",   "--input",
+                                     dir.File("in.csv"), "--output", dir.File("out.csv")};
+    args.insert(args.end(), threshold.begin(), threshold.end());
+    Process p(args, dir.File("detect.log"));
+    EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+    std::vector<std::string> rows = Lines(dir.File("out.csv"));
+    std::vector<double> out;
+    for (size_t i = 1; i < rows.size(); ++i) out.push_back(ScoreOf(rows[i]));
+    return out;
+  };
+  const std::vector<double> sweep = scores({}), gateway = scores({"--threshold", "0.5"});
+  ASSERT_EQ(sweep.size(), 700u);
+  ASSERT_EQ(gateway.size(), 700u);
+  EXPECT_TRUE(std::any_of(sweep.begin(), sweep.end(), [](double s) { return s > 0 && s < 0.5; }));
+  EXPECT_TRUE(
+      std::all_of(gateway.begin(), gateway.end(), [](double s) { return s == 0 || s >= 0.5; }));
+  EXPECT_GE(gateway[500], 0.5);
+  EXPECT_EQ(std::count_if(gateway.begin(), gateway.end(), [](double s) { return s > 0; }), 1);
+}
+
 TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
   // Four series of noise, 1000 readings every 5 minutes, each with a spike at row 700. Two (in
   // the category "caught") are labelled around it; the other two ("missed") inside their
@@ -550,6 +583,20 @@ TEST(EdgewayCliTest, NabScoresACorpusAndHowMuchItOwesToWhichFilesAreInIt) {
   EXPECT_LT(missed["alone"].get<double>(), 1);
   EXPECT_DOUBLE_EQ(caught["without"].get<double>(), 0);  // the missed ones at their best
   EXPECT_GT(missed["without"].get<double>(), 75);
+
+  // At a fixed threshold, as a gateway with that analytics.anomaly_threshold would report: the
+  // spikes score 1, so the same windows are caught.
+  Process fixed({EdgewayBinary(), "nab", "--data", dir.path(), "--threshold", "0.5", "--json",
+                 dir.File("fixed.json")},
+                dir.File("fixed.log"));
+  ASSERT_EQ(fixed.Wait(kLong), 0) << fixed.output();
+  EXPECT_THAT(fixed.output(), HasSubstr("files at the threshold 0.5 (each event reported at its "
+                                        "first score this high"));
+  const nlohmann::json at_half = ReadJson(dir.File("fixed.json"));
+  EXPECT_EQ(at_half["fixed_threshold"], 0.5);
+  EXPECT_EQ(at_half["standard"]["threshold"], 0.5);
+  EXPECT_NEAR(at_half["standard"]["score"].get<double>(), out["standard"]["score"].get<double>(),
+              5);
 
   Process missing({EdgewayBinary(), "nab", "--data", dir.File("nowhere")}, dir.File("m.log"));
   EXPECT_EQ(missing.Wait(kLong), 2);
