@@ -138,14 +138,15 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
   cmd->add_option("--data", flags.data, "NAB directory with labels.json and data/")
       ->capture_default_str();
   AddDetectorOptions(cmd, flags.window, flags.detector, flags.threshold,
-                     "score at this threshold, as a gateway with this "
-                     "analytics.anomaly_threshold would report (0: at the best threshold of each "
-                     "profile, which knowing the labels chose)");
+                     "score at this one threshold, not at each profile's best (which knowing "
+                     "the labels chose); the ensemble then reports as a gateway with this "
+                     "analytics.anomaly_threshold does, each event at its first score this high");
   cmd->add_option("--json", flags.json, "also write the scores as JSON here");
   cmd->add_option("--resamples", flags.resamples,
                   "corpora of the same size to draw from the files with replacement and score, "
-                  "each at its own best threshold, for the range nine in ten of them fall in: how "
-                  "much the score owes to which files are in the corpus (0: none)")
+                  "each at its own best threshold (or --threshold), for the range nine in ten of "
+                  "them fall in: how much the score owes to which files are in the corpus (0: "
+                  "none)")
       ->capture_default_str()
       ->check(CLI::Range(0, 100000));
 }
