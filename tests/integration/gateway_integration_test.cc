@@ -385,22 +385,38 @@ std::vector<std::string> Lines(const std::string& path) {
 // The anomaly_score of a timestamp,value,anomaly_score row of `edgeway detect`.
 double ScoreOf(const std::string& row) { return std::stod(row.substr(row.rfind(',') + 1)); }
 
+// A series for edgeway detect: `rows` readings of Gaussian noise around 10 (seeded), one a minute
+// from 2014-04-01 00:00, with a spike of 100 at row `spike` (the first row is 0).
+void WriteNoiseWithSpike(const std::string& path, int rows, int spike, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> noise(0, 1);
+  std::ofstream csv(path);
+  csv << "timestamp,value\n";
+  for (int i = 0; i < rows; ++i) {
+    csv << fmt::format("2014-04-{:02d} {:02d}:{:02d}:00,{:.3f}\n", 1 + i / 1440, i / 60 % 24,
+                       i % 60, i == spike ? 100.0 : 10 + noise(rng));
+  }
+}
+
+// The score of each row that `edgeway detect --input input` writes, with `args` added.
+std::vector<double> DetectScores(const testing::TempDir& dir, const std::string& input,
+                                 const std::vector<std::string>& args) {
+  std::vector<std::string> command = {EdgewayBinary(), "detect",   "--input",
+                                      input,           "--output", dir.File("scores.csv")};
+  command.insert(command.end(), args.begin(), args.end());
+  Process p(command, dir.File("detect.log"));
+  EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+  std::vector<std::string> rows = Lines(dir.File("scores.csv"));
+  std::vector<double> scores;
+  for (size_t i = 1; i < rows.size(); ++i) scores.push_back(ScoreOf(rows[i]));
+  return scores;
+}
+
 TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   testing::TempDir dir;
   constexpr int kRows = 700, kSpike = 600;
-  auto write_series = [&](const std::string& name, int rows) {
-    std::mt19937_64 rng(11);
-    std::normal_distribution<double> noise(0, 1);
-    std::ofstream csv(dir.File(name));
-    csv << "timestamp,value\n";
-    for (int i = 0; i < rows; ++i) {
-      double v = std::round((10.0 + noise(rng)) * 1000) / 1000;
-      csv << fmt::format("2014-04-{:02d} {:02d}:{:02d}:00,{}\n", 1 + i / 1440, i / 60 % 24, i % 60,
-                         i == kSpike ? 100.0 : v);
-    }
-  };
-  write_series("full.csv", kRows);
-  write_series("prefix.csv", kSpike + 1);
+  WriteNoiseWithSpike(dir.File("full.csv"), kRows, kSpike, 11);
+  WriteNoiseWithSpike(dir.File("prefix.csv"), kSpike + 1, kSpike, 11);
   for (std::string detector : {"ensemble", "sigma"}) {
     auto run = [&](const std::string& in, const std::string& out) {
       Process p({EdgewayBinary(), "detect", "--detector", detector, "--input", dir.File(in),
@@ -463,28 +479,12 @@ TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {
   // of 100 (edgeway nab gives each file its probationary period) it is the event.
   testing::TempDir dir;
   constexpr int kSpike = 150;
-  {
-    std::mt19937_64 rng(3);
-    std::normal_distribution<double> noise(0, 1);
-    std::ofstream csv(dir.File("in.csv"));
-    csv << "timestamp,value\n";
-    for (int i = 0; i < 400; ++i)
-      csv << fmt::format("2014-04-01 {:02d}:{:02d}:00,{:.3f}\n", i / 60, i % 60,
-                         i == kSpike ? 100.0 : 10 + noise(rng));
-  }
+  WriteNoiseWithSpike(dir.File("in.csv"), 400, kSpike, 3);
   // The highest score of the spike and the 8 readings after it.
-  auto event_score = [&](std::vector<std::string> warmup) {
-    std::vector<std::string> args = {EdgewayBinary(),    "detect",   "--input",
-                                     dir.File("in.csv"), "--output", dir.File("out.csv")};
-    args.insert(args.end(), warmup.begin(), warmup.end());
-    Process p(args, dir.File("detect.log"));
-    EXPECT_EQ(p.Wait(kLong), 0) << p.output();
-    std::vector<std::string> rows = Lines(dir.File("out.csv"));  // a header, then row 0
-    EXPECT_EQ(rows.size(), 401u);
-    double top = 0;
-    for (size_t i = kSpike + 1; i <= kSpike + 9 && i < rows.size(); ++i)
-      top = std::max(top, ScoreOf(rows[i]));
-    return top;
+  auto event_score = [&](const std::vector<std::string>& warmup) {
+    std::vector<double> scores = DetectScores(dir, dir.File("in.csv"), warmup);
+    EXPECT_EQ(scores.size(), 400u);
+    return *std::max_element(scores.begin() + kSpike, scores.begin() + kSpike + 9);
   };
   EXPECT_EQ(event_score({}), 0);
   EXPECT_GT(event_score({"--warmup", "100"}), 0.5);
@@ -494,26 +494,9 @@ TEST(EdgewayCliTest, DetectThresholdGivesTheScoresAsTheGatewayJudgesThem) {
   // Noise with a spike at row 500. For a threshold sweep the ensemble reports small scores too;
   // at the gateway's threshold every score is 0 or at least that, and the spike is one.
   testing::TempDir dir;
-  {
-    std::mt19937_64 rng(4);
-    std::normal_distribution<double> noise(0, 1);
-    std::ofstream csv(dir.File("in.csv"));
-    csv << "timestamp,value\n";
-    for (int i = 0; i < 700; ++i)
-      csv << fmt::format("{},{:.3f}\n", 1396310400 + 60 * i, i == 500 ? 100.0 : 10 + noise(rng));
-  }
-  auto scores = [&](std::vector<std::string> threshold) {
-    std::vector<std::string> args = {EdgewayBinary(),    "detect",   "--input",
-                                     dir.File("in.csv"), "--output", dir.File("out.csv")};
-    args.insert(args.end(), threshold.begin(), threshold.end());
-    Process p(args, dir.File("detect.log"));
-    EXPECT_EQ(p.Wait(kLong), 0) << p.output();
-    std::vector<std::string> rows = Lines(dir.File("out.csv"));
-    std::vector<double> out;
-    for (size_t i = 1; i < rows.size(); ++i) out.push_back(ScoreOf(rows[i]));
-    return out;
-  };
-  const std::vector<double> sweep = scores({}), gateway = scores({"--threshold", "0.5"});
+  WriteNoiseWithSpike(dir.File("in.csv"), 700, 500, 4);
+  const std::vector<double> sweep = DetectScores(dir, dir.File("in.csv"), {}),
+                            gateway = DetectScores(dir, dir.File("in.csv"), {"--threshold", "0.5"});
   ASSERT_EQ(sweep.size(), 700u);
   ASSERT_EQ(gateway.size(), 700u);
   EXPECT_TRUE(std::any_of(sweep.begin(), sweep.end(), [](double s) { return s > 0 && s < 0.5; }));
