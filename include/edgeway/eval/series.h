@@ -19,10 +19,10 @@ struct TimeSeries {
 
 // Parses CSV text of `timestamp,value` rows, after a header line if the first line is neither a
 // time nor a number in its two fields (`timestamp,value`, `time,temperature`, ...); columns after
-// the second are ignored. The timestamp is RFC 3339,
-// "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a number of seconds since the epoch (within the
-// nanosecond range of int64, about 292 years either side of 1970). Errors (InvalidArgument) name
-// `name` and the line: "x.csv:17: value 'abc' is not a number".
+// the second are ignored. The timestamp is RFC 3339, "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a
+// number of seconds since the epoch (within the nanosecond range of int64, about 292 years either
+// side of 1970). Errors (InvalidArgument) name `name` and the line: "x.csv:17: value 'abc' is not
+// a number".
 absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name);
 
 // ParseSeriesCsv on the file at `path`; NotFound when it cannot be read.
