@@ -154,10 +154,11 @@ void AddNabCommand(CLI::App& app, NabFlags& flags) {
 namespace {
 
 // Each category of the corpus (the directory of its files) scored alone at the corpus' threshold,
-// and the corpus without it at its own best threshold of those swept: where the score comes from.
+// and the corpus without it at its own best threshold of those swept (the same one when `fixed`,
+// the only one swept): where the score comes from.
 void PrintCategories(const std::vector<eval::ScoredSeries>& scored,
-                     const eval::ThresholdSweep& sweep, double threshold, nlohmann::json* out) {
-  const bool fixed = sweep.thresholds.size() == 1;
+                     const eval::ThresholdSweep& sweep, double threshold, bool fixed,
+                     nlohmann::json* out) {
   std::vector<std::string> category_of, categories;
   for (const eval::ScoredSeries& s : scored) {
     category_of.push_back(s.name.substr(0, s.name.find('/')));
@@ -265,7 +266,7 @@ int NabCommand(const NabFlags& flags) {
         "much the score owes to which files are in the corpus)\n",
         flags.resamples, scored.size(), fixed ? "that threshold" : "its own best threshold");
   }
-  PrintCategories(scored, sweeps[0], results[0].threshold, &out);
+  PrintCategories(scored, sweeps[0], results[0].threshold, fixed, &out);
   if (!flags.json.empty() && !WriteSummary(flags.json, out.dump(2))) return kExitFailure;
   return kExitOk;
 }
