@@ -2,7 +2,7 @@
 #   make demo    broker, simulated fleet, gateway and live view on the embedded default
 #   make test    the whole suite (unit, fuzz corpora, integration with a real mosquitto)
 #   make bench   benchmarks, with the seed's Python and a bare subscriber measured in the same run
-#   make nab     the anomaly detector's NAB scores
+#   make nab     the anomaly detector's NAB scores, and what it catches of injected sensor faults
 JOBS ?= 2
 DEMO_ARGS ?= --duration 120
 
@@ -28,10 +28,13 @@ demo: build
 bench: build
 	@scripts/bench
 
-# The streaming detector on the NAB corpus beside the project, scored by edgeway's NAB scorer.
+# The streaming detector on the NAB corpus beside the project, scored by edgeway's NAB scorer;
+# then both detectors on series with known faults injected (bench/events.py).
 NAB_DATA ?= ../shared/data/nab
 nab: build
 	build/release/edgeway nab --data $(NAB_DATA) --json build/nab.json
+	@echo
+	@python3 bench/events.py --edgeway build/release/edgeway
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
