@@ -218,8 +218,9 @@ int NabCommand(const NabFlags& flags) {
   std::vector<eval::CorpusResult> results;
   std::vector<eval::ScoreInterval> intervals;
   std::vector<eval::ThresholdSweep> sweeps;
-  const std::vector<double> thresholds = flags.threshold > 0 ? std::vector<double>{flags.threshold}
-                                                             : eval::CandidateThresholds(scored);
+  const bool fixed = flags.threshold > 0;
+  const std::vector<double> thresholds =
+      fixed ? std::vector<double>{flags.threshold} : eval::CandidateThresholds(scored);
   for (const eval::Profile& p : eval::NabProfiles()) {
     const eval::ThresholdSweep& sweep =
         sweeps.emplace_back(eval::SweepThresholds(scored, p, thresholds));
@@ -241,7 +242,6 @@ int NabCommand(const NabFlags& flags) {
     fmt::print("{:<58} {:>6} {:>4} {:>4} {:>4} {:>4} {:>8.3f}\n", s.name, s.scores.size(),
                s.windows.size(), r.true_positives, r.false_positives, r.false_negatives, r.score);
   }
-  const bool fixed = flags.threshold > 0;
   if (fixed) {
     out["fixed_threshold"] = flags.threshold;
     fmt::print("\nNAB scores over {} files at the threshold {}{}:\n", scored.size(),
