@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <deque>
@@ -141,6 +142,7 @@ struct ApiServer::Impl {
   const gateway::Gateway* gateway = nullptr;
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> listening_ended{false};
   std::string host;
   int port = 0;
   bool stopped = false;
@@ -728,7 +730,15 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
                                          " (in use, or not an address of this machine)"));
   }
   Impl* p = impl.get();
-  impl->thread = std::thread([p] { p->server.listen_after_bind(); });
+  impl->thread = std::thread([p] {
+    p->server.listen_after_bind();
+    p->listening_ended = true;
+  });
+  // httplib's stop() does nothing until the listening loop has begun: a Stop() before that would
+  // leave the loop waiting in accept() for ever, and Stop() waiting for it.
+  while (!p->server.is_running() && !p->listening_ended) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   spdlog::info("dashboard and API at http://{}:{}/", p->host, p->port);
   return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
 }
