@@ -1,13 +1,13 @@
 // The analytics core on the seed's workload: one stream, window 50, the three processors
 // (anomaly detection, pattern recognition with a forecast, aggregation), 10 sensors.
 // scripts/bench runs the seed's Python processor on the same stream and prints the ratio.
+#include <cmath>
 #include <random>
 
 #include "benchmark/benchmark.h"
-#include <cmath>
-
 #include "edgeway/stream/analytics.h"
 #include "edgeway/stream/detector.h"
+#include "edgeway/stream/event_window.h"
 
 namespace edgeway::stream {
 namespace {
@@ -78,6 +78,34 @@ void BM_WindowPush(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_WindowPush)->Arg(50)->Arg(1000);
+
+// Event-time windows of one key, a reading a second in order: tumbling minutes, and hours
+// sliding every 10 s (state.range(0) = size / slide). Counters: the values buffered per key at
+// the end, and the bytes they take.
+void BM_EventWindow(benchmark::State& state) {
+  constexpr int64_t kS = 1'000'000'000;
+  const int64_t slides = state.range(0);
+  WindowSpec spec = {.name = "w",
+                     .kind = slides == 1 ? WindowKind::kTumbling : WindowKind::kSliding,
+                     .size_ns = (slides == 1 ? 60 : 10 * slides) * kS,
+                     .slide_ns = slides == 1 ? 0 : 10 * kS,
+                     .watermark_delay_ns = 5 * kS};
+  KeyWindows windows(&spec);
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(20, 1);
+  Reading r{.device_id = "d", .sensor = "t"};
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  for (auto _ : state) {
+    r.ts_ns += kS;
+    r.value = noise(rng);
+    windows.Add(r, &results, &late);
+    results.clear();
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.counters["values_per_key"] = static_cast<double>(windows.buffered_values());
+}
+BENCHMARK(BM_EventWindow)->Arg(1)->Arg(6)->Arg(360);
 
 }  // namespace
 }  // namespace edgeway::stream

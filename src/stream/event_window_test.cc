@@ -1,6 +1,8 @@
 #include "edgeway/stream/event_window.h"
 
 #include <cmath>
+#include <map>
+#include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -43,13 +45,14 @@ struct Harness {
 };
 
 TEST(PercentileTest, InterpolatesLinearlyAsNumpy) {
-  std::vector<double> v = {1, 2, 3, 4};
-  EXPECT_DOUBLE_EQ(Percentile(v, 0), 1);
-  EXPECT_DOUBLE_EQ(Percentile(v, 25), 1.75);  // numpy.percentile([1,2,3,4], 25)
-  EXPECT_DOUBLE_EQ(Percentile(v, 50), 2.5);
-  EXPECT_DOUBLE_EQ(Percentile(v, 90), 3.7);
-  EXPECT_DOUBLE_EQ(Percentile(v, 100), 4);
-  EXPECT_DOUBLE_EQ(Percentile({7}, 99), 7);
+  std::vector<double> v = {3, 1, 4, 2};
+  EXPECT_DOUBLE_EQ(Percentile(&v, 0), 1);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 25), 1.75);  // numpy.percentile([3,1,4,2], 25)
+  EXPECT_DOUBLE_EQ(Percentile(&v, 50), 2.5);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 90), 3.7);
+  EXPECT_DOUBLE_EQ(Percentile(&v, 100), 4);
+  std::vector<double> one = {7};
+  EXPECT_DOUBLE_EQ(Percentile(&one, 99), 7);
 }
 
 TEST(KeyWindowsTest, TumblingWindowClosesWhenTheWatermarkPassesItsEnd) {
@@ -220,6 +223,96 @@ TEST(KeyWindowsTest, FlushClosesWhatIsOpen) {
   EXPECT_EQ(flushed[0].start_ns, 10 * kS);
   EXPECT_DOUBLE_EQ(flushed[0].mean, 3);
   EXPECT_EQ(h.windows.open_windows(), 0u);
+}
+
+// Each value is kept once, whatever the overlap: an hour sliding every 10 s holds about an
+// hour of readings, not 360 copies of them.
+TEST(KeyWindowsTest, SlidingWindowsKeepEachValueOnce) {
+  Harness h({.name = "s", .kind = WindowKind::kSliding, .size_ns = 3600 * kS, .slide_ns = 10 * kS});
+  for (int i = 0; i < 7200; ++i) h.Add(i, i % 7);
+  EXPECT_LE(h.windows.buffered_values(), 3600u + 10u);
+  EXPECT_EQ(h.windows.open_windows(), 360u);
+  EXPECT_EQ(h.results.back().count, 3600u);
+}
+
+// Random readings out of order, some beyond the allowed lateness, against the definition: a
+// reading counts in a window that is not gone when it arrives, and is late when all its windows
+// are; a window's last result is over all the readings that count in it, and its revisions
+// number its results. Tumbling and sliding, with and without lateness.
+TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
+  const std::vector<WindowSpec> specs = {
+      Tumbling(10, /*delay_s=*/3),
+      Tumbling(7, /*delay_s=*/0, /*lateness_s=*/12),
+      {.name = "s",
+       .kind = WindowKind::kSliding,
+       .size_ns = 60 * kS,
+       .slide_ns = 10 * kS,
+       .watermark_delay_ns = 5 * kS},
+      {.name = "s",
+       .kind = WindowKind::kSliding,
+       .size_ns = 30 * kS,
+       .slide_ns = 5 * kS,
+       .watermark_delay_ns = 2 * kS,
+       .allowed_lateness_ns = 20 * kS},
+  };
+  for (size_t k = 0; k < specs.size(); ++k) {
+    SCOPED_TRACE(k);
+    const WindowSpec& spec = specs[k];
+    const int64_t slide = spec.kind == WindowKind::kTumbling ? spec.size_ns : spec.slide_ns;
+    Harness h(spec);
+    std::mt19937_64 rng(k);
+    std::uniform_real_distribution<double> jitter(-100, 2), noise(-50, 50);
+    std::map<int64_t, std::vector<double>> expected;  // by window start
+    size_t expected_late = 0;
+    int64_t watermark = INT64_MIN;
+    double clock = 0;
+    for (int i = 0; i < 3000; ++i) {
+      clock += 0.5;
+      const double at = std::round(std::max(0.0, clock + (i % 5 == 0 ? jitter(rng) : 0)) * 4) / 4;
+      const double value = std::round(noise(rng) * 100) / 100;
+      const int64_t t = static_cast<int64_t>(at * kS);
+      bool counted = false;
+      for (int64_t start = t / slide * slide; start > t - spec.size_ns; start -= slide) {
+        if (watermark != INT64_MIN &&
+            start + spec.size_ns <= watermark - spec.allowed_lateness_ns) {
+          continue;  // gone
+        }
+        expected[start].push_back(value);
+        counted = true;
+      }
+      if (!counted) ++expected_late;
+      watermark = std::max(watermark, t - spec.watermark_delay_ns);
+      h.Add(at, value);
+    }
+    h.windows.Flush(&h.results);
+    EXPECT_EQ(h.late.size(), expected_late);
+    EXPECT_GT(expected_late, 0u);
+    std::map<int64_t, const WindowResult*> last;
+    std::map<int64_t, uint32_t> emitted;
+    for (const WindowResult& r : h.results) {
+      EXPECT_EQ(r.end_ns - r.start_ns, spec.size_ns);
+      EXPECT_EQ(r.revision, emitted[r.start_ns]++) << r.start_ns;
+      last[r.start_ns] = &r;
+    }
+    ASSERT_EQ(last.size(), expected.size());
+    for (auto& [start, values] : expected) {
+      SCOPED_TRACE(start);
+      ASSERT_TRUE(last.contains(start));
+      const WindowResult& r = *last[start];
+      std::sort(values.begin(), values.end());
+      double sum = 0;
+      for (double v : values) sum += v;
+      EXPECT_EQ(r.count, values.size());
+      EXPECT_NEAR(r.mean, sum / static_cast<double>(values.size()), 1e-9);
+      EXPECT_EQ(r.min, values.front());
+      EXPECT_EQ(r.max, values.back());
+      const size_t middle = (values.size() - 1) / 2;  // the median, as numpy
+      EXPECT_NEAR(
+          r.percentiles[0].second,
+          values.size() % 2 == 1 ? values[middle] : (values[middle] + values[middle + 1]) / 2,
+          1e-9);
+    }
+  }
 }
 
 TEST(KeyedWindowsTest, KeysHaveTheirOwnWatermarksAndSpecsTheirSensors) {

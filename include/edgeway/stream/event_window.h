@@ -39,11 +39,15 @@ struct WindowSpec {
   bool Applies(std::string_view sensor) const;
 };
 
-// The percentile `p` in [0, 100] of `sorted` (ascending, not empty), interpolating linearly
-// between order statistics as numpy.percentile does by default.
-double Percentile(const std::vector<double>& sorted, double p);
+// The percentile `p` in [0, 100] of `values` (not empty), interpolating linearly between order
+// statistics as numpy.percentile does by default. Reorders `values`: a selection, not a sort.
+double Percentile(std::vector<double>* values, double p);
 
-// The windows of one spec for one key. Not thread-safe.
+// The windows of one spec for one key. Tumbling and sliding windows keep each value once, in the
+// slice of width `slide` (`size` when tumbling) that holds it: a window is the size / slide
+// slices it spans, gathered when it is emitted. So a reading costs the same whatever the
+// overlap, and the memory is that of the values in one window's span, not size / slide times
+// it. Sessions keep their values per session. Not thread-safe.
 class KeyWindows {
  public:
   explicit KeyWindows(const WindowSpec* spec) : spec_(spec) {}
@@ -57,26 +61,51 @@ class KeyWindows {
   void Flush(std::vector<WindowResult>* results);
 
   int64_t watermark() const { return watermark_; }
-  size_t open_windows() const { return panes_.size(); }
+  // Windows holding a value that are not gone yet.
+  size_t open_windows() const;
   size_t buffered_values() const;
 
  private:
-  struct Pane {
+  struct Slice {
+    int64_t start;
+    std::vector<double> values;
+  };
+  struct Session {
     int64_t start, end;
     std::vector<double> values;
-    bool fired = false;
-    uint32_t revision = 0;
+    uint32_t emitted = 0;  // times its result was emitted
   };
-  // Adds `value` at event time `t` to the windows that are not gone; false when all are gone.
-  bool AssignAligned(int64_t t, double value, std::vector<Pane*>* touched);
-  bool AssignSession(int64_t t, double value, std::vector<Pane*>* touched);
-  void Emit(Pane* pane, std::vector<WindowResult>* results);
+  // An aligned window that was emitted and is not gone yet, and how many times.
+  struct Emitted {
+    int64_t start;
+    uint32_t times;
+  };
+  int64_t slide() const;
+  // The start of the first aligned window that ends after `t`.
+  int64_t FirstEndingAfter(int64_t t) const;
+  // The first aligned window start that is not gone (INT64_MIN before the first watermark).
+  int64_t FirstNotGone() const;
+  // The first aligned window at or after `start` that holds a value (INT64_MAX if none); its first
+  // slice is slices_[*slice] (moved forward to it).
+  int64_t NextAligned(int64_t start, size_t* slice) const;
+  // Add `value` at event time `t`, unless all its windows are gone (then false), and append to
+  // `results` the closed windows it revises.
+  bool AddAligned(int64_t t, double value, std::vector<WindowResult>* results);
+  bool AddSession(int64_t t, double value, std::vector<WindowResult>* results);
+  // Emits the aligned windows that hold a value and start in [first, last], in order.
+  void EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results);
+  // The result of the window [start, end) holding `values`, which it reorders.
+  void Emit(int64_t start, int64_t end, uint32_t revision, std::vector<double>* values,
+            std::vector<WindowResult>* results);
   bool Gone(int64_t end) const;
 
   const WindowSpec* spec_;
   std::string device_id_, sensor_;
   int64_t watermark_ = INT64_MIN;
-  std::vector<Pane> panes_;  // by start; sessions never overlap
+  std::vector<Slice> slices_;      // tumbling and sliding, by start
+  std::vector<Emitted> emitted_;   // tumbling and sliding, by start
+  std::vector<Session> sessions_;  // by start; they never overlap
+  std::vector<double> values_;     // the window being emitted
 };
 
 // The event-time windows of every key one shard owns, for every declared spec.
