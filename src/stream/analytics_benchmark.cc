@@ -107,6 +107,46 @@ void BM_EventWindow(benchmark::State& state) {
 }
 BENCHMARK(BM_EventWindow)->Arg(1)->Arg(6)->Arg(360);
 
+// A device back after a 10-minute outage sends the 600 readings it kept, into an hour sliding
+// every 10 s with an hour of allowed lateness, in batches of state.range(0) readings (the
+// gateway's batches are up to 512; 1 is a window revised per late reading). Time per backlog,
+// and the window results it causes.
+void BM_EventWindowBacklog(benchmark::State& state) {
+  constexpr int64_t kS = 1'000'000'000;
+  const int batch = static_cast<int>(state.range(0));
+  WindowSpec spec = {.name = "w",
+                     .kind = WindowKind::kSliding,
+                     .size_ns = 3600 * kS,
+                     .slide_ns = 10 * kS,
+                     .watermark_delay_ns = 5 * kS,
+                     .allowed_lateness_ns = 3600 * kS};
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  Reading r{.device_id = "d", .sensor = "t"};
+  for (auto _ : state) {
+    state.PauseTiming();
+    KeyWindows windows(&spec);
+    for (int i = 0; i < 7200; ++i) {  // two hours, but for minutes 60 to 70
+      if (i >= 3600 && i < 4200) continue;
+      r.ts_ns = i * kS;
+      r.value = i % 13;
+      windows.Add(r, &results, &late);
+    }
+    windows.Revise(&results);
+    results.clear();
+    state.ResumeTiming();
+    for (int i = 3600; i < 4200; ++i) {
+      r.ts_ns = i * kS;
+      r.value = i % 13;
+      windows.Add(r, &results, &late);
+      if ((i + 1) % batch == 0) windows.Revise(&results);
+    }
+    windows.Revise(&results);
+    state.counters["results"] = static_cast<double>(results.size());
+  }
+}
+BENCHMARK(BM_EventWindowBacklog)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace edgeway::stream
 

@@ -19,6 +19,7 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
     results.clear();
     late.clear();
   }
+  for (auto& shard : shards_) shard->windows.Revise(&results);
   for (auto& shard : shards_) {
     Shard* s = shard.get();
     s->thread = std::thread([this, s] { Run(s); });
@@ -51,6 +52,7 @@ void ShardedEngine::Run(Shard* shard) {
       stuck += v.stuck;
       shard->windows.Process(r, &out.windows, &out.late);
     }
+    shard->windows.Revise(&out.windows);  // once per window, however many late readings
     shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
     shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
     shard->stuck.fetch_add(stuck, std::memory_order_relaxed);

@@ -66,37 +66,57 @@ int64_t KeyWindows::FirstNotGone() const {
 
 void KeyWindows::EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results) {
   size_t slice = 0;
-  auto record = emitted_.begin();
+  auto closed = closed_.begin();
   for (int64_t start = NextAligned(first, &slice); start <= last;
        start = NextAligned(start + slide(), &slice)) {
-    values_.clear();
-    for (size_t i = slice; i < slices_.size() && slices_[i].start < start + spec_->size_ns; ++i) {
-      values_.insert(values_.end(), slices_[i].values.begin(), slices_[i].values.end());
+    while (closed != closed_.end() && closed->start < start) ++closed;
+    if (closed == closed_.end() || closed->start != start) {
+      closed = closed_.insert(closed, {.start = start});
     }
-    while (record != emitted_.end() && record->start < start) ++record;
-    if (record == emitted_.end() || record->start != start) {
-      record = emitted_.insert(record, {.start = start, .times = 0});
-    }
-    Emit(start, start + spec_->size_ns, record->times++, &values_, results);
+    EmitClosed(&*closed, results);
   }
 }
 
-bool KeyWindows::AddAligned(int64_t t, double value, std::vector<WindowResult>* results) {
+void KeyWindows::EmitSession(Session* session, std::vector<WindowResult>* results) {
+  Emit(session->start, session->end, session->emitted++, &session->values, results);
+  session->changed = false;
+}
+
+void KeyWindows::EmitClosed(Closed* closed, std::vector<WindowResult>* results) {
+  size_t slice = 0;
+  NextAligned(closed->start, &slice);
+  values_.clear();
+  for (; slice < slices_.size() && slices_[slice].start < closed->start + spec_->size_ns; ++slice) {
+    values_.insert(values_.end(), slices_[slice].values.begin(), slices_[slice].values.end());
+  }
+  Emit(closed->start, closed->start + spec_->size_ns, closed->emitted++, &values_, results);
+  closed->changed = false;
+}
+
+bool KeyWindows::AddAligned(int64_t t, double value) {
   const int64_t start = FloorDiv(t, slide()) * slide();  // of its slice, and of its last window
   if (Gone(start + spec_->size_ns)) return false;
   auto it = std::lower_bound(slices_.begin(), slices_.end(), start,
                              [](const Slice& s, int64_t at) { return s.start < at; });
   if (it == slices_.end() || it->start != start) it = slices_.insert(it, Slice{.start = start});
   it->values.push_back(value);
-  // The windows holding it that the watermark closed and that are not gone: revised.
-  if (watermark_ != INT64_MIN) {
-    EmitAligned(std::max(start - spec_->size_ns + slide(), FirstNotGone()),
-                std::min(start, FirstEndingAfter(watermark_) - slide()), results);
+  if (watermark_ == INT64_MIN) return true;
+  // The windows holding it that the watermark closed and that are not gone: changed.
+  const int64_t last = std::min(start, FirstEndingAfter(watermark_) - slide());
+  auto closed = closed_.begin();
+  for (int64_t w = std::max(start - spec_->size_ns + slide(), FirstNotGone()); w <= last;
+       w += slide()) {
+    while (closed != closed_.end() && closed->start < w) ++closed;
+    if (closed == closed_.end() || closed->start != w) {
+      closed = closed_.insert(closed, {.start = w});
+    }
+    closed->changed = true;
+    revising_ = true;
   }
   return true;
 }
 
-bool KeyWindows::AddSession(int64_t t, double value, std::vector<WindowResult>* results) {
+bool KeyWindows::AddSession(int64_t t, double value) {
   const int64_t end = t + spec_->gap_ns;
   if (Gone(end)) return false;
   // Sessions never overlap and are sorted, so the ones [t, end) touches are adjacent: they merge
@@ -112,12 +132,10 @@ bool KeyWindows::AddSession(int64_t t, double value, std::vector<WindowResult>* 
     merged.emitted = std::max(merged.emitted, last->emitted);
     ++last;
   }
-  auto at = sessions_.erase(first, last);
-  Session& s = *sessions_.insert(at, std::move(merged));
-  // A session the watermark already closed, updated by a late reading: its result again.
-  if (watermark_ != INT64_MIN && s.end <= watermark_) {
-    Emit(s.start, s.end, s.emitted++, &s.values, results);
-  }
+  // Closed already, it is changed; extended past the watermark, it is open again.
+  merged.changed = watermark_ != INT64_MIN && merged.end <= watermark_;
+  revising_ = revising_ || merged.changed;
+  sessions_.insert(sessions_.erase(first, last), std::move(merged));
   return true;
 }
 
@@ -154,7 +172,7 @@ void KeyWindows::Add(const Reading& reading, std::vector<WindowResult>* results,
   }
   const int64_t t = reading.ts_ns;
   const bool session = spec_->kind == WindowKind::kSession;
-  if (!(session ? AddSession(t, reading.value, results) : AddAligned(t, reading.value, results))) {
+  if (!(session ? AddSession(t, reading.value) : AddAligned(t, reading.value))) {
     late->push_back({.window = spec_->name, .reading = reading, .watermark_ns = watermark_});
     return;
   }
@@ -162,33 +180,47 @@ void KeyWindows::Add(const Reading& reading, std::vector<WindowResult>* results,
   if (watermark <= watermark_) return;
   const int64_t before = watermark_;
   watermark_ = watermark;
-  // Close the windows that end in (before, watermark], then let go of the gone: a prefix, as
-  // ends grow with starts (equal sizes, or sessions that do not overlap).
+  // Close the windows that end in (before, watermark]; then let go of the gone, a prefix as ends
+  // grow with starts (equal sizes, or sessions that do not overlap), revising the changed first.
   if (session) {
     for (Session& s : sessions_) {
-      if (s.end > before && s.end <= watermark_) {
-        Emit(s.start, s.end, s.emitted++, &s.values, results);
-      }
+      if (s.end > before && s.end <= watermark_) EmitSession(&s, results);
     }
-    sessions_.erase(sessions_.begin(),
-                    std::find_if(sessions_.begin(), sessions_.end(),
-                                 [&](const Session& s) { return !Gone(s.end); }));
+    auto gone = sessions_.begin();
+    for (; gone != sessions_.end() && Gone(gone->end); ++gone) {
+      if (gone->changed) EmitSession(&*gone, results);
+    }
+    sessions_.erase(sessions_.begin(), gone);
     return;
   }
   EmitAligned(before == INT64_MIN ? INT64_MIN : FirstEndingAfter(before),
               FirstEndingAfter(watermark_) - slide(), results);
+  auto gone = closed_.begin();
+  for (; gone != closed_.end() && Gone(gone->start + spec_->size_ns); ++gone) {
+    if (gone->changed) EmitClosed(&*gone, results);
+  }
+  closed_.erase(closed_.begin(), gone);
   const int64_t keep = FirstNotGone();  // a slice is needed while its last window is
   slices_.erase(slices_.begin(), std::find_if(slices_.begin(), slices_.end(),
                                               [&](const Slice& s) { return s.start >= keep; }));
-  emitted_.erase(emitted_.begin(),
-                 std::find_if(emitted_.begin(), emitted_.end(),
-                              [&](const Emitted& e) { return !Gone(e.start + spec_->size_ns); }));
+}
+
+void KeyWindows::Revise(std::vector<WindowResult>* results) {
+  if (!revising_) return;
+  revising_ = false;
+  for (Session& s : sessions_) {
+    if (s.changed) EmitSession(&s, results);
+  }
+  for (Closed& c : closed_) {
+    if (c.changed) EmitClosed(&c, results);
+  }
 }
 
 void KeyWindows::Flush(std::vector<WindowResult>* results) {
-  // Every window that was closed was emitted then: what is left is the open.
+  Revise(results);
+  // Every other window that was closed was emitted then: what is left is the open.
   for (Session& s : sessions_) {
-    if (s.end > watermark_) Emit(s.start, s.end, s.emitted++, &s.values, results);
+    if (s.end > watermark_) EmitSession(&s, results);
   }
   sessions_.clear();
   if (!slices_.empty()) {
@@ -196,7 +228,7 @@ void KeyWindows::Flush(std::vector<WindowResult>* results) {
                 slices_.back().start, results);
   }
   slices_.clear();
-  emitted_.clear();
+  closed_.clear();
 }
 
 size_t KeyWindows::open_windows() const {
@@ -230,10 +262,20 @@ void KeyedWindows::Process(const Reading& reading, std::vector<WindowResult>* re
     }
     it = keys_.emplace(key_buffer_, std::move(windows)).first;
   }
-  for (KeyWindows& w : it->second) w.Add(reading, results, late);
+  for (KeyWindows& w : it->second) {
+    const bool listed = w.revising();
+    w.Add(reading, results, late);
+    if (w.revising() && !listed) revising_.push_back(&w);
+  }
+}
+
+void KeyedWindows::Revise(std::vector<WindowResult>* results) {
+  for (KeyWindows* w : revising_) w->Revise(results);
+  revising_.clear();
 }
 
 void KeyedWindows::Flush(std::vector<WindowResult>* results) {
+  revising_.clear();
   for (auto& [key, windows] : keys_) {
     for (KeyWindows& w : windows) w.Flush(results);
   }

@@ -34,10 +34,13 @@ WindowSpec Tumbling(int64_t size_s, int64_t delay_s = 0, int64_t lateness_s = 0)
           .allowed_lateness_ns = lateness_s * kS};
 }
 
-// Feeds readings to one key's windows and keeps what comes out.
+// Feeds readings to one key's windows, each a batch of its own, and keeps what comes out.
 struct Harness {
   explicit Harness(WindowSpec s) : spec(std::move(s)), windows(&spec) {}
-  void Add(double seconds, double value) { windows.Add(At(seconds, value), &results, &late); }
+  void Add(double seconds, double value) {
+    windows.Add(At(seconds, value), &results, &late);
+    windows.Revise(&results);
+  }
   WindowSpec spec;
   KeyWindows windows;
   std::vector<WindowResult> results;
@@ -238,7 +241,9 @@ TEST(KeyWindowsTest, SlidingWindowsKeepEachValueOnce) {
 // Random readings out of order, some beyond the allowed lateness, against the definition: a
 // reading counts in a window that is not gone when it arrives, and is late when all its windows
 // are; a window's last result is over all the readings that count in it, and its revisions
-// number its results. Tumbling and sliding, with and without lateness.
+// number its results. Read one at a time, a window is emitted when it closes and again for each
+// late reading; in batches of 64, at most once per batch. Tumbling and sliding, with and
+// without lateness.
 TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
   const std::vector<WindowSpec> specs = {
       Tumbling(10, /*delay_s=*/3),
@@ -256,61 +261,83 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
        .allowed_lateness_ns = 20 * kS},
   };
   for (size_t k = 0; k < specs.size(); ++k) {
-    SCOPED_TRACE(k);
-    const WindowSpec& spec = specs[k];
-    const int64_t slide = spec.kind == WindowKind::kTumbling ? spec.size_ns : spec.slide_ns;
-    Harness h(spec);
-    std::mt19937_64 rng(k);
-    std::uniform_real_distribution<double> jitter(-100, 2), noise(-50, 50);
-    std::map<int64_t, std::vector<double>> expected;  // by window start
-    size_t expected_late = 0;
-    int64_t watermark = INT64_MIN;
-    double clock = 0;
-    for (int i = 0; i < 3000; ++i) {
-      clock += 0.5;
-      const double at = std::round(std::max(0.0, clock + (i % 5 == 0 ? jitter(rng) : 0)) * 4) / 4;
-      const double value = std::round(noise(rng) * 100) / 100;
-      const int64_t t = static_cast<int64_t>(at * kS);
-      bool counted = false;
-      for (int64_t start = t / slide * slide; start > t - spec.size_ns; start -= slide) {
-        if (watermark != INT64_MIN &&
-            start + spec.size_ns <= watermark - spec.allowed_lateness_ns) {
-          continue;  // gone
+    size_t results_one_at_a_time = 0;
+    for (int batch : {1, 64}) {
+      SCOPED_TRACE(testing::Message() << "spec " << k << ", batch " << batch);
+      const WindowSpec& spec = specs[k];
+      const int64_t slide = spec.kind == WindowKind::kTumbling ? spec.size_ns : spec.slide_ns;
+      KeyWindows windows(&spec);
+      std::vector<WindowResult> results;
+      std::vector<LateReading> late;
+      std::mt19937_64 rng(k);
+      std::uniform_real_distribution<double> jitter(-100, 2), noise(-50, 50);
+      std::map<int64_t, std::vector<double>> expected;  // by window start
+      std::map<int64_t, uint32_t> expected_results;     // one at a time
+      size_t expected_late = 0;
+      int64_t watermark = INT64_MIN;
+      double clock = 0;
+      for (int i = 0; i < 3000; ++i) {
+        clock += 0.5;
+        const double at = std::round(std::max(0.0, clock + (i % 5 == 0 ? jitter(rng) : 0)) * 4) / 4;
+        const double value = std::round(noise(rng) * 100) / 100;
+        const int64_t t = static_cast<int64_t>(at * kS);
+        bool counted = false;
+        for (int64_t start = t / slide * slide; start > t - spec.size_ns; start -= slide) {
+          const int64_t end = start + spec.size_ns;
+          if (watermark != INT64_MIN && end <= watermark - spec.allowed_lateness_ns) {
+            continue;  // gone
+          }
+          expected[start].push_back(value);
+          if (watermark != INT64_MIN && end <= watermark) ++expected_results[start];  // closed
+          counted = true;
         }
-        expected[start].push_back(value);
-        counted = true;
+        if (!counted) ++expected_late;
+        const int64_t before = watermark;
+        watermark = std::max(watermark, t - spec.watermark_delay_ns);
+        for (auto& [start, values] : expected) {  // closed now
+          const int64_t end = start + spec.size_ns;
+          if ((before == INT64_MIN || end > before) && end <= watermark) ++expected_results[start];
+        }
+        windows.Add(At(at, value), &results, &late);
+        if ((i + 1) % batch == 0) windows.Revise(&results);
       }
-      if (!counted) ++expected_late;
-      watermark = std::max(watermark, t - spec.watermark_delay_ns);
-      h.Add(at, value);
-    }
-    h.windows.Flush(&h.results);
-    EXPECT_EQ(h.late.size(), expected_late);
-    EXPECT_GT(expected_late, 0u);
-    std::map<int64_t, const WindowResult*> last;
-    std::map<int64_t, uint32_t> emitted;
-    for (const WindowResult& r : h.results) {
-      EXPECT_EQ(r.end_ns - r.start_ns, spec.size_ns);
-      EXPECT_EQ(r.revision, emitted[r.start_ns]++) << r.start_ns;
-      last[r.start_ns] = &r;
-    }
-    ASSERT_EQ(last.size(), expected.size());
-    for (auto& [start, values] : expected) {
-      SCOPED_TRACE(start);
-      ASSERT_TRUE(last.contains(start));
-      const WindowResult& r = *last[start];
-      std::sort(values.begin(), values.end());
-      double sum = 0;
-      for (double v : values) sum += v;
-      EXPECT_EQ(r.count, values.size());
-      EXPECT_NEAR(r.mean, sum / static_cast<double>(values.size()), 1e-9);
-      EXPECT_EQ(r.min, values.front());
-      EXPECT_EQ(r.max, values.back());
-      const size_t middle = (values.size() - 1) / 2;  // the median, as numpy
-      EXPECT_NEAR(
-          r.percentiles[0].second,
-          values.size() % 2 == 1 ? values[middle] : (values[middle] + values[middle + 1]) / 2,
-          1e-9);
+      for (auto& [start, values] : expected) {  // open at the end
+        if (start + spec.size_ns > watermark) ++expected_results[start];
+      }
+      windows.Flush(&results);
+      EXPECT_EQ(late.size(), expected_late);
+      EXPECT_GT(expected_late, 0u);
+      std::map<int64_t, const WindowResult*> last;
+      std::map<int64_t, uint32_t> emitted;
+      for (const WindowResult& r : results) {
+        EXPECT_EQ(r.end_ns - r.start_ns, spec.size_ns);
+        EXPECT_EQ(r.revision, emitted[r.start_ns]++) << r.start_ns;
+        last[r.start_ns] = &r;
+      }
+      if (batch == 1) {
+        EXPECT_EQ(emitted, expected_results);
+        results_one_at_a_time = results.size();
+      } else if (spec.allowed_lateness_ns > 0) {
+        EXPECT_LT(results.size(), results_one_at_a_time);
+      }
+      ASSERT_EQ(last.size(), expected.size());
+      for (auto& [start, values] : expected) {
+        SCOPED_TRACE(start);
+        ASSERT_TRUE(last.contains(start));
+        const WindowResult& r = *last[start];
+        std::sort(values.begin(), values.end());
+        double sum = 0;
+        for (double v : values) sum += v;
+        EXPECT_EQ(r.count, values.size());
+        EXPECT_NEAR(r.mean, sum / static_cast<double>(values.size()), 1e-9);
+        EXPECT_EQ(r.min, values.front());
+        EXPECT_EQ(r.max, values.back());
+        const size_t middle = (values.size() - 1) / 2;  // the median, as numpy
+        EXPECT_NEAR(
+            r.percentiles[0].second,
+            values.size() % 2 == 1 ? values[middle] : (values[middle] + values[middle + 1]) / 2,
+            1e-9);
+      }
     }
   }
 }

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "edgeway/telemetry/reading.h"
 
 namespace edgeway::stream {
@@ -47,17 +47,26 @@ double Percentile(std::vector<double>* values, double p);
 // slice of width `slide` (`size` when tumbling) that holds it: a window is the size / slide
 // slices it spans, gathered when it is emitted. So a reading costs the same whatever the
 // overlap, and the memory is that of the values in one window's span, not size / slide times
-// it. Sessions keep their values per session. Not thread-safe.
+// it. Sessions keep their values per session.
+//
+// A late reading (within the allowed lateness) marks the closed windows it falls in for
+// revision, and Revise() emits each of them again once, however many late readings it took: a
+// device sending an hour of backlog does not rewrite every window it touches once per reading.
+// Not thread-safe.
 class KeyWindows {
  public:
   explicit KeyWindows(const WindowSpec* spec) : spec_(spec) {}
 
-  // Adds a reading of this key: appends to `results` every window it closes or updates, and to
-  // `late` the reading itself when all its windows are gone.
+  // Adds a reading of this key: appends to `results` every window it closes, and to `late` the
+  // reading itself when all its windows are gone.
   void Add(const Reading& reading, std::vector<WindowResult>* results,
            std::vector<LateReading>* late);
-  // End of input: closes every window still open, as if the watermark had reached the end of
-  // time. The key stays usable.
+  // Appends to `results` every closed window that late readings changed since the last call.
+  void Revise(std::vector<WindowResult>* results);
+  // Whether a late reading changed a closed window since the last Revise (or Flush).
+  bool revising() const { return revising_; }
+  // End of input: revises and closes every window still open, as if the watermark had reached
+  // the end of time. The key stays usable.
   void Flush(std::vector<WindowResult>* results);
 
   int64_t watermark() const { return watermark_; }
@@ -74,11 +83,14 @@ class KeyWindows {
     int64_t start, end;
     std::vector<double> values;
     uint32_t emitted = 0;  // times its result was emitted
+    bool changed = false;  // closed, and changed by a late reading since last emitted
   };
-  // An aligned window that was emitted and is not gone yet, and how many times.
-  struct Emitted {
+  // An aligned window that the watermark closed and that is not gone yet: the times it was
+  // emitted, and whether a late reading changed it since.
+  struct Closed {
     int64_t start;
-    uint32_t times;
+    uint32_t emitted = 0;
+    bool changed = false;
   };
   int64_t slide() const;
   // The start of the first aligned window that ends after `t`.
@@ -88,12 +100,15 @@ class KeyWindows {
   // The first aligned window at or after `start` that holds a value (INT64_MAX if none); its first
   // slice is slices_[*slice] (moved forward to it).
   int64_t NextAligned(int64_t start, size_t* slice) const;
-  // Add `value` at event time `t`, unless all its windows are gone (then false), and append to
-  // `results` the closed windows it revises.
-  bool AddAligned(int64_t t, double value, std::vector<WindowResult>* results);
-  bool AddSession(int64_t t, double value, std::vector<WindowResult>* results);
+  // Add `value` at event time `t`, unless all its windows are gone (then false); mark the closed
+  // windows it changes.
+  bool AddAligned(int64_t t, double value);
+  bool AddSession(int64_t t, double value);
   // Emits the aligned windows that hold a value and start in [first, last], in order.
   void EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results);
+  // Emits the aligned window `closed` (again), or `session`.
+  void EmitClosed(Closed* closed, std::vector<WindowResult>* results);
+  void EmitSession(Session* session, std::vector<WindowResult>* results);
   // The result of the window [start, end) holding `values`, which it reorders.
   void Emit(int64_t start, int64_t end, uint32_t revision, std::vector<double>* values,
             std::vector<WindowResult>* results);
@@ -103,9 +118,10 @@ class KeyWindows {
   std::string device_id_, sensor_;
   int64_t watermark_ = INT64_MIN;
   std::vector<Slice> slices_;      // tumbling and sliding, by start
-  std::vector<Emitted> emitted_;   // tumbling and sliding, by start
+  std::vector<Closed> closed_;     // tumbling and sliding, by start
   std::vector<Session> sessions_;  // by start; they never overlap
   std::vector<double> values_;     // the window being emitted
+  bool revising_ = false;
 };
 
 // The event-time windows of every key one shard owns, for every declared spec.
@@ -115,6 +131,9 @@ class KeyedWindows {
 
   void Process(const Reading& reading, std::vector<WindowResult>* results,
                std::vector<LateReading>* late);
+  // The closed windows that late readings changed since the last call, once each: at the end of
+  // a batch of readings.
+  void Revise(std::vector<WindowResult>* results);
   void Flush(std::vector<WindowResult>* results);
 
   bool empty() const { return specs_.empty(); }
@@ -122,7 +141,9 @@ class KeyedWindows {
 
  private:
   std::vector<WindowSpec> specs_;
-  absl::flat_hash_map<std::string, std::vector<KeyWindows>> keys_;
+  // Node-based: revising_ points into the values.
+  absl::node_hash_map<std::string, std::vector<KeyWindows>> keys_;
+  std::vector<KeyWindows*> revising_;
   std::string key_buffer_;
 };
 

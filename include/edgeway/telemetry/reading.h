@@ -67,7 +67,8 @@ struct WindowResult {
   // (percentile in [0, 100], value), linear interpolation between order statistics as
   // numpy.percentile's default.
   std::vector<std::pair<double, double>> percentiles;
-  // 0 when the watermark closed the window; n after the n-th late reading updated it.
+  // 0 when the watermark closed the window; n at its n-th revision by late readings (the late
+  // readings of one batch revise it once).
   uint32_t revision = 0;
 };
 
