@@ -214,6 +214,32 @@ TEST(KeyWindowsTest, SessionExtendedPastTheWatermarkReopensUntilItsNewEnd) {
   EXPECT_EQ(h.results[1].revision, 1u);
 }
 
+TEST(KeyWindowsTest, LateReadingsOfOneBatchReviseAClosedSessionOnce) {
+  WindowSpec spec = {.name = "sess",
+                     .kind = WindowKind::kSession,
+                     .gap_ns = 5 * kS,
+                     .allowed_lateness_ns = 100 * kS};
+  KeyWindows windows(&spec);
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  windows.Add(At(0, 1), &results, &late);
+  windows.Add(At(30, 0), &results, &late);  // closes [0, 5)
+  ASSERT_EQ(results.size(), 1u);
+  windows.Add(At(1, 2), &results, &late);  // two late readings in one batch
+  windows.Add(At(2, 3), &results, &late);
+  EXPECT_EQ(results.size(), 1u);
+  EXPECT_TRUE(windows.revising());
+  windows.Revise(&results);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].start_ns, 0);
+  EXPECT_EQ(results[1].end_ns, 7 * kS);
+  EXPECT_EQ(results[1].count, 3u);
+  EXPECT_EQ(results[1].revision, 1u);
+  EXPECT_FALSE(windows.revising());
+  windows.Revise(&results);  // nothing changed since
+  EXPECT_EQ(results.size(), 2u);
+}
+
 TEST(KeyWindowsTest, FlushClosesWhatIsOpen) {
   Harness h(Tumbling(10));
   h.Add(1, 1);
