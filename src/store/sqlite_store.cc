@@ -1,5 +1,6 @@
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "edgeway/core/strings.h"
@@ -739,7 +740,7 @@ absl::StatusOr<std::vector<Reading>> SqliteStore::RecentReadings(int64_t horizon
       "SELECT r.device, r.sensor, r.ts_ns, r.value, r.received_ns FROM readings r JOIN "
       "(SELECT device, sensor, max(ts_ns) AS newest FROM readings GROUP BY device, sensor) k "
       "ON r.device = k.device AND r.sensor = k.sensor WHERE r.ts_ns >= k.newest - ?1 "
-      "ORDER BY r.ts_ns LIMIT ?2");
+      "ORDER BY r.ts_ns DESC LIMIT ?2");  // the newest, if not all
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
   sqlite3_bind_int64(s, 1, horizon_ns);
@@ -755,6 +756,7 @@ absl::StatusOr<std::vector<Reading>> SqliteStore::RecentReadings(int64_t horizon
     r.received_ns = sqlite3_column_int64(s, 4);
   }
   if (rc != SQLITE_DONE) return Error("reading recent readings");
+  std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -11,6 +11,7 @@
 namespace edgeway::store {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 Reading MakeReading(std::string device, std::string sensor, int64_t ts, double value) {
@@ -121,6 +122,25 @@ TEST_F(StoreTest, LatestReturnsTheNewestRowsOldestFirstAndKeysSummarise) {
   EXPECT_EQ((*keys)[0].last_received_ns, 14);
   EXPECT_EQ((*keys)[0].anomalies, 2);
   EXPECT_EQ((*keys)[1].anomalies, 0);
+}
+
+TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirstAndTheLimitDropsTheOldest) {
+  auto store = OpenStore();
+  std::vector<Reading> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(MakeReading("d", "s", 100 + i, i));
+  batch.push_back(MakeReading("e", "t", 5, 50));  // its own newest: within its horizon
+  batch.push_back(MakeReading("e", "t", 1, 10));  // 4 before it: beyond
+  ASSERT_TRUE(store->Write({.readings = batch}).ok());
+  auto all = store->RecentReadings(/*horizon_ns=*/3, /*limit=*/100);
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<int64_t> times;
+  for (const Reading& r : *all) times.push_back(r.ts_ns);
+  EXPECT_THAT(times, ElementsAre(5, 106, 107, 108, 109));
+  auto limited = store->RecentReadings(/*horizon_ns=*/3, /*limit=*/2);
+  ASSERT_TRUE(limited.ok()) << limited.status();
+  times.clear();
+  for (const Reading& r : *limited) times.push_back(r.ts_ns);
+  EXPECT_THAT(times, ElementsAre(108, 109));
 }
 
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {

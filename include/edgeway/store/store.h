@@ -159,8 +159,8 @@ class Store {
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
   // For each (device, sensor) key, its readings no older than `horizon_ns` before the key's
-  // newest, oldest first, at most `limit` in all: what event-time windows open at a restart
-  // held.
+  // newest, oldest first: what event-time windows open at a restart held. Beyond `limit` in
+  // all, the oldest are left out.
   virtual absl::StatusOr<std::vector<Reading>> RecentReadings(int64_t horizon_ns,
                                                               int64_t limit) = 0;
   // Window results matching `query`, by start then window, device, sensor.
