@@ -61,5 +61,48 @@ TEST(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
   EXPECT_DOUBLE_EQ((*windows)[0].mean, 3);
 }
 
+// MQTT at QoS 1 delivers at least once, and a device unsure whether the broker got a message
+// sends it again: a reading whose device, sensor and event time the key just had is judged and
+// windowed once, and stored once.
+TEST(GatewayTest, ARedeliveredReadingCountsOnceInWindowsAndAnalytics) {
+  testing::TempDir dir;
+  auto broker = mqtt::EmbeddedBroker::Start({});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  auto config = ParseConfig("windows: [{name: 10s, type: tumbling, size_s: 10}]", "-");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->mqtt.broker = (*broker)->url();
+  config->mqtt.client_id = "duplicate-test";
+  config->store.path = dir.File("d.db");
+  config->http.listen = "off";
+  auto publisher = mqtt::Client::Start({.url = (*broker)->url()}, nullptr);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE((*publisher)->WaitConnected(milliseconds(5000)).ok());
+  auto gw = Gateway::Start({.config = *config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  const int64_t base = (Clock::Real()->NowNs() / kNsPerSecond - 100) / 10 * 10;
+  int published = 0;
+  for (int offset : {1, 2, 2, 3, 3, 3, 5, 12}) {  // 2 and 3 again: redeliveries
+    ASSERT_TRUE(
+        (*publisher)
+            ->Publish("devices/d1/telemetry",
+                      fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + offset, offset), 1)
+            .ok());
+    ++published;
+  }
+  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
+                                 milliseconds(10000)));
+  (*gw)->Stop();
+  EXPECT_EQ((*gw)->stats().messages_received, static_cast<uint64_t>(published));
+  EXPECT_EQ((*gw)->stats().readings_stored, 5);
+  EXPECT_EQ((*gw)->stats().readings_duplicate, 3);
+  auto store = store::Store::Open({.path = config->store.path, .read_only = true});
+  ASSERT_TRUE(store.ok());
+  auto windows = (*store)->WindowResults({});
+  ASSERT_TRUE(windows.ok());
+  ASSERT_EQ(windows->size(), 1u);
+  EXPECT_EQ((*windows)[0].count, 4u);  // 1, 2, 3 and 5
+  EXPECT_DOUBLE_EQ((*windows)[0].mean, 11 / 4.0);
+}
+
 }  // namespace
 }  // namespace edgeway::gateway

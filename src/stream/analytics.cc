@@ -51,6 +51,16 @@ bool StuckDetector::Update(double value) {
   return true;
 }
 
+bool RecentTimes::SeenBefore(int64_t ts) {
+  for (size_t i = 0; i < size_; ++i) {
+    if (times_[i] == ts) return true;
+  }
+  times_[next_] = ts;
+  next_ = static_cast<uint8_t>((next_ + 1) % kSize);
+  if (size_ < kSize) ++size_;
+  return false;
+}
+
 Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
   if (n < 2 || window.size() < n) return Trend::kStable;
   const size_t older = n / 2;  // the seed's values[:len//2]
@@ -86,17 +96,29 @@ double AnomalyConfidence(double abs_z, double sigma) {
 
 }  // namespace
 
-Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* insights) {
+KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
   key_buffer_.assign(reading.device_id);
   key_buffer_.push_back('\0');
   key_buffer_.append(reading.sensor);
   auto it = keys_.find(key_buffer_);
   if (it == keys_.end()) it = keys_.try_emplace(key_buffer_, options_).first;
-  KeyState& state = it->second;
+  return it->second;
+}
+
+void KeyedAnalytics::Remember(const Reading& reading) {
+  StateOf(reading).recent.SeenBefore(reading.ts_ns);
+}
+
+Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* insights) {
+  KeyState& state = StateOf(reading);
+  Verdict v;
+  if (options_.skip_duplicates && state.recent.SeenBefore(reading.ts_ns)) {
+    v.duplicate = true;
+    return v;
+  }
   CountWindow& window = state.window;
   const double x = reading.value;
 
-  Verdict v;
   v.forecast = state.holt.ready() ? state.holt.Forecast() : x;
   if (window.size() >= options_.min_samples) {
     v.mean = window.mean();

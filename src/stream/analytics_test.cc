@@ -130,6 +130,31 @@ TEST(KeyedAnalyticsTest, TrendInsightOnChangeOnly) {
   EXPECT_THAT(insights[0].summary, HasSubstr("rising"));
 }
 
+TEST(KeyedAnalyticsTest, ARedeliveryIsNotJudgedAgainWhenDuplicatesAreSkipped) {
+  KeyedAnalytics gateway({.skip_duplicates = true});
+  KeyedAnalytics replay({});
+  std::vector<Insight> insights;
+  for (int64_t ts : {10, 20, 20, 15, 30, 10}) {  // 20 again, 15 late but new, 10 again
+    gateway.Process(R("t", static_cast<double>(ts), ts), &insights);
+    replay.Process(R("t", static_cast<double>(ts), ts), &insights);
+  }
+  Verdict v = gateway.Process(R("t", 30, 30), &insights);
+  EXPECT_TRUE(v.duplicate);
+  EXPECT_EQ(v.count, 0u);  // not judged
+  v = gateway.Process(R("t", 40, 40), &insights);
+  EXPECT_FALSE(v.duplicate);
+  EXPECT_EQ(v.count, 5u);                                          // 10, 20, 15, 30, 40
+  EXPECT_EQ(replay.Process(R("t", 40, 40), &insights).count, 7u);  // every row judged
+  // Remembered (stored before a restart): known when it comes again.
+  gateway.Remember(R("u", 1, 5));
+  EXPECT_TRUE(gateway.Process(R("u", 1, 5), &insights).duplicate);
+  // Only the latest RecentTimes::kSize are known.
+  for (int64_t ts = 100; ts < 100 + static_cast<int64_t>(RecentTimes::kSize); ++ts) {
+    gateway.Process(R("t", 1, ts), &insights);
+  }
+  EXPECT_FALSE(gateway.Process(R("t", 40, 40), &insights).duplicate);
+}
+
 TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
   KeyedAnalytics a({.window = 50});
   std::vector<Insight> insights;

@@ -9,12 +9,14 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
                              std::span<const Reading> replay)
     : options_(options), sink_(sink) {
   if (options_.shards == 0) options_.shards = 1;
+  options_.analytics.skip_duplicates = true;  // MQTT delivers at least once
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(options_));
   }
   std::vector<WindowResult> results;
   std::vector<LateReading> late;
   for (const Reading& r : replay) {
+    ShardOf(r).analytics.Remember(r);
     ShardOf(r).windows.Process(r, &results, &late);
     results.clear();
     late.clear();
@@ -48,6 +50,7 @@ void ShardedEngine::Run(Shard* shard) {
     uint64_t anomalies = 0, stuck = 0;
     for (const Reading& r : out.readings) {
       const Verdict v = shard->analytics.Process(r, &out.insights);
+      if (v.duplicate) continue;  // the store too keeps it once
       anomalies += v.anomaly;
       stuck += v.stuck;
       shard->windows.Process(r, &out.windows, &out.late);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,12 @@ struct AnalyticsOptions {
   // StuckDetector). 0: off.
   double stuck_factor = 2.0;
   size_t stuck_min_run = 20;
+  // A reading with the event time of one of its key's last RecentTimes::kSize readings is a
+  // redelivery (MQTT QoS 1 delivers at least once; a device resends what it is unsure arrived)
+  // and is not judged again: Verdict::duplicate. The store keeps one reading per device, sensor
+  // and event time, so this agrees with it. Off for a series replayed from a file, whose rows are
+  // all judged.
+  bool skip_duplicates = false;
 };
 
 enum class Trend { kStable, kIncreasing, kDecreasing };
@@ -94,8 +101,24 @@ class StuckDetector {
 // the seed's values[len//2:]). Relative to |older mean| so that negative series work too.
 Trend TrendOf(const CountWindow& window, size_t n, double threshold);
 
+// The event times of a key's latest readings, to recognise one delivered again. O(kSize).
+class RecentTimes {
+ public:
+  // A redelivery follows its original closely: MQTT keeps a few messages in flight per
+  // connection, and a device resends its latest.
+  static constexpr size_t kSize = 8;
+
+  // True if `ts` is one of the last kSize event times added; otherwise adds it.
+  bool SeenBefore(int64_t ts);
+
+ private:
+  std::array<int64_t, kSize> times_{};  // a ring
+  uint8_t next_ = 0, size_ = 0;
+};
+
 // What the analytics made of one reading.
 struct Verdict {
+  bool duplicate = false;  // with skip_duplicates: a redelivery, not judged (nothing else is set)
   bool anomaly = false;
   double z = 0;     // (x - mean) / stddev of the window before x; 0 before min_samples
   double mean = 0;  // of the window before x
@@ -126,6 +149,9 @@ class KeyedAnalytics {
   // trend insight when the key's trend changes to rising or falling, and a stuck insight when
   // the key's sensor has read one value for too long.
   Verdict Process(const Reading& reading, std::vector<Insight>* insights);
+  // A reading judged before (before a restart): with skip_duplicates, a later delivery of it is
+  // a duplicate.
+  void Remember(const Reading& reading);
 
   size_t keys() const { return keys_.size(); }
   // Rough bytes of state per key, for capacity planning.
@@ -145,9 +171,12 @@ class KeyedAnalytics {
     CountWindow window;
     HoltForecaster holt;
     StuckDetector stuck;
+    RecentTimes recent;
     std::unique_ptr<AnomalyDetector> ensemble;  // only with DetectorKind::kEnsemble
     Trend reported_trend = Trend::kStable;
   };
+
+  KeyState& StateOf(const Reading& reading);
 
   AnalyticsOptions options_;
   absl::flat_hash_map<std::string, KeyState> keys_;

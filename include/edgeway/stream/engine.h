@@ -35,12 +35,15 @@ struct EngineOptions {
 // Routes readings by a hash of the device to worker shards, so that one shard sees all of a
 // device's readings in arrival order (what it emits for a device stays in order). Each shard owns
 // its keys' state outright (no lock on the analytics), and takes readings from its own bounded
-// queue. Submit is thread-safe.
+// queue. Readings come at least once (MQTT QoS 1): one with the device, sensor and event time of
+// one of its key's latest is a duplicate, left out of the analytics and the windows (the store
+// keeps it once too). Submit is thread-safe.
 class ShardedEngine {
  public:
   // `replay`: readings stored before a restart, oldest first, fed to the event-time windows
-  // (only) before the shards start, so that windows open at the restart close with all their
-  // readings. What they emit was stored before, and is not emitted again.
+  // (only; the analytics remember their times, to know them if they are delivered again) before
+  // the shards start, so that windows open at the restart close with all their readings. What
+  // they emit was stored before, and is not emitted again.
   ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {});
   ~ShardedEngine();
 
