@@ -73,7 +73,7 @@ def alerts(edgeway, path, detector, threshold):
     limit = threshold if detector == "ensemble" else SIGMA_ALERT
     with open(out) as f:
         rows = {i for i, r in enumerate(list(csv.reader(f))[1:]) if float(r[2]) >= limit}
-    rows |= {int(m) - 1 for m in re.findall(r"\(row (\d+)\)", run.stderr)}
+    rows |= {int(m) - 1 for m in re.findall(r"\(row (\d+),", run.stderr)}
     return sorted(rows)
 
 

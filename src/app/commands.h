@@ -79,6 +79,7 @@ struct DetectFlags {
   std::string detector = "ensemble";
   double threshold = 0;  // 0: the scores as a threshold sweep needs them
   size_t warmup = stream::DetectorOptions{}.warmup;  // the gateway's
+  bool strict = false;                               // a bad row is an error, not left out
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);

@@ -78,7 +78,9 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "Replay one series through the streaming detector offline. Reads timestamp,value rows and "
       "writes timestamp,value,anomaly_score, the score in [0,1] computed only from the rows up "
       "to and including its own (no look-ahead). A sensor stuck at one value (the gateway's "
-      "stuck insight) is reported on standard error, with its timestamp and row.");
+      "stuck insight) is reported on standard error, with its timestamp, row and line. Rows "
+      "that are not a time and a finite number are left out (as the gateway rejects bad "
+      "readings and goes on) and reported with their line, unless --strict.");
   cmd->add_option("--input", flags.input, "CSV of timestamp,value rows, after a header line or not")
       ->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
@@ -91,23 +93,34 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
                   "default; edgeway nab uses each file's probationary period)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  cmd->add_flag("--strict", flags.strict, "stop at the first bad row (exit code 2)");
 }
 
 int DetectCommand(const DetectFlags& flags) {
-  auto series = eval::ReadSeriesCsv(flags.input);
+  std::vector<std::string> bad_rows;
+  auto series = eval::ReadSeriesCsv(flags.input, flags.strict ? nullptr : &bad_rows);
   if (!series.ok()) {
     std::fprintf(stderr, "edgeway detect: %s\n", std::string(series.status().message()).c_str());
     return kExitUsage;
+  }
+  constexpr size_t kShown = 10;
+  for (size_t i = 0; i < std::min(bad_rows.size(), kShown); ++i) {
+    fmt::print(stderr, "edgeway detect: {} (left out)\n", bad_rows[i]);
+  }
+  if (!bad_rows.empty()) {
+    fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", flags.input,
+               bad_rows.size(), bad_rows.size() > kShown ? " (the first 10 above)" : "",
+               series->values.size());
   }
   const Replay replay = ReplaySeries(series->values, flags.input, flags.window, flags.detector,
                                      flags.threshold, flags.warmup);
   const std::vector<double>& scores = replay.scores;
   // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
-  // makes it an insight of its own, reported here with its timestamp and row (the first data
-  // row is 1).
+  // makes it an insight of its own, reported here with its timestamp, its row in the output (the
+  // first is 1) and its line in the input.
   for (const auto& [row, summary] : replay.stuck) {
-    fmt::print(stderr, "edgeway detect: {}: {} (row {}): {}\n", flags.input,
-               series->timestamps[row], row + 1, summary);
+    fmt::print(stderr, "edgeway detect: {}: {} (row {}, line {}): {}\n", flags.input,
+               series->timestamps[row], row + 1, series->lines[row], summary);
   }
   std::FILE* out = flags.output == "-" ? stdout : std::fopen(flags.output.c_str(), "w");
   if (out == nullptr) {

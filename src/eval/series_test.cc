@@ -9,6 +9,7 @@
 namespace edgeway::eval {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(SeriesTest, ReadsNabCsv) {
@@ -64,6 +65,22 @@ TEST(SeriesTest, TheHeaderIsOptionalAndMayNameTheColumnsAnyhow) {
               HasSubstr("h.csv:1: timestamp 'yesterday' is not a time"));
   EXPECT_THAT(std::string(ParseSeriesCsv("time,value\ntime,value\n", "h.csv").status().message()),
               HasSubstr("h.csv:2: timestamp 'time' is not a time"));
+}
+
+TEST(SeriesTest, BadRowsAreLeftOutAndDescribedWhenAsked) {
+  std::vector<std::string> bad;
+  auto s = ParseSeriesCsv("t,v\n1,1\n2,nan\n\n3 3\nnoon,4\n5,5\n6,\n", "b.csv", &bad);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->values, (std::vector<double>{1, 5}));
+  EXPECT_EQ(s->lines, (std::vector<size_t>{2, 7}));
+  EXPECT_THAT(bad, ElementsAre("b.csv:3: value 'nan' is not a number",
+                               "b.csv:5: expected 'timestamp,value', got '3 3'",
+                               "b.csv:6: timestamp 'noon' is not a time",
+                               "b.csv:8: value '' is not a number"));
+  bad.clear();
+  EXPECT_THAT(std::string(ParseSeriesCsv("t,v\n1,x\n", "b.csv", &bad).status().message()),
+              HasSubstr("b.csv: no rows"));
+  EXPECT_EQ(bad.size(), 1u);
 }
 
 TEST(SeriesTest, LabelsBecomeRowRanges) {

@@ -23,6 +23,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::EdgewayBinary;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::Process;
 using testing::WaitUntil;
 
@@ -447,12 +448,26 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
     EXPECT_EQ(a[kSpike + 1].substr(0, 24), "2014-04-01 10:00:00,100,") << detector;
   }
 
-  std::ofstream(dir.File("bad.csv"))
-      << "timestamp,value\n2014-04-01 00:00:00,1\n2014-04-01 00:01:00,x\n";
-  Process bad({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-"},
-              dir.File("c.log"));
-  EXPECT_EQ(bad.Wait(kLong), 2);
-  EXPECT_THAT(bad.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
+  // Bad rows are left out and reported with their lines; with --strict the first is an error.
+  std::ofstream(dir.File("bad.csv")) << "timestamp,value\n2014-04-01 00:00:00,1\n"
+                                        "2014-04-01 00:01:00,x\n2014-04-01 00:02:00,nan\n"
+                                        "2014-04-01 00:03:00,3\n";
+  Process lenient(
+      {EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", dir.File("bad.out")},
+      dir.File("c.log"));
+  EXPECT_EQ(lenient.Wait(kLong), 0) << lenient.output();
+  EXPECT_THAT(lenient.output(), HasSubstr("bad.csv:3: value 'x' is not a number (left out)"));
+  EXPECT_THAT(lenient.output(), HasSubstr("bad.csv:4: value 'nan' is not a number (left out)"));
+  EXPECT_THAT(lenient.output(), HasSubstr("bad.csv: 2 bad rows left out, 2 scored"));
+  std::vector<std::string> scored = Lines(dir.File("bad.out"));
+  ASSERT_EQ(scored.size(), 3u);
+  EXPECT_EQ(scored[2].substr(0, 22), "2014-04-01 00:03:00,3,");
+  Process strict(
+      {EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-", "--strict"},
+      dir.File("d.log"));
+  EXPECT_EQ(strict.Wait(kLong), 2);
+  EXPECT_THAT(strict.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
+  EXPECT_THAT(strict.output(), Not(HasSubstr("left out")));
 }
 
 TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
@@ -468,9 +483,10 @@ TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
       {EdgewayBinary(), "detect", "--input", dir.File("in.csv"), "--output", dir.File("out.csv")},
       dir.File("detect.log"));
   EXPECT_EQ(p.Wait(kLong), 0) << p.output();
-  EXPECT_THAT(p.output(),
-              HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120): in/value has read 7.5 for 20 "
-                        "readings in a row; its longest run of one value before was 1"));
+  EXPECT_THAT(
+      p.output(),
+      HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120, line 121): in/value has read 7.5 for 20 "
+                "readings in a row; its longest run of one value before was 1"));
   EXPECT_EQ(Lines(dir.File("out.csv")).size(), 131u);  // the scores as always
 }
 
