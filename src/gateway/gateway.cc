@@ -221,6 +221,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                    .outbox_max_bytes = c.upstream.max_bytes,
                                    .outbox_drop_oldest = c.upstream.drop_oldest});
   if (!store.ok()) return store.status();
+  // Each key's analytics go on where the last stop left them.
+  auto saved = (*store)->TakeAnalyticsState();
+  if (!saved.ok()) return saved.status();
   std::vector<Reading> replay;
   if (!c.windows.empty()) {
     // Windows open when the gateway last stopped get their readings back from the store.
@@ -303,8 +306,17 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                             .shards = shards,
                             .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
                             .overflow = c.ingest.overflow},
-      impl.get(), replay);
+      impl.get(), replay, *saved);
   std::vector<Reading>().swap(replay);
+  if (!saved->empty()) {
+    spdlog::info("analytics: {} of {} keys go on from the state saved at the last stop{}",
+                 impl->engine->restored(), saved->size(),
+                 impl->engine->restored() < saved->size()
+                     ? " (the others were saved with another detector, window or warmup, and "
+                       "start afresh)"
+                     : "");
+  }
+  std::vector<SavedKeyState>().swap(*saved);
 
   impl->broker_url = c.mqtt.broker;
   if (impl->broker_url.empty()) {
@@ -366,10 +378,25 @@ void Gateway::Stop() {
   spdlog::debug("stop: shards drained");
   impl_->writer->Stop();  // flush the store
   spdlog::debug("stop: store flushed");
+  SaveAnalytics();
   if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
   if (impl_->twins) impl_->twins->Stop();          // save what telemetry reported
   if (impl_->broker) impl_->broker->Stop();
   spdlog::debug("stop: done");
+}
+
+void Gateway::SaveAnalytics() {
+  // Each key's detector, window and stuck rule, for the next start to go on from. Without it (a
+  // crash, a power cut) the next start learns afresh.
+  std::vector<SavedKeyState> keys = impl_->engine->SaveAnalytics();
+  auto store = store::Store::Open({.path = impl_->options.config.store.path});
+  absl::Status saved = store.ok() ? (*store)->SaveAnalyticsState(keys) : store.status();
+  if (saved.ok()) {
+    spdlog::debug("stop: analytics state of {} keys saved", keys.size());
+  } else {
+    spdlog::warn("stop: analytics state not saved (the next start learns afresh): {}",
+                 saved.message());
+  }
 }
 
 GatewayStats Gateway::stats() const {

@@ -1,6 +1,8 @@
 // The gateway against a real mosquitto and SQLite file.
 #include "edgeway/gateway/gateway.h"
 
+#include <cmath>
+
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
 #include "fmt/format.h"
@@ -59,6 +61,46 @@ TEST(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
   EXPECT_EQ((*windows)[0].start_ns, base * kNsPerSecond);
   EXPECT_EQ((*windows)[0].count, 3u);  // two from before the restart
   EXPECT_DOUBLE_EQ((*windows)[0].mean, 3);
+}
+
+// A restart does not blind the detector: each key's state is saved at the stop and goes on at
+// the start, so a spike right after it is an anomaly (a fresh ensemble would still be learning).
+TEST(GatewayTest, TheDetectorGoesOnAfterARestart) {
+  testing::TempDir dir;
+  auto broker = mqtt::EmbeddedBroker::Start({});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  auto config = ParseConfig("analytics: {detector: ensemble, ensemble_warmup: 50}\n", "-");
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->mqtt.broker = (*broker)->url();
+  config->mqtt.client_id = "state-test";
+  config->store.path = dir.File("s.db");
+  config->http.listen = "off";
+  auto publisher = mqtt::Client::Start({.url = (*broker)->url()}, nullptr);
+  ASSERT_TRUE(publisher.ok());
+  ASSERT_TRUE((*publisher)->WaitConnected(milliseconds(5000)).ok());
+  const int64_t base = Clock::Real()->NowNs() / kNsPerSecond - 1000;
+  auto publish = [&](int i, double value) {
+    ASSERT_TRUE((*publisher)
+                    ->Publish("devices/d1/telemetry",
+                              fmt::format(R"({{"timestamp": {}, "temp": {}}})", base + i, value), 1)
+                    .ok());
+  };
+  {
+    auto gw = Gateway::Start({.config = *config});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    for (int i = 0; i < 200; ++i) publish(i, 20 + 0.5 * std::sin(i));
+    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 200; },
+                                   milliseconds(10000)));
+    (*gw)->Stop();
+    EXPECT_EQ((*gw)->stats().anomalies_detected, 0u);
+  }
+  auto gw = Gateway::Start({.config = *config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  publish(200, 60);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));
+  (*gw)->Stop();
+  EXPECT_EQ((*gw)->stats().anomalies_detected, 1u);
 }
 
 // MQTT at QoS 1 delivers at least once, and a device unsure whether the broker got a message

@@ -69,6 +69,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<OutboxSize> GetOutboxSize() override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() override;
   absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
+  absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) override;
+  absl::StatusOr<std::vector<SavedKeyState>> TakeAnalyticsState() override;
   absl::Status ProvisionDevice(const RegisteredDevice& device) override;
   absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
   absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() override;
@@ -204,6 +206,15 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '6');
 PRAGMA user_version = 6;
 )sql";
 
+// Version 6 to 7: the analytics' state of every key, saved at a stop for the next start.
+constexpr const char* kSchemaV7 = R"sql(
+CREATE TABLE IF NOT EXISTS analytics_state(
+  device TEXT NOT NULL, sensor TEXT NOT NULL, state BLOB NOT NULL,
+  PRIMARY KEY (device, sensor)) WITHOUT ROWID;
+INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '7');
+PRAGMA user_version = 7;
+)sql";
+
 absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   sqlite3_busy_timeout(db_, 5000);
   auto version = SchemaVersion();
@@ -229,9 +240,10 @@ absl::Status SqliteStore::Init(bool read_only, bool synchronous_full) {
   }
   if (*version < kSchemaVersion) {
     absl::Status upgraded = InTransaction([&] {
-      for (const char* step : {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
-                               *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "",
-                               *version < 5 ? kSchemaV5 : "", kSchemaV6}) {
+      for (const char* step :
+           {*version < 1 ? kSchemaV1 : "", *version < 2 ? kSchemaV2 : "",
+            *version < 3 ? kSchemaV3 : "", *version < 4 ? kSchemaV4 : "",
+            *version < 5 ? kSchemaV5 : "", *version < 6 ? kSchemaV6 : "", kSchemaV7}) {
         if (absl::Status s = Exec(step); !s.ok()) return s;
       }
       return absl::OkStatus();
@@ -510,6 +522,45 @@ absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::
     }
     return absl::OkStatus();
   });
+}
+
+absl::Status SqliteStore::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
+  return InTransaction([&] {
+    if (absl::Status s = Exec("DELETE FROM analytics_state;"); !s.ok()) return s;
+    auto stmt = Prepare(
+        "INSERT OR REPLACE INTO analytics_state(device, sensor, state) VALUES (?1, ?2, ?3)");
+    if (!stmt.ok()) return stmt.status();
+    for (const SavedKeyState& k : keys) {
+      sqlite3_reset(stmt->get());
+      stmt->BindText(1, k.device_id);
+      stmt->BindText(2, k.sensor);
+      sqlite3_bind_blob(stmt->get(), 3, k.bytes.data(), static_cast<int>(k.bytes.size()),
+                        SQLITE_STATIC);
+      if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("saving analytics state");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::TakeAnalyticsState() {
+  std::vector<SavedKeyState> out;
+  absl::Status taken = InTransaction([&] {
+    auto stmt =
+        Prepare("SELECT device, sensor, state FROM analytics_state ORDER BY device, sensor");
+    if (!stmt.ok()) return stmt.status();
+    sqlite3_stmt* s = stmt->get();
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const void* blob = sqlite3_column_blob(s, 2);
+      out.push_back({stmt->ColumnText(0), stmt->ColumnText(1),
+                     std::string(static_cast<const char*>(blob),
+                                 static_cast<size_t>(sqlite3_column_bytes(s, 2)))});
+    }
+    if (rc != SQLITE_DONE) return Error("reading analytics state");
+    return Exec("DELETE FROM analytics_state;");
+  });
+  if (!taken.ok()) return taken;
+  return out;
 }
 
 absl::Status SqliteStore::ProvisionDevice(const RegisteredDevice& d) {

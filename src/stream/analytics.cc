@@ -33,6 +33,27 @@ void HoltForecaster::Update(double value) {
   ++count_;
 }
 
+void HoltForecaster::Save(StateWriter* out) const {
+  out->Put(level_);
+  out->Put(trend_);
+  out->Put(count_);
+}
+
+bool HoltForecaster::Restore(StateReader* in) {
+  return in->Get(&level_) && in->Get(&trend_) && in->Get(&count_);
+}
+
+void StuckDetector::Save(StateWriter* out) const {
+  out->Put(value_);
+  for (uint64_t n : {run_, longest_, before_}) out->Put(n);
+  out->PutBool(stuck_);
+}
+
+bool StuckDetector::Restore(StateReader* in) {
+  return in->Get(&value_) && in->Get(&run_) && in->Get(&longest_) && in->Get(&before_) &&
+         in->GetBool(&stuck_);
+}
+
 bool StuckDetector::Update(double value) {
   if (run_ > 0 && value == value_) {
     ++run_;
@@ -59,6 +80,19 @@ bool RecentTimes::SeenBefore(int64_t ts) {
   next_ = static_cast<uint8_t>((next_ + 1) % kSize);
   if (size_ < kSize) ++size_;
   return false;
+}
+
+void RecentTimes::Save(StateWriter* out) const {
+  for (int64_t t : times_) out->Put(t);
+  out->Put(next_);
+  out->Put(size_);
+}
+
+bool RecentTimes::Restore(StateReader* in) {
+  for (int64_t& t : times_) {
+    if (!in->Get(&t)) return false;
+  }
+  return in->Get(&next_) && next_ < kSize && in->Get(&size_) && size_ <= kSize;
 }
 
 Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
@@ -208,6 +242,63 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     in.actions = {"inspect_sensor"};
   }
   return v;
+}
+
+namespace {
+
+// Saved key state from another version of this layout is not restored.
+constexpr uint32_t kStateVersion = 1;
+
+}  // namespace
+
+std::vector<SavedKeyState> KeyedAnalytics::Save() const {
+  std::vector<SavedKeyState> out;
+  out.reserve(keys_.size());
+  for (const auto& [key, state] : keys_) {
+    StateWriter w;
+    // What the state depends on: another detector or window starts afresh.
+    w.Put(kStateVersion);
+    w.Put(static_cast<uint8_t>(options_.detector));
+    w.Put<uint64_t>(options_.window);
+    w.Put<uint64_t>(options_.ensemble_warmup);
+    std::vector<double> window(state.window.size());  // oldest first
+    for (size_t i = 0; i < window.size(); ++i)
+      window[i] = state.window.recent(window.size() - 1 - i);
+    w.PutVector(window);
+    state.holt.Save(&w);
+    state.stuck.Save(&w);
+    state.recent.Save(&w);
+    w.Put(static_cast<uint8_t>(state.reported_trend));
+    if (state.ensemble) state.ensemble->Save(&w);
+    const size_t nul = key.find('\0');
+    out.push_back({key.substr(0, nul), key.substr(nul + 1), w.bytes()});
+  }
+  return out;
+}
+
+bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
+  StateReader in(saved.bytes);
+  uint32_t version = 0;
+  uint8_t detector = 0, trend = 0;
+  uint64_t window = 0, warmup = 0;
+  std::vector<double> values;
+  KeyState state(options_);
+  if (!in.Get(&version) || version != kStateVersion || !in.Get(&detector) ||
+      detector != static_cast<uint8_t>(options_.detector) || !in.Get(&window) ||
+      window != options_.window || !in.Get(&warmup) || warmup != options_.ensemble_warmup ||
+      !in.GetVector(&values, options_.window) || !state.holt.Restore(&in) ||
+      !state.stuck.Restore(&in) || !state.recent.Restore(&in) || !in.Get(&trend) ||
+      trend > static_cast<uint8_t>(Trend::kDecreasing) ||
+      (state.ensemble && !state.ensemble->Restore(&in)) || !in.done()) {
+    return false;
+  }
+  for (double x : values) state.window.Push(x);
+  state.reported_trend = static_cast<Trend>(trend);
+  key_buffer_.assign(saved.device_id);
+  key_buffer_.push_back('\0');
+  key_buffer_.append(saved.sensor);
+  keys_.insert_or_assign(key_buffer_, std::move(state));
+  return true;
 }
 
 size_t KeyedAnalytics::bytes_per_key() const {

@@ -155,6 +155,54 @@ TEST(KeyedAnalyticsTest, ARedeliveryIsNotJudgedAgainWhenDuplicatesAreSkipped) {
   EXPECT_FALSE(gateway.Process(R("t", 40, 40), &insights).duplicate);
 }
 
+// Saved at a stop and restored at a start, every key goes on as if there had been no restart:
+// the same insights, with no new warmup. Other options, or damaged bytes, are refused.
+TEST(KeyedAnalyticsTest, RestoredKeysGoOnAsIfThereWasNoRestart) {
+  const AnalyticsOptions options = {
+      .detector = DetectorKind::kEnsemble, .ensemble_warmup = 100, .skip_duplicates = true};
+  KeyedAnalytics before(options);
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> noise(0, 1);
+  std::vector<Insight> insights;
+  for (int i = 0; i < 1000; ++i) {
+    before.Process(R("t", 20 + noise(rng), i), &insights);
+    before.Process(R("h", i % 50 < 40 ? 50 + noise(rng) : 7.5, i), &insights);  // stuck runs
+  }
+  std::vector<SavedKeyState> saved = before.Save();
+  ASSERT_EQ(saved.size(), 2u);
+  KeyedAnalytics after(options);
+  for (const SavedKeyState& key : saved) EXPECT_TRUE(after.Restore(key)) << key.sensor;
+  EXPECT_EQ(after.keys(), 2u);
+  EXPECT_TRUE(after.Process(R("t", 0, 999), &insights).duplicate);  // its latest times too
+  std::vector<Insight> went_on, restarted;
+  for (int i = 1000; i < 2000; ++i) {
+    const double t = 20 + noise(rng) + (i % 300 == 0 ? 15 : 0), h = i % 50 < 40 ? 50 : 7.5;
+    before.Process(R("t", t, i), &went_on);
+    before.Process(R("h", h, i), &went_on);
+    after.Process(R("t", t, i), &restarted);
+    after.Process(R("h", h, i), &restarted);
+  }
+  ASSERT_FALSE(went_on.empty());
+  ASSERT_EQ(restarted.size(), went_on.size());
+  for (size_t i = 0; i < went_on.size(); ++i) {
+    EXPECT_EQ(restarted[i].ts_ns, went_on[i].ts_ns);
+    EXPECT_EQ(restarted[i].kind, went_on[i].kind);
+  }
+  // Another detector or window, or damaged bytes: refused, and the key starts afresh.
+  KeyedAnalytics sigma({.skip_duplicates = true});
+  EXPECT_FALSE(sigma.Restore(saved[0]));
+  KeyedAnalytics longer_warmup({.detector = DetectorKind::kEnsemble, .ensemble_warmup = 300});
+  EXPECT_FALSE(longer_warmup.Restore(saved[0]));
+  for (size_t n = 0; n < saved[0].bytes.size(); n += 5) {
+    SavedKeyState damaged = saved[0];
+    damaged.bytes.resize(n);
+    EXPECT_FALSE(after.Restore(damaged)) << n;
+  }
+  SavedKeyState longer = saved[0];
+  longer.bytes.push_back('x');
+  EXPECT_FALSE(after.Restore(longer));
+}
+
 TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
   KeyedAnalytics a({.window = 50});
   std::vector<Insight> insights;

@@ -121,6 +121,34 @@ double PatternMemory::Update(double value, double range, double vigilance, doubl
   return distance;
 }
 
+void PatternMemory::Save(StateWriter* out) const {
+  for (float x : last_) out->Put(x);
+  out->Put<uint64_t>(seen_);
+  out->Put<uint64_t>(size_);
+  out->Put(clock_);
+  for (size_t k = 0; k < size_; ++k) {
+    for (float x : prototypes_[k]) out->Put(x);
+    out->Put(matched_at_[k]);
+  }
+}
+
+bool PatternMemory::Restore(StateReader* in) {
+  for (float& x : last_) {
+    if (!in->Get(&x)) return false;
+  }
+  if (!in->GetIndex(&seen_, kDims + 1) || !in->GetIndex(&size_, kPatterns + 1) ||
+      !in->Get(&clock_)) {
+    return false;
+  }
+  for (size_t k = 0; k < size_; ++k) {
+    for (float& x : prototypes_[k]) {
+      if (!in->Get(&x)) return false;
+    }
+    if (!in->Get(&matched_at_[k])) return false;
+  }
+  return true;
+}
+
 AnomalyDetector::AnomalyDetector(const DetectorOptions& options)
     : options_(options), recent_(std::max<size_t>(options.recent, 1), 0.0) {
   ring_.reserve(options.median_window);
@@ -132,6 +160,59 @@ size_t AnomalyDetector::bytes() const {
   return sizeof(*this) + (ring_.capacity() + sorted_.capacity()) * sizeof(float) +
          recent_.capacity() * sizeof(double) + learn_.capacity() * sizeof(uint16_t) +
          season_.capacity() * sizeof(float);
+}
+
+void AnomalyDetector::Save(StateWriter* out) const {
+  out->Put(count_);
+  out->PutVector(ring_);  // sorted_ is its sorted copy
+  out->Put<uint64_t>(next_);
+  for (double x : {mean_, var_, cusum_up_, cusum_down_}) out->Put(x);
+  out->PutVector(recent_);
+  out->Put<uint64_t>(recent_next_);
+  for (double x : {recent_sum_, surprise_mean_, surprise_var_}) out->Put(x);
+  out->Put(surprise_count_);
+  out->PutVector(learn_);
+  for (double x : {learn_origin_, learn_sum_}) out->Put(x);
+  out->Put<uint64_t>(learn_pending_);
+  out->Put<uint64_t>(period_);
+  out->PutVector(season_);
+  out->Put<uint64_t>(season_next_);
+  for (double x : {season_scale_, hw_level_, hw_trend_, season_sum_}) out->Put(x);
+  out->PutBool(counts_);
+  for (double x : {min_, max_}) out->Put(x);
+  for (float x : delayed_) out->Put(x);
+  out->Put<uint64_t>(delayed_next_);
+  out->Put(step_);
+  out->PutBool(novel_);
+  patterns_.Save(out);
+  out->Put(last_report_);
+  out->Put(last_report_at_);
+  out->Put(quiet_);
+}
+
+bool AnomalyDetector::Restore(StateReader* in) {
+  const size_t window = std::max<size_t>(options_.median_window, 1);
+  const size_t recent = recent_.size();  // as the options made it
+  bool ok =
+      in->Get(&count_) && in->GetVector(&ring_, options_.median_window) &&
+      in->GetIndex(&next_, window) && in->Get(&mean_) && in->Get(&var_) && in->Get(&cusum_up_) &&
+      in->Get(&cusum_down_) && in->GetVector(&recent_, recent) && recent_.size() == recent &&
+      in->GetIndex(&recent_next_, recent) && in->Get(&recent_sum_) && in->Get(&surprise_mean_) &&
+      in->Get(&surprise_var_) && in->Get(&surprise_count_) &&
+      in->GetVector(&learn_, options_.season_learn / kLearnGroup) && in->Get(&learn_origin_) &&
+      in->Get(&learn_sum_) && in->GetIndex(&learn_pending_, kLearnGroup) &&
+      in->GetIndex(&period_, options_.season_max_period + 1) && in->GetVector(&season_, period_) &&
+      in->GetIndex(&season_next_, std::max<size_t>(period_, 1)) && in->Get(&season_scale_) &&
+      in->Get(&hw_level_) && in->Get(&hw_trend_) && in->Get(&season_sum_) &&
+      in->GetBool(&counts_) && in->Get(&min_) && in->Get(&max_);
+  for (float& x : delayed_) ok = ok && in->Get(&x);
+  ok = ok && in->GetIndex(&delayed_next_, kRangeDelay) && in->Get(&step_) && in->GetBool(&novel_) &&
+       patterns_.Restore(in) && in->Get(&last_report_) && in->Get(&last_report_at_) &&
+       in->Get(&quiet_);
+  if (!ok) return false;
+  sorted_ = ring_;
+  std::sort(sorted_.begin(), sorted_.end());
+  return true;
 }
 
 double AnomalyDetector::RobustZ(double value) const {

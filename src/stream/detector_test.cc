@@ -327,5 +327,36 @@ TEST(AnomalyDetectorTest, StateStaysUnderFourKiB) {
   }
 }
 
+// A detector restored from another's saved state continues exactly as the other: on a daily
+// cycle (so the period is learnt, and the Holt-Winters state is saved), with spikes the pattern
+// memory learns. Damaged state is refused, at any length, without reading out of bounds.
+TEST(AnomalyDetectorTest, ARestoredDetectorContinuesExactlyAsTheSavedOne) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> noise(0, 1);
+  auto value = [&](int i) {
+    return 20 + 5 * std::sin(i * 2 * 3.14159265358979 / 96) + noise(rng) + (i % 500 == 0 ? 12 : 0);
+  };
+  AnomalyDetector original;
+  for (int i = 0; i < 3000; ++i) original.Update(value(i));
+  StateWriter saved;
+  original.Save(&saved);
+  AnomalyDetector restored;
+  StateReader in(saved.bytes());
+  ASSERT_TRUE(restored.Restore(&in));
+  EXPECT_TRUE(in.done());
+  for (int i = 3000; i < 6000; ++i) {
+    const double x = value(i);
+    ASSERT_EQ(restored.Update(x), original.Update(x)) << i;
+  }
+  for (size_t n = 0; n < saved.bytes().size(); n += 7) {
+    AnomalyDetector damaged;
+    StateReader truncated(std::string_view(saved.bytes()).substr(0, n));
+    EXPECT_FALSE(damaged.Restore(&truncated)) << n;
+  }
+  AnomalyDetector smaller({.median_window = 32});  // another detector's state does not fit
+  StateReader other(saved.bytes());
+  EXPECT_FALSE(smaller.Restore(&other));
+}
+
 }  // namespace
 }  // namespace edgeway::stream

@@ -1,23 +1,28 @@
 #include "edgeway/stream/engine.h"
 
 #include <functional>
+#include <iterator>
 #include <string_view>
 
 namespace edgeway::stream {
 
 ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
-                             std::span<const Reading> replay)
+                             std::span<const Reading> replay, std::span<const SavedKeyState> saved)
     : options_(options), sink_(sink) {
   if (options_.shards == 0) options_.shards = 1;
   options_.analytics.skip_duplicates = true;  // MQTT delivers at least once
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(options_));
   }
+  for (const SavedKeyState& key : saved) {
+    restored_ += ShardOf(key.device_id).analytics.Restore(key);
+  }
   std::vector<WindowResult> results;
   std::vector<LateReading> late;
   for (const Reading& r : replay) {
-    ShardOf(r).analytics.Remember(r);
-    ShardOf(r).windows.Process(r, &results, &late);
+    Shard& shard = ShardOf(r.device_id);
+    shard.analytics.Remember(r);
+    shard.windows.Process(r, &results, &late);
     results.clear();
     late.clear();
   }
@@ -30,12 +35,12 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
 
 ShardedEngine::~ShardedEngine() { Stop(); }
 
-ShardedEngine::Shard& ShardedEngine::ShardOf(const Reading& reading) {
-  return *shards_[std::hash<std::string_view>()(reading.device_id) % shards_.size()];
+ShardedEngine::Shard& ShardedEngine::ShardOf(std::string_view device_id) {
+  return *shards_[std::hash<std::string_view>()(device_id) % shards_.size()];
 }
 
 bool ShardedEngine::Submit(Reading reading) {
-  Shard& shard = ShardOf(reading);
+  Shard& shard = ShardOf(reading.device_id);
   return shard.queue.Push(std::move(reading), options_.overflow);
 }
 
@@ -73,6 +78,15 @@ void ShardedEngine::Stop() {
   for (auto& shard : shards_) {
     if (shard->thread.joinable()) shard->thread.join();
   }
+}
+
+std::vector<SavedKeyState> ShardedEngine::SaveAnalytics() const {
+  std::vector<SavedKeyState> out;
+  for (const auto& shard : shards_) {
+    std::vector<SavedKeyState> keys = shard->analytics.Save();
+    std::move(keys.begin(), keys.end(), std::back_inserter(out));
+  }
+  return out;
 }
 
 uint64_t ShardedEngine::Sum(std::atomic<uint64_t> Shard::*counter) const {

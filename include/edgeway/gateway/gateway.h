@@ -63,8 +63,9 @@ class Gateway {
   static absl::StatusOr<std::unique_ptr<Gateway>> Start(GatewayOptions options);
   ~Gateway();
 
-  // Stops taking messages, drains the shard queues, flushes the store, stops the embedded
-  // broker. Nothing accepted is lost. Idempotent.
+  // Stops taking messages, drains the shard queues, flushes the store, saves every key's
+  // analytics state for the next start to go on from, stops the embedded broker. Nothing
+  // accepted is lost. Idempotent.
   void Stop();
 
   GatewayStats stats() const;
@@ -80,6 +81,7 @@ class Gateway {
  private:
   struct Impl;
   explicit Gateway(std::unique_ptr<Impl> impl);
+  void SaveAnalytics();
   std::unique_ptr<Impl> impl_;
 };
 

@@ -141,7 +141,7 @@ struct KeySummary {
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
@@ -176,6 +176,10 @@ class Store {
   // Device twins as JSON documents (the twin module's format), by device.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
+  // The analytics' state of every key, saved at a stop in place of what was saved before; and
+  // taken at the next start (read and deleted: after a crash, no older state comes back).
+  virtual absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) = 0;
+  virtual absl::StatusOr<std::vector<SavedKeyState>> TakeAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
   // is the same); SetRevoked is NotFound for an unknown device.
   virtual absl::Status ProvisionDevice(const RegisteredDevice& device) = 0;

@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "edgeway/stream/detector.h"
+#include "edgeway/stream/state.h"
 #include "edgeway/stream/window.h"
 #include "edgeway/telemetry/reading.h"
 
@@ -58,6 +59,8 @@ class HoltForecaster {
   // Forecast of the next value; the last value before two have been seen.
   double Forecast() const { return level_ + trend_; }
   bool ready() const { return count_ >= 2; }
+  void Save(StateWriter* out) const;
+  bool Restore(StateReader* in);
 
  private:
   double alpha_, beta_;
@@ -85,6 +88,8 @@ class StuckDetector {
 
   uint64_t run() const { return run_; }          // readings in the current run
   uint64_t longest() const { return longest_; }  // of the runs before it
+  void Save(StateWriter* out) const;
+  bool Restore(StateReader* in);
 
  private:
   double factor_;
@@ -110,6 +115,8 @@ class RecentTimes {
 
   // True if `ts` is one of the last kSize event times added; otherwise adds it.
   bool SeenBefore(int64_t ts);
+  void Save(StateWriter* out) const;
+  bool Restore(StateReader* in);
 
  private:
   std::array<int64_t, kSize> times_{};  // a ring
@@ -152,6 +159,12 @@ class KeyedAnalytics {
   // A reading judged before (before a restart): with skip_duplicates, a later delivery of it is
   // a duplicate.
   void Remember(const Reading& reading);
+
+  // Every key's state, to go on from after a restart (a gateway saves it at its stop).
+  std::vector<SavedKeyState> Save() const;
+  // Restores a key's state saved by Save with the same detector and window; false, and nothing
+  // changes, for other options or bytes that are not such state.
+  bool Restore(const SavedKeyState& saved);
 
   size_t keys() const { return keys_.size(); }
   // Rough bytes of state per key, for capacity planning.

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "edgeway/stream/state.h"
+
 namespace edgeway::stream {
 
 // Parameters shared by every series: nothing is tuned per file or per sensor.
@@ -100,6 +102,9 @@ class PatternMemory {
   // learns the pattern.
   double Update(double value, double range, double vigilance, double rate);
 
+  void Save(StateWriter* out) const;
+  bool Restore(StateReader* in);
+
  private:
   std::array<float, kDims> last_{};  // oldest first
   size_t seen_ = 0;
@@ -127,6 +132,12 @@ class AnomalyDetector {
 
   // Bytes of state, for capacity planning.
   size_t bytes() const;
+
+  // The whole state, to continue after a restart exactly where it stopped. Restore needs a
+  // detector made with the same options; false (and the detector is then to be discarded) when
+  // the bytes are not such state.
+  void Save(StateWriter* out) const;
+  bool Restore(StateReader* in);
 
   // Why the latest score: true when it came from a value beyond the whole range seen before
   // (from lowest() to highest()), false when from the likelihood of the recent readings.

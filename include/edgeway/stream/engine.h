@@ -40,11 +40,14 @@ struct EngineOptions {
 // keeps it once too). Submit is thread-safe.
 class ShardedEngine {
  public:
-  // `replay`: readings stored before a restart, oldest first, fed to the event-time windows
-  // (only; the analytics remember their times, to know them if they are delivered again) before
-  // the shards start, so that windows open at the restart close with all their readings. What
-  // they emit was stored before, and is not emitted again.
-  ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {});
+  // `saved`: the analytics' key states saved at the last stop (SaveAnalytics), restored so that
+  // each key goes on where it was (a state saved with other options is left out: that key starts
+  // afresh). `replay`: readings stored before a restart, oldest first, fed to the event-time
+  // windows (only; the analytics remember their times, to know them if they are delivered again)
+  // before the shards start, so that windows open at the restart close with all their readings.
+  // What they emit was stored before, and is not emitted again.
+  ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {},
+                std::span<const SavedKeyState> saved = {});
   ~ShardedEngine();
 
   // Queues `reading` for its shard. With OverflowPolicy::kDrop returns false when the shard's
@@ -53,6 +56,11 @@ class ShardedEngine {
 
   // Processes everything queued, then stops the shard threads. Idempotent.
   void Stop();
+
+  // Every key's analytics state, for the next start. After Stop().
+  std::vector<SavedKeyState> SaveAnalytics() const;
+  // Keys restored from `saved` at construction.
+  size_t restored() const { return restored_; }
 
   uint64_t processed() const;
   uint64_t anomalies() const;
@@ -77,12 +85,13 @@ class ShardedEngine {
   };
   void Run(Shard* shard);
   uint64_t Sum(std::atomic<uint64_t> Shard::*counter) const;  // over the shards
-  Shard& ShardOf(const Reading& reading);
+  Shard& ShardOf(std::string_view device_id);
 
   EngineOptions options_;
   ResultSink* sink_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> stopped_{false};
+  size_t restored_ = 0;
 };
 
 }  // namespace edgeway::stream

@@ -89,6 +89,14 @@ struct OutboxMessage {
   int64_t created_ns = 0;
 };
 
+// One (device, sensor) key's analytics state, saved at a gateway's stop to go on from at its
+// next start: opaque bytes (see stream::KeyedAnalytics::Save).
+struct SavedKeyState {
+  std::string device_id;
+  std::string sensor;
+  std::string bytes;
+};
+
 // What the analytics hand to the store in one go.
 struct ResultBatch {
   std::vector<Reading> readings;
