@@ -109,7 +109,8 @@ int DetectCommand(const DetectFlags& flags) {
   }
   if (!bad_rows.empty()) {
     fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", flags.input,
-               bad_rows.size(), bad_rows.size() > kShown ? " (the first 10 above)" : "",
+               bad_rows.size(),
+               bad_rows.size() > kShown ? fmt::format(" (the first {} above)", kShown) : "",
                series->values.size());
   }
   const Replay replay = ReplaySeries(series->values, flags.input, flags.window, flags.detector,

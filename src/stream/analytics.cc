@@ -130,12 +130,17 @@ double AnomalyConfidence(double abs_z, double sigma) {
 
 }  // namespace
 
-KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
-  key_buffer_.assign(reading.device_id);
+const std::string& KeyedAnalytics::KeyOf(std::string_view device_id, std::string_view sensor) {
+  key_buffer_.assign(device_id);
   key_buffer_.push_back('\0');
-  key_buffer_.append(reading.sensor);
-  auto it = keys_.find(key_buffer_);
-  if (it == keys_.end()) it = keys_.try_emplace(key_buffer_, options_).first;
+  key_buffer_.append(sensor);
+  return key_buffer_;
+}
+
+KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
+  const std::string& key = KeyOf(reading.device_id, reading.sensor);
+  auto it = keys_.find(key);
+  if (it == keys_.end()) it = keys_.try_emplace(key, options_).first;
   return it->second;
 }
 
@@ -262,8 +267,9 @@ std::vector<SavedKeyState> KeyedAnalytics::Save() const {
     w.Put<uint64_t>(options_.window);
     w.Put<uint64_t>(options_.ensemble_warmup);
     std::vector<double> window(state.window.size());  // oldest first
-    for (size_t i = 0; i < window.size(); ++i)
+    for (size_t i = 0; i < window.size(); ++i) {
       window[i] = state.window.recent(window.size() - 1 - i);
+    }
     w.PutVector(window);
     state.holt.Save(&w);
     state.stuck.Save(&w);
@@ -294,10 +300,7 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   }
   for (double x : values) state.window.Push(x);
   state.reported_trend = static_cast<Trend>(trend);
-  key_buffer_.assign(saved.device_id);
-  key_buffer_.push_back('\0');
-  key_buffer_.append(saved.sensor);
-  keys_.insert_or_assign(key_buffer_, std::move(state));
+  keys_.insert_or_assign(KeyOf(saved.device_id, saved.sensor), std::move(state));
   return true;
 }
 

@@ -189,6 +189,8 @@ class KeyedAnalytics {
     Trend reported_trend = Trend::kStable;
   };
 
+  // The map key of (device, sensor), in key_buffer_.
+  const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
   KeyState& StateOf(const Reading& reading);
 
   AnalyticsOptions options_;
