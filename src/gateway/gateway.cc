@@ -221,8 +221,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                    .outbox_max_bytes = c.upstream.max_bytes,
                                    .outbox_drop_oldest = c.upstream.drop_oldest});
   if (!store.ok()) return store.status();
-  // Each key's analytics go on where the last stop left them.
-  auto saved = (*store)->TakeAnalyticsState();
+  // Each key's analytics go on where the last stop left them (and that state is cleared once
+  // this start succeeds, so that after a crash no older state comes back).
+  auto saved = (*store)->LoadAnalyticsState();
   if (!saved.ok()) return saved.status();
   std::vector<Reading> replay;
   if (!c.windows.empty()) {
@@ -316,6 +317,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                        "start afresh)"
                      : "");
   }
+  const bool restored = !saved->empty();
   std::vector<SavedKeyState>().swap(*saved);
 
   impl->broker_url = c.mqtt.broker;
@@ -365,7 +367,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   }
   spdlog::info("gateway subscribed to {} on {}; store {}", fmt::join(c.mqtt.topics, ", "),
                impl->broker_url, c.store.path);
-  return std::unique_ptr<Gateway>(new Gateway(std::move(impl)));
+  std::unique_ptr<Gateway> gateway(new Gateway(std::move(impl)));
+  if (restored) gateway->SaveAnalyticsState({});  // taken up: cleared
+  return gateway;
 }
 
 void Gateway::Stop() {
@@ -378,24 +382,23 @@ void Gateway::Stop() {
   spdlog::debug("stop: shards drained");
   impl_->writer->Stop();  // flush the store
   spdlog::debug("stop: store flushed");
-  SaveAnalytics();
+  // Each key's detector, window and stuck rule, for the next start to go on from. Without it (a
+  // crash, a power cut) the next start learns afresh.
+  SaveAnalyticsState(impl_->engine->SaveAnalytics());
   if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
   if (impl_->twins) impl_->twins->Stop();          // save what telemetry reported
   if (impl_->broker) impl_->broker->Stop();
   spdlog::debug("stop: done");
 }
 
-void Gateway::SaveAnalytics() {
-  // Each key's detector, window and stuck rule, for the next start to go on from. Without it (a
-  // crash, a power cut) the next start learns afresh.
-  std::vector<SavedKeyState> keys = impl_->engine->SaveAnalytics();
+void Gateway::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
+  // On a connection of its own: the writer's is stopped at a stop, and busy at a start.
   auto store = store::Store::Open({.path = impl_->options.config.store.path});
   absl::Status saved = store.ok() ? (*store)->SaveAnalyticsState(keys) : store.status();
   if (saved.ok()) {
-    spdlog::debug("stop: analytics state of {} keys saved", keys.size());
+    spdlog::debug("analytics state of {} keys saved", keys.size());
   } else {
-    spdlog::warn("stop: analytics state not saved (the next start learns afresh): {}",
-                 saved.message());
+    spdlog::warn("analytics state not saved: {}", saved.message());
   }
 }
 

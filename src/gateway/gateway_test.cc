@@ -102,6 +102,10 @@ TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
     (*gw)->Stop();
     EXPECT_EQ((*gw)->stats().anomalies_detected, 0u);
   }
+  // A start that fails keeps the state for the next.
+  GatewayConfig broken = config;
+  broken.mqtt.broker = "udp://nowhere";
+  EXPECT_FALSE(Gateway::Start({.config = broken}).ok());
   auto gw = Gateway::Start({.config = config});
   ASSERT_TRUE(gw.ok()) << gw.status();
   Publish(start + 200, 60);

@@ -70,7 +70,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() override;
   absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
   absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) override;
-  absl::StatusOr<std::vector<SavedKeyState>> TakeAnalyticsState() override;
+  absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() override;
   absl::Status ProvisionDevice(const RegisteredDevice& device) override;
   absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
   absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() override;
@@ -542,24 +542,19 @@ absl::Status SqliteStore::SaveAnalyticsState(std::span<const SavedKeyState> keys
   });
 }
 
-absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::TakeAnalyticsState() {
+absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::LoadAnalyticsState() {
+  auto stmt = Prepare("SELECT device, sensor, state FROM analytics_state ORDER BY device, sensor");
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* s = stmt->get();
   std::vector<SavedKeyState> out;
-  absl::Status taken = InTransaction([&] {
-    auto stmt =
-        Prepare("SELECT device, sensor, state FROM analytics_state ORDER BY device, sensor");
-    if (!stmt.ok()) return stmt.status();
-    sqlite3_stmt* s = stmt->get();
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      const void* blob = sqlite3_column_blob(s, 2);
-      out.push_back({stmt->ColumnText(0), stmt->ColumnText(1),
-                     std::string(static_cast<const char*>(blob),
-                                 static_cast<size_t>(sqlite3_column_bytes(s, 2)))});
-    }
-    if (rc != SQLITE_DONE) return Error("reading analytics state");
-    return Exec("DELETE FROM analytics_state;");
-  });
-  if (!taken.ok()) return taken;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const void* blob = sqlite3_column_blob(s, 2);
+    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1),
+                   std::string(static_cast<const char*>(blob),
+                               static_cast<size_t>(sqlite3_column_bytes(s, 2)))});
+  }
+  if (rc != SQLITE_DONE) return Error("reading analytics state");
   return out;
 }
 

@@ -143,21 +143,22 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirstAndTheLimitDropsTheO
   EXPECT_THAT(times, ElementsAre(108, 109));
 }
 
-TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSavedAndGoneOnceTaken) {
+TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   auto store = OpenStore();
   std::string binary("\0\1\xff state", 9);
   ASSERT_TRUE(store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", "old"}}).ok());
   ASSERT_TRUE(
       store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", binary}, {"e", "h", "x"}})
           .ok());
-  auto taken = store->TakeAnalyticsState();
-  ASSERT_TRUE(taken.ok()) << taken.status();
-  ASSERT_EQ(taken->size(), 2u);
-  EXPECT_EQ((*taken)[0].device_id, "d");
-  EXPECT_EQ((*taken)[0].sensor, "t");
-  EXPECT_EQ((*taken)[0].bytes, binary);
-  EXPECT_EQ((*taken)[1].bytes, "x");
-  auto again = store->TakeAnalyticsState();
+  auto loaded = store->LoadAnalyticsState();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*loaded)[0].device_id, "d");
+  EXPECT_EQ((*loaded)[0].sensor, "t");
+  EXPECT_EQ((*loaded)[0].bytes, binary);
+  EXPECT_EQ((*loaded)[1].bytes, "x");
+  ASSERT_TRUE(store->SaveAnalyticsState({}).ok());  // cleared
+  auto again = store->LoadAnalyticsState();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());
 }

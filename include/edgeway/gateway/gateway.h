@@ -4,12 +4,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/gateway/config.h"
 #include "edgeway/store/batch_writer.h"
+#include "edgeway/telemetry/reading.h"
 #include "nlohmann/json.hpp"
 
 namespace edgeway::gateway {
@@ -81,7 +83,7 @@ class Gateway {
  private:
   struct Impl;
   explicit Gateway(std::unique_ptr<Impl> impl);
-  void SaveAnalytics();
+  void SaveAnalyticsState(std::span<const SavedKeyState> keys);
   std::unique_ptr<Impl> impl_;
 };
 

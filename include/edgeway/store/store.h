@@ -176,10 +176,10 @@ class Store {
   // Device twins as JSON documents (the twin module's format), by device.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
-  // The analytics' state of every key, saved at a stop in place of what was saved before; and
-  // taken at the next start (read and deleted: after a crash, no older state comes back).
+  // The analytics' state of every key, saved at a stop in place of what was saved before (none:
+  // cleared, once a start has taken it up), and loaded at the next start.
   virtual absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) = 0;
-  virtual absl::StatusOr<std::vector<SavedKeyState>> TakeAnalyticsState() = 0;
+  virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
   // is the same); SetRevoked is NotFound for an unknown device.
   virtual absl::Status ProvisionDevice(const RegisteredDevice& device) = 0;
