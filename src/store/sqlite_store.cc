@@ -37,6 +37,12 @@ class Statement {
     const unsigned char* t = sqlite3_column_text(stmt_, i);
     return t == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(t));
   }
+  std::string ColumnBlob(int i) const {
+    const void* b = sqlite3_column_blob(stmt_, i);  // null when empty
+    return b == nullptr ? std::string()
+                        : std::string(static_cast<const char*>(b),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
@@ -464,9 +470,7 @@ absl::StatusOr<std::vector<OutboxRow>> SqliteStore::OutboxNext(int64_t after_seq
     row.seq = sqlite3_column_int64(s, 0);
     row.device_id = stmt->ColumnText(1);
     row.topic = stmt->ColumnText(2);
-    const void* blob = sqlite3_column_blob(s, 3);
-    row.payload.assign(static_cast<const char*>(blob),
-                       static_cast<size_t>(sqlite3_column_bytes(s, 3)));
+    row.payload = stmt->ColumnBlob(3);
   }
   if (rc != SQLITE_DONE) return Error("reading the outbox");
   return out;
@@ -549,10 +553,7 @@ absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::LoadAnalyticsState() {
   std::vector<SavedKeyState> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const void* blob = sqlite3_column_blob(s, 2);
-    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1),
-                   std::string(static_cast<const char*>(blob),
-                               static_cast<size_t>(sqlite3_column_bytes(s, 2)))});
+    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnBlob(2)});
   }
   if (rc != SQLITE_DONE) return Error("reading analytics state");
   return out;
@@ -667,14 +668,11 @@ absl::StatusOr<std::vector<StoredSession>> SqliteStore::Sessions() {
       "created_ns");
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
-  auto blob = [s](int i) {
-    return std::string(static_cast<const char*>(sqlite3_column_blob(s, i)),
-                       static_cast<size_t>(sqlite3_column_bytes(s, i)));
-  };
   std::vector<StoredSession> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    out.push_back({stmt->ColumnText(0), blob(1), blob(2), blob(3), sqlite3_column_int64(s, 4)});
+    out.push_back({stmt->ColumnText(0), stmt->ColumnBlob(1), stmt->ColumnBlob(2),
+                   stmt->ColumnBlob(3), sqlite3_column_int64(s, 4)});
   }
   if (rc != SQLITE_DONE) return Error("reading sessions");
   return out;
