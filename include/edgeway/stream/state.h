@@ -54,11 +54,10 @@ class StateReader {
     *value = byte == 1;
     return true;
   }
-  // A value below `limit`, into a size_t.
-  template <typename T = uint64_t>
+  // A uint64_t below `limit`, into a size_t.
   bool GetIndex(size_t* value, size_t limit) {
-    T v{};
-    if (!Get(&v) || static_cast<uint64_t>(v) >= limit) return false;
+    uint64_t v = 0;
+    if (!Get(&v) || v >= limit) return false;
     *value = static_cast<size_t>(v);
     return true;
   }
