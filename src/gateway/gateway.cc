@@ -309,7 +309,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                             .overflow = c.ingest.overflow},
       impl.get(), replay, *saved);
   std::vector<Reading>().swap(replay);
-  if (!saved->empty()) {
+  const bool restored = !saved->empty();
+  if (restored) {
     spdlog::info("analytics: {} of {} keys go on from the state saved at the last stop{}",
                  impl->engine->restored(), saved->size(),
                  impl->engine->restored() < saved->size()
@@ -317,7 +318,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                        "start afresh)"
                      : "");
   }
-  const bool restored = !saved->empty();
   std::vector<SavedKeyState>().swap(*saved);
 
   impl->broker_url = c.mqtt.broker;
