@@ -7,6 +7,7 @@
 #include "edgeway/mqtt/client.h"
 #include "fmt/format.h"
 #include "gtest/gtest.h"
+#include "testing/broker_test.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -16,18 +17,8 @@ namespace {
 using std::chrono::milliseconds;
 
 // A real mosquitto, a publisher connected to it, and gateway configs on a fresh store file.
-class GatewayTest : public ::testing::Test {
+class GatewayTest : public testing::BrokerTest {
  protected:
-  void SetUp() override {
-    auto broker = mqtt::EmbeddedBroker::Start({});
-    ASSERT_TRUE(broker.ok()) << broker.status();
-    broker_ = std::move(*broker);
-    auto publisher = mqtt::Client::Start({.url = broker_->url()}, nullptr);
-    ASSERT_TRUE(publisher.ok());
-    publisher_ = std::move(*publisher);
-    ASSERT_TRUE(publisher_->WaitConnected(milliseconds(5000)).ok());
-  }
-
   GatewayConfig Config(const char* yaml) {
     auto config = ParseConfig(yaml, "-");
     EXPECT_TRUE(config.ok()) << config.status();
@@ -56,8 +47,6 @@ class GatewayTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  std::unique_ptr<mqtt::EmbeddedBroker> broker_;
-  std::unique_ptr<mqtt::Client> publisher_;
   // A 10 s window's start, 100 s ago.
   const int64_t base_ = (Clock::Real()->NowNs() / kNsPerSecond - 100) / 10 * 10;
 };

@@ -14,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "testing/broker_test.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
 
@@ -49,18 +50,8 @@ int64_t AnHourAgoS() {
          3600;
 }
 
-class GatewayIntegrationTest : public ::testing::Test {
+class GatewayIntegrationTest : public testing::BrokerTest {
  protected:
-  void SetUp() override {
-    auto broker = mqtt::EmbeddedBroker::Start({});
-    ASSERT_TRUE(broker.ok()) << broker.status();
-    broker_ = std::move(*broker);
-    auto pub = mqtt::Client::Start({.url = broker_->url()}, nullptr);
-    ASSERT_TRUE(pub.ok());
-    publisher_ = std::move(*pub);
-    ASSERT_TRUE(publisher_->WaitConnected(milliseconds(5000)).ok());
-  }
-
   std::unique_ptr<Process> StartGateway(const std::string& tag) {
     auto gw = std::make_unique<Process>(
         std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store", db_,
@@ -104,8 +95,6 @@ class GatewayIntegrationTest : public ::testing::Test {
 
   testing::TempDir dir_;
   std::string db_ = dir_.File("edgeway.db");
-  std::unique_ptr<mqtt::EmbeddedBroker> broker_;
-  std::unique_ptr<mqtt::Client> publisher_;
 };
 
 TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidOneByReason) {
