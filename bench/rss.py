@@ -3,8 +3,10 @@
 
 Starts the gateway with its embedded mosquitto, reads VmRSS from /proc, starts
 `edgeway device --simulate N` against the same broker, and reads VmRSS and VmHWM again.
-With --detector ensemble the gateway keeps the anomaly-detector ensemble's state per key too.
+With --detector ensemble the gateway keeps the anomaly-detector ensemble's state per key too;
+--save-interval S sets analytics.save_interval_s (snapshots of that state).
 Usage: rss.py EDGEWAY_BINARY [--devices N] [--seconds S] [--detector sigma|ensemble]
+              [--save-interval S]
 """
 import argparse, os, re, signal, subprocess, sys, tempfile, time
 
@@ -23,12 +25,13 @@ def main():
     ap.add_argument("--devices", type=int, default=10000)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--detector", choices=["sigma", "ensemble"], default="sigma")
+    ap.add_argument("--save-interval", type=float, default=900)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = open(os.path.join(tmp, "gw.log"), "w+")
         config = os.path.join(tmp, "edgeway.yaml")
         with open(config, "w") as f:
-            f.write(f"analytics:\n  detector: {a.detector}\n")
+            f.write(f"analytics:\n  detector: {a.detector}\n  save_interval_s: {a.save_interval}\n")
         gw = subprocess.Popen([a.edgeway, "run", "-c", config, "--store", os.path.join(tmp, "rss.db"),
                                "--summary-json", os.path.join(tmp, "s.json"), "--http", "127.0.0.1:0"],
                               stdout=log, stderr=subprocess.STDOUT)
@@ -56,13 +59,16 @@ def main():
         dev.wait()
         time.sleep(1)
         peak = status(gw.pid, "VmHWM")
+        stop = time.time()
         gw.send_signal(signal.SIGTERM)
         gw.wait(timeout=30)
+        stop = time.time() - stop
         import json
         s = json.load(open(os.path.join(tmp, "s.json")))
         print(f"gateway ({a.detector}) with {a.devices} devices at 1 msg/s each: {loaded:.1f} MiB resident, "
               f"peak {peak:.1f} MiB; {s['devices']} devices, {s['keys']} keys, "
-              f"{s['readings_stored']} readings stored")
+              f"{s['readings_stored']} readings stored; {s['analytics_states_saved']} key states saved "
+              f"by snapshots every {a.save_interval:g} s; stopped in {stop:.1f} s")
     return 0
 
 

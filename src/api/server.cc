@@ -501,6 +501,9 @@ struct ApiServer::Impl {
     metric("edgeway_late_readings_total", "counter",
            "Readings that missed every window they belong to (kept as late readings).",
            s.late_readings);
+    metric("edgeway_analytics_states_saved_total", "counter",
+           "Keys' analytics state saved by the periodic snapshots (analytics.save_interval_s).",
+           s.analytics_states_saved);
     metric("edgeway_clock_substituted_total", "counter",
            "Readings given the receive time for an implausible device clock.", s.clock_substituted);
     metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);

@@ -91,6 +91,7 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->store.retention_hours, defaults->store.retention_hours);
   EXPECT_EQ(example->store.group_commit_ms, defaults->store.group_commit_ms);
   EXPECT_EQ(example->shards, defaults->shards);
+  EXPECT_DOUBLE_EQ(example->analytics_save_interval_s, defaults->analytics_save_interval_s);
   EXPECT_EQ(example->http.listen, defaults->http.listen);
   EXPECT_EQ(example->analytics.detector, defaults->analytics.detector);
   EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);

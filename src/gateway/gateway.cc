@@ -221,8 +221,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                    .outbox_max_bytes = c.upstream.max_bytes,
                                    .outbox_drop_oldest = c.upstream.drop_oldest});
   if (!store.ok()) return store.status();
-  // Each key's analytics go on where the last stop left them (and that state is cleared once
-  // this start succeeds, so that after a crash no older state comes back).
+  // Each key's analytics go on where the last run left them: its stop, or its last snapshot
+  // before a crash. Without snapshots the state is cleared once this start succeeds, so that
+  // after a crash no older state comes back.
   auto saved = (*store)->LoadAnalyticsState();
   if (!saved.ok()) return saved.status();
   std::vector<Reading> replay;
@@ -302,16 +303,18 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   // more shards pay off only with many cores (and cost wake-ups on a small board).
   if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency() / 4, 1, 8);
   impl->engine = std::make_unique<stream::ShardedEngine>(
-      stream::EngineOptions{.analytics = c.analytics,
-                            .windows = c.windows,
-                            .shards = shards,
-                            .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
-                            .overflow = c.ingest.overflow},
+      stream::EngineOptions{
+          .analytics = c.analytics,
+          .windows = c.windows,
+          .shards = shards,
+          .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
+          .overflow = c.ingest.overflow,
+          .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond)},
       impl.get(), replay, *saved);
   std::vector<Reading>().swap(replay);
   const bool restored = !saved->empty();
   if (restored) {
-    spdlog::info("analytics: {} of {} keys go on from the state saved at the last stop{}",
+    spdlog::info("analytics: {} of {} keys go on from the state saved by the last run{}",
                  impl->engine->restored(), saved->size(),
                  impl->engine->restored() < saved->size()
                      ? " (the others were saved with another detector, window or warmup, and "
@@ -368,7 +371,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   spdlog::info("gateway subscribed to {} on {}; store {}", fmt::join(c.mqtt.topics, ", "),
                impl->broker_url, c.store.path);
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(impl)));
-  if (restored) gateway->SaveAnalyticsState({});  // taken up: cleared
+  if (restored && c.analytics_save_interval_s == 0) {
+    gateway->SaveAnalyticsState({});  // taken up: cleared
+  }
   return gateway;
 }
 
@@ -383,7 +388,7 @@ void Gateway::Stop() {
   impl_->writer->Stop();  // flush the store
   spdlog::debug("stop: store flushed");
   // Each key's detector, window and stuck rule, for the next start to go on from. Without it (a
-  // crash, a power cut) the next start learns afresh.
+  // crash, a power cut) the next start goes on from the last snapshot, or learns afresh.
   SaveAnalyticsState(impl_->engine->SaveAnalytics());
   if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
   if (impl_->twins) impl_->twins->Stop();          // save what telemetry reported
@@ -421,6 +426,7 @@ GatewayStats Gateway::stats() const {
   s.insights_stored = i.writer->insights_stored();
   s.window_results_stored = i.writer->window_results_stored();
   s.late_readings = i.engine->late_readings();
+  s.analytics_states_saved = i.writer->analytics_states_saved();
   s.outbox_enqueued = i.writer->outbox_enqueued();
   s.outbox_dropped = i.writer->outbox_dropped();
   if (i.forwarder) {
@@ -455,6 +461,7 @@ nlohmann::json Gateway::Summary() const {
       {"insights_stored", s.insights_stored},
       {"window_results_stored", s.window_results_stored},
       {"late_readings", s.late_readings},
+      {"analytics_states_saved", s.analytics_states_saved},
       {"authenticated", impl_->auth->authenticated()},
       {"sessions", impl_->auth->sessions()},
       {"outbox_enqueued", s.outbox_enqueued},

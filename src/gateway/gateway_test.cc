@@ -2,6 +2,7 @@
 #include "edgeway/gateway/gateway.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
@@ -102,6 +103,35 @@ TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
       testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));
   (*gw)->Stop();
   EXPECT_EQ((*gw)->stats().anomalies_detected, 1u);
+}
+
+// The state a start took up stays in the store while snapshots are on (a crash before the next
+// one goes on from it too); without snapshots it is cleared, so that a crash sends the keys back
+// to learning rather than to the state of a stop long before.
+TEST_F(GatewayTest, TakenUpStateIsClearedOnlyWithoutSnapshots) {
+  for (const char* interval : {"0", "900"}) {
+    SCOPED_TRACE(interval);
+    const GatewayConfig config =
+        Config(fmt::format("analytics: {{save_interval_s: {}}}", interval).c_str());
+    auto saved_keys = [&] {
+      auto store = store::Store::Open({.path = config.store.path, .read_only = true});
+      return store.ok() ? (*store)->LoadAnalyticsState()->size() : size_t{99};
+    };
+    {
+      auto gw = Gateway::Start({.config = config});
+      ASSERT_TRUE(gw.ok()) << gw.status();
+      Publish(base_, 1);
+      ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; },
+                                     milliseconds(10000)));
+    }
+    EXPECT_EQ(saved_keys(), 1u);  // at the stop
+    auto gw = Gateway::Start({.config = config});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    EXPECT_EQ(saved_keys(), std::string(interval) == "0" ? 0u : 1u);
+    (*gw)->Stop();
+    EXPECT_EQ(saved_keys(), 1u);
+    std::filesystem::remove(config.store.path);
+  }
 }
 
 // MQTT at QoS 1 delivers at least once, and a device unsure whether the broker got a message

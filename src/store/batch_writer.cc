@@ -44,6 +44,7 @@ void BatchWriter::Commit(ResultBatch* pending) {
     late_readings_stored_.fetch_add(stats->late_readings_inserted, std::memory_order_relaxed);
     outbox_enqueued_.fetch_add(stats->outbox_enqueued, std::memory_order_relaxed);
     outbox_dropped_.fetch_add(stats->outbox_dropped, std::memory_order_relaxed);
+    analytics_states_saved_.fetch_add(stats->analytics_states_saved, std::memory_order_relaxed);
     transactions_.fetch_add(1, std::memory_order_relaxed);
     if (observer_) observer_(*pending);
   } else {
@@ -54,6 +55,7 @@ void BatchWriter::Commit(ResultBatch* pending) {
   pending->windows.clear();
   pending->late.clear();
   pending->outbox.clear();
+  pending->analytics_state.clear();
 }
 
 void BatchWriter::Run() {
@@ -78,6 +80,8 @@ void BatchWriter::Run() {
       std::move(b.windows.begin(), b.windows.end(), std::back_inserter(pending.windows));
       std::move(b.late.begin(), b.late.end(), std::back_inserter(pending.late));
       std::move(b.outbox.begin(), b.outbox.end(), std::back_inserter(pending.outbox));
+      std::move(b.analytics_state.begin(), b.analytics_state.end(),
+                std::back_inserter(pending.analytics_state));
     }
     // Commit when the transaction is big enough, when its oldest row has waited the flush
     // interval, or when nothing more is waiting and the last commit is a group-commit interval

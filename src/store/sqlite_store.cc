@@ -117,6 +117,8 @@ class SqliteStore final : public Store {
     return Statement(stmt);
   }
   absl::StatusOr<int64_t> Count(const char* table);
+  // Each key's state in place of what was saved for it before (the others stay).
+  absl::Status ReplaceAnalyticsState(std::span<const SavedKeyState> keys);
 
   sqlite3* db_;
   std::string path_;
@@ -398,6 +400,8 @@ absl::Status SqliteStore::WriteRows(const ResultBatch& batch, WriteStats* out) {
     if (sqlite3_step(ls) != SQLITE_DONE) return Error("inserting a late reading");
     ++stats.late_readings_inserted;
   }
+  if (absl::Status s = ReplaceAnalyticsState(batch.analytics_state); !s.ok()) return s;
+  stats.analytics_states_saved += static_cast<int64_t>(batch.analytics_state.size());
   if (!batch.outbox.empty()) return EnqueueOutbox(batch.outbox, &stats);
   return absl::OkStatus();
 }
@@ -531,19 +535,24 @@ absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::
 absl::Status SqliteStore::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
   return InTransaction([&] {
     if (absl::Status s = Exec("DELETE FROM analytics_state;"); !s.ok()) return s;
-    auto stmt = Prepare(
-        "INSERT OR REPLACE INTO analytics_state(device, sensor, state) VALUES (?1, ?2, ?3)");
-    if (!stmt.ok()) return stmt.status();
-    for (const SavedKeyState& k : keys) {
-      sqlite3_reset(stmt->get());
-      stmt->BindText(1, k.device_id);
-      stmt->BindText(2, k.sensor);
-      sqlite3_bind_blob(stmt->get(), 3, k.bytes.data(), static_cast<int>(k.bytes.size()),
-                        SQLITE_STATIC);
-      if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("saving analytics state");
-    }
-    return absl::OkStatus();
+    return ReplaceAnalyticsState(keys);
   });
+}
+
+absl::Status SqliteStore::ReplaceAnalyticsState(std::span<const SavedKeyState> keys) {
+  if (keys.empty()) return absl::OkStatus();
+  auto stmt =
+      Prepare("INSERT OR REPLACE INTO analytics_state(device, sensor, state) VALUES (?1, ?2, ?3)");
+  if (!stmt.ok()) return stmt.status();
+  for (const SavedKeyState& k : keys) {
+    sqlite3_reset(stmt->get());
+    stmt->BindText(1, k.device_id);
+    stmt->BindText(2, k.sensor);
+    sqlite3_bind_blob(stmt->get(), 3, k.bytes.data(), static_cast<int>(k.bytes.size()),
+                      SQLITE_STATIC);
+    if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("saving analytics state");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::LoadAnalyticsState() {

@@ -163,6 +163,23 @@ TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   EXPECT_TRUE(again->empty());
 }
 
+// A snapshot in a batch replaces the state of its keys only, in the batch's transaction.
+TEST_F(StoreTest, ASnapshotReplacesTheStateOfItsKeysOnly) {
+  auto store = OpenStore();
+  ASSERT_TRUE(
+      store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", "old"}, {"e", "h", "kept"}})
+          .ok());
+  auto stats = store->Write({.readings = {MakeReading("d", "t", 1, 1)},
+                             .analytics_state = {{"d", "t", "new"}, {"f", "t", "added"}}});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->analytics_states_saved, 2);
+  auto loaded = store->LoadAnalyticsState();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<std::string> states;
+  for (const SavedKeyState& k : *loaded) states.push_back(k.device_id + ":" + k.bytes);
+  EXPECT_THAT(states, ElementsAre("d:new", "e:kept", "f:added"));
+}
+
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   auto store = OpenStore();
   std::vector<Reading> batch;

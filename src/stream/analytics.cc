@@ -141,6 +141,7 @@ KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
   const std::string& key = KeyOf(reading.device_id, reading.sensor);
   auto it = keys_.find(key);
   if (it == keys_.end()) it = keys_.try_emplace(key, options_).first;
+  it->second.changed = true;  // by whoever asked for it
   return it->second;
 }
 
@@ -256,28 +257,56 @@ constexpr uint32_t kStateVersion = 1;
 
 }  // namespace
 
+SavedKeyState KeyedAnalytics::SaveKey(const std::string& key, const KeyState& state) const {
+  StateWriter w;
+  // What the state depends on: another detector or window starts afresh.
+  w.Put(kStateVersion);
+  w.Put(static_cast<uint8_t>(options_.detector));
+  w.Put<uint64_t>(options_.window);
+  w.Put<uint64_t>(options_.ensemble_warmup);
+  std::vector<double> window(state.window.size());  // oldest first
+  for (size_t i = 0; i < window.size(); ++i) {
+    window[i] = state.window.recent(window.size() - 1 - i);
+  }
+  w.PutVector(window);
+  state.holt.Save(&w);
+  state.stuck.Save(&w);
+  state.recent.Save(&w);
+  w.Put(static_cast<uint8_t>(state.reported_trend));
+  if (state.ensemble) state.ensemble->Save(&w);
+  const size_t nul = key.find('\0');
+  return {key.substr(0, nul), key.substr(nul + 1), w.bytes()};
+}
+
 std::vector<SavedKeyState> KeyedAnalytics::Save() const {
   std::vector<SavedKeyState> out;
   out.reserve(keys_.size());
-  for (const auto& [key, state] : keys_) {
-    StateWriter w;
-    // What the state depends on: another detector or window starts afresh.
-    w.Put(kStateVersion);
-    w.Put(static_cast<uint8_t>(options_.detector));
-    w.Put<uint64_t>(options_.window);
-    w.Put<uint64_t>(options_.ensemble_warmup);
-    std::vector<double> window(state.window.size());  // oldest first
-    for (size_t i = 0; i < window.size(); ++i) {
-      window[i] = state.window.recent(window.size() - 1 - i);
-    }
-    w.PutVector(window);
-    state.holt.Save(&w);
-    state.stuck.Save(&w);
-    state.recent.Save(&w);
-    w.Put(static_cast<uint8_t>(state.reported_trend));
-    if (state.ensemble) state.ensemble->Save(&w);
-    const size_t nul = key.find('\0');
-    out.push_back({key.substr(0, nul), key.substr(nul + 1), w.bytes()});
+  for (const auto& [key, state] : keys_) out.push_back(SaveKey(key, state));
+  return out;
+}
+
+bool KeyedAnalytics::StartSnapshot() {
+  if (snapshot_next_ < snapshot_.size()) return false;
+  snapshot_.clear();
+  snapshot_next_ = 0;
+  for (auto& [key, state] : keys_) {
+    if (!state.changed) continue;
+    snapshot_.push_back(key);
+    state.changed = false;
+  }
+  return true;
+}
+
+std::vector<SavedKeyState> KeyedAnalytics::NextSnapshotChunk(size_t max_bytes) {
+  std::vector<SavedKeyState> out;
+  for (size_t bytes = 0; snapshot_next_ < snapshot_.size() && bytes < max_bytes; ++snapshot_next_) {
+    const std::string& key = snapshot_[snapshot_next_];
+    out.push_back(SaveKey(key, keys_.at(key)));  // keys are never removed
+    bytes += out.back().bytes.size();
+  }
+  if (snapshot_next_ == snapshot_.size()) {  // done: its memory too
+    std::vector<std::string>().swap(snapshot_);
+    snapshot_next_ = 0;
   }
   return out;
 }
@@ -300,6 +329,7 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   }
   for (double x : values) state.window.Push(x);
   state.reported_trend = static_cast<Trend>(trend);
+  state.changed = false;  // the state as saved
   keys_.insert_or_assign(KeyOf(saved.device_id, saved.sensor), std::move(state));
   return true;
 }

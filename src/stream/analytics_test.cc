@@ -1,6 +1,7 @@
 #include "edgeway/stream/analytics.h"
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "gmock/gmock.h"
@@ -201,6 +202,60 @@ TEST(KeyedAnalyticsTest, RestoredKeysGoOnAsIfThereWasNoRestart) {
   SavedKeyState longer = saved[0];
   longer.bytes.push_back('x');
   EXPECT_FALSE(after.Restore(longer));
+}
+
+// A snapshot holds the keys that took or remembered a reading since the last one started, each
+// as it is when its chunk is taken; a restored key is as saved until its next reading.
+TEST(KeyedAnalyticsTest, ASnapshotSavesTheKeysThatChangedSinceTheLast) {
+  KeyedAnalytics analytics({.skip_duplicates = true});
+  std::vector<Insight> insights;
+  for (int i = 0; i < 20; ++i) {
+    for (const char* sensor : {"a", "b", "c", "d", "e"})
+      analytics.Process(R(sensor, i, i), &insights);
+  }
+  // The whole snapshot, a key at a time (a chunk of at least a byte): sensor -> state.
+  auto snapshot = [](KeyedAnalytics& keys) {
+    std::map<std::string, std::string> out;
+    EXPECT_TRUE(keys.StartSnapshot());
+    for (auto chunk = keys.NextSnapshotChunk(1); !chunk.empty();
+         chunk = keys.NextSnapshotChunk(1)) {
+      EXPECT_EQ(chunk.size(), 1u);
+      for (SavedKeyState& k : chunk) out[k.sensor] = k.bytes;
+    }
+    return out;
+  };
+  EXPECT_EQ(snapshot(analytics).size(), 5u);
+  EXPECT_TRUE(snapshot(analytics).empty());
+  analytics.Process(R("b", 20, 20), &insights);
+  analytics.Process(R("b", 20, 20), &insights);  // a duplicate changes nothing more
+  analytics.Remember(R("c", 21, 21));
+  std::map<std::string, std::string> changed = snapshot(analytics);
+  std::map<std::string, std::string> all;
+  for (const SavedKeyState& k : analytics.Save()) all[k.sensor] = k.bytes;
+  EXPECT_EQ(changed, (std::map<std::string, std::string>{{"b", all["b"]}, {"c", all["c"]}}));
+
+  // A key changed while a snapshot goes on: saved as it is when its chunk is taken, and again by
+  // the next snapshot; none starts before the last is done.
+  for (const char* sensor : {"a", "b", "c", "d", "e"})
+    analytics.Process(R(sensor, 30, 30), &insights);
+  ASSERT_TRUE(analytics.StartSnapshot());
+  std::vector<SavedKeyState> first = analytics.NextSnapshotChunk(1);
+  ASSERT_EQ(first.size(), 1u);
+  for (const char* sensor : {"a", "b", "c", "d", "e"})
+    analytics.Process(R(sensor, 31, 31), &insights);
+  EXPECT_FALSE(analytics.StartSnapshot());
+  all.clear();
+  for (const SavedKeyState& k : analytics.Save()) all[k.sensor] = k.bytes;
+  std::vector<SavedKeyState> rest = analytics.NextSnapshotChunk(SIZE_MAX);
+  ASSERT_EQ(rest.size(), 4u);
+  for (const SavedKeyState& k : rest) EXPECT_EQ(k.bytes, all[k.sensor]) << k.sensor;
+  EXPECT_EQ(snapshot(analytics).size(), 5u);
+
+  KeyedAnalytics restored({.skip_duplicates = true});
+  for (const SavedKeyState& key : analytics.Save()) ASSERT_TRUE(restored.Restore(key));
+  EXPECT_TRUE(snapshot(restored).empty());
+  restored.Process(R("a", 32, 32), &insights);
+  EXPECT_EQ(snapshot(restored).size(), 1u);
 }
 
 TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <string_view>
 
+#include "edgeway/core/clock.h"
+
 namespace edgeway::stream {
 
 ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
@@ -44,14 +46,27 @@ bool ShardedEngine::Submit(Reading reading) {
   return shard.queue.Push(std::move(reading), options_.overflow);
 }
 
+namespace {
+
+// While a snapshot goes on, a shard saves about this many bytes of key state with a batch, at
+// most once per this interval: 2.5 MB/s per shard, a trickle beside the readings (30,000 keys
+// with the ensemble, 90 MB, take 18 s with two shards), that neither queues up in memory nor
+// holds the store's writer up for long, and is kind to an SD card.
+constexpr size_t kSnapshotChunkBytes = 256 * 1024;
+constexpr int64_t kSnapshotChunkInterval = 100 * kNsPerMs;
+
+}  // namespace
+
 void ShardedEngine::Run(Shard* shard) {
   ResultBatch out;
   out.readings.reserve(options_.batch);
+  const int64_t save_every = options_.save_interval_ns;
+  int64_t next_save = save_every > 0 ? MonotonicNs() + save_every : 0;
+  int64_t next_chunk = 0;
   while (true) {
     if (!shard->queue.PopBatch(&out.readings, options_.batch, std::chrono::milliseconds(100))) {
       break;
     }
-    if (out.readings.empty()) continue;
     uint64_t anomalies = 0, stuck = 0;
     for (const Reading& r : out.readings) {
       const Verdict v = shard->analytics.Process(r, &out.insights);
@@ -60,12 +75,24 @@ void ShardedEngine::Run(Shard* shard) {
       stuck += v.stuck;
       shard->windows.Process(r, &out.windows, &out.late);
     }
-    shard->windows.Revise(&out.windows);  // once per window, however many late readings
-    shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
-    shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
-    shard->stuck.fetch_add(stuck, std::memory_order_relaxed);
-    shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
-    shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
+    if (!out.readings.empty()) {
+      shard->windows.Revise(&out.windows);  // once per window, however many late readings
+      shard->processed.fetch_add(out.readings.size(), std::memory_order_relaxed);
+      shard->anomalies.fetch_add(anomalies, std::memory_order_relaxed);
+      shard->stuck.fetch_add(stuck, std::memory_order_relaxed);
+      shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
+      shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
+    }
+    const int64_t now = next_save > 0 ? MonotonicNs() : 0;
+    if (next_save > 0 && now >= next_save && shard->analytics.StartSnapshot()) {
+      next_save = now + save_every;
+    }
+    if (next_save > 0 && now >= next_chunk) {
+      // With this batch's results, so that the store has both or neither.
+      out.analytics_state = shard->analytics.NextSnapshotChunk(kSnapshotChunkBytes);
+      if (!out.analytics_state.empty()) next_chunk = now + kSnapshotChunkInterval;
+    }
+    if (out.empty()) continue;
     sink_->OnResults(std::move(out));
     out = ResultBatch();
     out.readings.reserve(options_.batch);

@@ -1,10 +1,12 @@
 #include "edgeway/stream/engine.h"
 
+#include <cmath>
 #include <map>
 #include <mutex>
 
 #include "edgeway/core/clock.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace edgeway::stream {
 namespace {
@@ -17,11 +19,15 @@ class CollectingSink : public ResultSink {
     insights_ += results.insights.size();
     for (WindowResult& w : results.windows) windows_.push_back(std::move(w));
     late_ += results.late.size();
+    for (SavedKeyState& k : results.analytics_state) {
+      snapshot_[k.device_id + "/" + k.sensor] = std::move(k.bytes);
+    }
   }
   std::map<std::string, std::vector<int64_t>> by_key_;
   size_t insights_ = 0;
   std::vector<WindowResult> windows_;
   size_t late_ = 0;
+  std::map<std::string, std::string> snapshot_;  // each key's latest saved state
   std::mutex mu_;
 };
 
@@ -48,6 +54,7 @@ TEST(ShardedEngineTest, EveryReadingProcessedOnceInOrderPerKey) {
     EXPECT_TRUE(std::is_sorted(ts.begin(), ts.end())) << key;
   }
   EXPECT_EQ(total, 5000u);
+  EXPECT_TRUE(sink.snapshot_.empty());  // no save_interval_ns, no snapshots
 }
 
 TEST(ShardedEngineTest, ShardsCloseTheWindowsOfTheirKeys) {
@@ -71,6 +78,45 @@ TEST(ShardedEngineTest, ShardsCloseTheWindowsOfTheirKeys) {
   }
   EXPECT_EQ(sink.late_, 4u);
   EXPECT_EQ(engine.late_readings(), 4u);
+}
+
+// Each shard snapshots the keys that changed every save_interval_ns, without a stop: the latest
+// snapshot of each key is its state after its last reading, as SaveAnalytics has it at the stop.
+TEST(ShardedEngineTest, ShardsSnapshotTheirKeysStateNowAndThen) {
+  CollectingSink sink;
+  const AnalyticsOptions analytics = {.detector = DetectorKind::kEnsemble, .ensemble_warmup = 50};
+  ShardedEngine engine({.analytics = analytics, .shards = 2, .save_interval_ns = 20 * 1'000'000},
+                       &sink);
+  constexpr int kReadings = 400;
+  for (int i = 0; i < kReadings; ++i) {
+    ASSERT_TRUE(engine.Submit({.device_id = "dev-" + std::to_string(i % 4),
+                               .sensor = "t",
+                               .ts_ns = i / 4 * kNsPerSecond,
+                               .value = 20 + std::sin(i)}));
+  }
+  // Snapshots that know every key's last reading: restored, it is a duplicate.
+  auto knows_the_last_readings = [&] {
+    std::lock_guard lock(sink.mu_);
+    if (sink.snapshot_.size() < 4) return false;
+    for (const auto& [key, bytes] : sink.snapshot_) {
+      KeyedAnalytics restored(
+          {.detector = DetectorKind::kEnsemble, .ensemble_warmup = 50, .skip_duplicates = true});
+      const std::string device = key.substr(0, key.find('/'));
+      if (!restored.Restore({device, "t", bytes})) return false;
+      std::vector<Insight> insights;
+      const int64_t last = (kReadings - 1) / 4 * kNsPerSecond;
+      if (!restored.Process({.device_id = device, .sensor = "t", .ts_ns = last}, &insights)
+               .duplicate) {
+        return false;
+      }
+    }
+    return true;
+  };
+  EXPECT_TRUE(testing::WaitUntil(knows_the_last_readings, std::chrono::seconds(30)));
+  engine.Stop();
+  for (const SavedKeyState& key : engine.SaveAnalytics()) {
+    EXPECT_EQ(sink.snapshot_[key.device_id + "/" + key.sensor], key.bytes) << key.device_id;
+  }
 }
 
 TEST(ShardedEngineTest, DropPolicyRefusesWhenFull) {

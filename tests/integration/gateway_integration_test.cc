@@ -1,6 +1,7 @@
 // The edgeway binary as a user runs it, against a real mosquitto on a free port and a real
 // SQLite file: all three wire formats with invalid messages among them, a restart with messages
 // published during the gap, the demo, and command-line errors.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +11,7 @@
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
 #include "edgeway/store/store.h"
+#include "edgeway/stream/analytics.h"
 #include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -52,12 +54,17 @@ int64_t AnHourAgoS() {
 
 class GatewayIntegrationTest : public testing::BrokerTest {
  protected:
-  std::unique_ptr<Process> StartGateway(const std::string& tag) {
-    auto gw = std::make_unique<Process>(
-        std::vector<std::string>{EdgewayBinary(), "run", "--broker", broker_->url(), "--store", db_,
-                                 "--summary-json", dir_.File(tag + ".json"), "--log-level", "info",
-                                 "--http", "127.0.0.1:0"},
-        dir_.File(tag + ".log"));
+  // With `config`, the gateway reads it from a file of its own.
+  std::unique_ptr<Process> StartGateway(const std::string& tag, const std::string& config = "") {
+    std::vector<std::string> args = {
+        EdgewayBinary(), "run",  "--broker",       broker_->url(),
+        "--store",       db_,    "--summary-json", dir_.File(tag + ".json"),
+        "--log-level",   "info", "--http",         "127.0.0.1:0"};
+    if (!config.empty()) {
+      std::ofstream(dir_.File(tag + ".yaml")) << config;
+      args.insert(args.end(), {"--config", dir_.File(tag + ".yaml")});
+    }
+    auto gw = std::make_unique<Process>(args, dir_.File(tag + ".log"));
     // Subscribed once the log says so.
     EXPECT_TRUE(WaitUntil(
         [&] { return gw->output().find("gateway subscribed") != std::string::npos; }, kLong))
@@ -226,6 +233,50 @@ TEST_F(GatewayIntegrationTest, RestartLosesNothingPublishedDuringTheGap) {
   for (int i = 0; i < 3000; ++i) {
     EXPECT_DOUBLE_EQ((*readings)[i].value, i);  // ordered by time: each exactly once
   }
+}
+
+// A crash (SIGKILL: no stop, so nothing is saved at the end) does not send the detector back to
+// its warmup: the next start goes on from the last snapshot of the analytics state, and a spike
+// right after it is an anomaly (a fresh ensemble would still be learning).
+TEST_F(GatewayIntegrationTest, AfterACrashTheDetectorGoesOnFromItsLastSnapshot) {
+  const std::string config =
+      "analytics: {detector: ensemble, ensemble_warmup: 50, save_interval_s: 0.2}\n";
+  const int64_t base = AnHourAgoS();
+  auto publish = [&](int i, double value) {
+    Publish("devices/crash-1/telemetry",
+            fmt::format(R"({{"timestamp": {}, "temperature": {}}})", base + i, value));
+  };
+  auto first = StartGateway("before-crash", config);
+  for (int i = 0; i < 200; ++i) publish(i, 20 + 0.5 * std::sin(i));
+  ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
+  // Until a snapshot holds the last reading: restored, that reading is a redelivery.
+  auto snapshot_has_the_last_reading = [&] {
+    auto store = store::Store::Open({.path = db_, .read_only = true});
+    if (!store.ok()) return false;
+    auto saved = (*store)->LoadAnalyticsState();
+    if (!saved.ok() || saved->size() != 1) return false;
+    stream::KeyedAnalytics analytics({.detector = stream::DetectorKind::kEnsemble,
+                                      .ensemble_warmup = 50,
+                                      .skip_duplicates = true});
+    std::vector<Insight> insights;
+    return analytics.Restore((*saved)[0]) && analytics
+                                                 .Process({.device_id = "crash-1",
+                                                           .sensor = "temperature",
+                                                           .ts_ns = (base + 199) * 1'000'000'000},
+                                                          &insights)
+                                                 .duplicate;
+  };
+  ASSERT_TRUE(WaitUntil(snapshot_has_the_last_reading, kLong)) << first->output();
+  first->Signal(SIGKILL);
+  ASSERT_EQ(first->Wait(kLong), 128 + SIGKILL);
+
+  auto second = StartGateway("after-crash", config);
+  EXPECT_THAT(second->output(),
+              HasSubstr("analytics: 1 of 1 keys go on from the state saved by the last run"));
+  publish(200, 60);
+  ASSERT_TRUE(publisher_->WaitPublished(kLong).ok());
+  ASSERT_TRUE(WaitUntil([&] { return StoredReadings(db_) == 201; }, kLong)) << second->output();
+  EXPECT_EQ(StopGateway(*second, "after-crash")["anomalies_detected"], 1);
 }
 
 TEST_F(GatewayIntegrationTest, TwinCommandSetsDesiredWithOptimisticLocking) {

@@ -42,7 +42,10 @@ struct GatewayConfig {
   } ingest;
 
   stream::AnalyticsOptions analytics;
-  int64_t shards = 0;                       // 0: one per 4 cores, at least 1, at most 8
+  int64_t shards = 0;  // 0: one per 4 cores, at least 1, at most 8
+  // Seconds between snapshots of the analytics state of the keys that changed, for a start after
+  // a crash to go on from (it is saved at every stop too); 0: only at a stop.
+  double analytics_save_interval_s = 900;
   std::vector<stream::WindowSpec> windows;  // event-time windows; none by default
 
   struct Store {

@@ -31,8 +31,9 @@ struct GatewayStats {
   int64_t readings_stored = 0;
   int64_t readings_duplicate = 0;  // redelivered by the broker, recognised and not stored twice
   int64_t insights_stored = 0;
-  int64_t window_results_stored = 0;  // window results written, revisions included
-  uint64_t late_readings = 0;         // missed every window they belong to (kept in late_readings)
+  int64_t window_results_stored = 0;   // window results written, revisions included
+  uint64_t late_readings = 0;          // missed every window they belong to (kept in late_readings)
+  int64_t analytics_states_saved = 0;  // keys' analytics state saved by snapshots (not the stop)
   // Upstream outbox: messages queued, acknowledged upstream and deleted, dropped by the limit,
   // and waiting (as last read, every half second).
   int64_t outbox_enqueued = 0;

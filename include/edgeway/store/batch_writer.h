@@ -56,6 +56,9 @@ class BatchWriter {
   }
   int64_t outbox_enqueued() const { return outbox_enqueued_.load(std::memory_order_relaxed); }
   int64_t outbox_dropped() const { return outbox_dropped_.load(std::memory_order_relaxed); }
+  int64_t analytics_states_saved() const {
+    return analytics_states_saved_.load(std::memory_order_relaxed);
+  }
   int64_t rows_failed() const { return rows_failed_.load(std::memory_order_relaxed); }
   int64_t rows_expired() const { return rows_expired_.load(std::memory_order_relaxed); }
   int64_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
@@ -78,6 +81,7 @@ class BatchWriter {
   std::atomic<int64_t> late_readings_stored_{0};
   std::atomic<int64_t> outbox_enqueued_{0};
   std::atomic<int64_t> outbox_dropped_{0};
+  std::atomic<int64_t> analytics_states_saved_{0};
   std::atomic<int64_t> rows_failed_{0};
   std::atomic<int64_t> rows_expired_{0};
   std::atomic<int64_t> transactions_{0};

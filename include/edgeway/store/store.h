@@ -47,7 +47,8 @@ struct WriteStats {
   int64_t window_results_written = 0;  // new or revised
   int64_t late_readings_inserted = 0;
   int64_t outbox_enqueued = 0;
-  int64_t outbox_dropped = 0;  // by the outbox limit: old ones deleted, or new ones refused
+  int64_t outbox_dropped = 0;          // by the outbox limit: old ones deleted, or new ones refused
+  int64_t analytics_states_saved = 0;  // keys' analytics state, each in place of its last
 };
 
 struct ReadingQuery {
@@ -176,8 +177,9 @@ class Store {
   // Device twins as JSON documents (the twin module's format), by device.
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
-  // The analytics' state of every key, saved at a stop in place of what was saved before (none:
-  // cleared, once a start has taken it up), and loaded at the next start.
+  // The analytics' state of every key, saved at a stop in place of everything saved before
+  // (none: cleared, once a start has taken it up), and loaded at the next start. Write saves
+  // snapshots of some keys' state in between (ResultBatch::analytics_state).
   virtual absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) = 0;
   virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key

@@ -162,6 +162,14 @@ class KeyedAnalytics {
 
   // Every key's state, to go on from after a restart (a gateway saves it at its stop).
   std::vector<SavedKeyState> Save() const;
+  // A snapshot of what changed, for a start after a crash, taken a few keys at a time so that it
+  // never holds much more memory than one chunk: StartSnapshot picks the keys that took or
+  // remembered a reading since the last snapshot started (all of them the first time), unless a
+  // snapshot is still going on (false); each NextSnapshotChunk then saves the next of them, as
+  // they are at that moment, until their state reaches `max_bytes` (at least one key), and
+  // returns none once all are saved.
+  bool StartSnapshot();
+  std::vector<SavedKeyState> NextSnapshotChunk(size_t max_bytes);
   // Restores a key's state saved by Save with the same detector and window; false, and nothing
   // changes, for other options or bytes that are not such state.
   bool Restore(const SavedKeyState& saved);
@@ -187,7 +195,10 @@ class KeyedAnalytics {
     RecentTimes recent;
     std::unique_ptr<AnomalyDetector> ensemble;  // only with DetectorKind::kEnsemble
     Trend reported_trend = Trend::kStable;
+    bool changed = true;  // since the last StartSnapshot
   };
+
+  SavedKeyState SaveKey(const std::string& key, const KeyState& state) const;
 
   // The map key of (device, sensor), in key_buffer_.
   const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
@@ -196,6 +207,8 @@ class KeyedAnalytics {
   AnalyticsOptions options_;
   absl::flat_hash_map<std::string, KeyState> keys_;
   std::string key_buffer_;
+  std::vector<std::string> snapshot_;  // map keys the snapshot has still to save
+  size_t snapshot_next_ = 0;
 };
 
 }  // namespace edgeway::stream

@@ -30,6 +30,11 @@ struct EngineOptions {
   size_t queue_capacity = 65536;  // readings per shard queue
   OverflowPolicy overflow = OverflowPolicy::kBlock;
   size_t batch = 512;  // readings a shard takes from its queue at a time
+  // Every this often each shard hands the sink the state of its keys that changed since it last
+  // did (ResultBatch::analytics_state), a chunk of keys per batch, each with the results of the
+  // readings it covers: a start after a crash goes on from there. 0: never (SaveAnalytics after
+  // Stop is then the only way).
+  int64_t save_interval_ns = 0;
 };
 
 // Routes readings by a hash of the device to worker shards, so that one shard sees all of a
@@ -40,12 +45,12 @@ struct EngineOptions {
 // keeps it once too). Submit is thread-safe.
 class ShardedEngine {
  public:
-  // `saved`: the analytics' key states saved at the last stop (SaveAnalytics), restored so that
-  // each key goes on where it was (a state saved with other options is left out: that key starts
-  // afresh). `replay`: readings stored before a restart, oldest first, fed to the event-time
-  // windows (only; the analytics remember their times, to know them if they are delivered again)
-  // before the shards start, so that windows open at the restart close with all their readings.
-  // What they emit was stored before, and is not emitted again.
+  // `saved`: the analytics' key states saved by the last run (SaveAnalytics, or its snapshots),
+  // restored so that each key goes on where it was (a state saved with other options is left
+  // out: that key starts afresh). `replay`: readings stored before a restart, oldest first, fed to
+  // the event-time windows (only; the analytics remember their times, to know them if they are
+  // delivered again) before the shards start, so that windows open at the restart close with all
+  // their readings. What they emit was stored before, and is not emitted again.
   ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {},
                 std::span<const SavedKeyState> saved = {});
   ~ShardedEngine();

@@ -89,8 +89,8 @@ struct OutboxMessage {
   int64_t created_ns = 0;
 };
 
-// One (device, sensor) key's analytics state, saved at a gateway's stop to go on from at its
-// next start: opaque bytes (see stream::KeyedAnalytics::Save).
+// One (device, sensor) key's analytics state, saved now and then and at a gateway's stop, to go
+// on from at its next start: opaque bytes (see stream::KeyedAnalytics::Save).
 struct SavedKeyState {
   std::string device_id;
   std::string sensor;
@@ -104,10 +104,14 @@ struct ResultBatch {
   std::vector<WindowResult> windows;
   std::vector<LateReading> late;
   std::vector<OutboxMessage> outbox;  // for upstream, in the same transaction
+  // Keys' analytics state as of the end of this batch, each in place of what the store had for
+  // its key: a snapshot, for a start after a crash to go on from.
+  std::vector<SavedKeyState> analytics_state;
 
   bool empty() const { return rows() == 0; }
   size_t rows() const {
-    return readings.size() + insights.size() + windows.size() + late.size() + outbox.size();
+    return readings.size() + insights.size() + windows.size() + late.size() + outbox.size() +
+           analytics_state.size();
   }
 };
 
