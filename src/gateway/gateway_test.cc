@@ -98,6 +98,7 @@ TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
   EXPECT_FALSE(Gateway::Start({.config = broken}).ok());
   auto gw = Gateway::Start({.config = config});
   ASSERT_TRUE(gw.ok()) << gw.status();
+  EXPECT_EQ((*gw)->stats().keys, 1u);  // restored before any reading
   Publish(start + 200, 60);
   ASSERT_TRUE(
       testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));

@@ -28,7 +28,10 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
     results.clear();
     late.clear();
   }
-  for (auto& shard : shards_) shard->windows.Revise(&results);
+  for (auto& shard : shards_) {
+    shard->windows.Revise(&results);
+    shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);  // restored, replayed
+  }
   for (auto& shard : shards_) {
     Shard* s = shard.get();
     s->thread = std::thread([this, s] { Run(s); });
