@@ -66,6 +66,10 @@ void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
     ReadSeconds(w, "gap_s", &spec.gap_ns, kMinLength);
     ReadSeconds(w, "watermark_delay_s", &spec.watermark_delay_ns, 0);
     ReadSeconds(w, "allowed_lateness_s", &spec.allowed_lateness_ns, 0);
+    // By default a key's windows close once it has been silent for as long as a window would
+    // have taken to close, had its readings gone on.
+    spec.idle_timeout_ns = (aligned ? spec.size_ns : spec.gap_ns) + spec.watermark_delay_ns;
+    ReadSeconds(w, "idle_timeout_s", &spec.idle_timeout_ns, 0);
     if (spec.kind == stream::WindowKind::kSliding && spec.slide_ns > 0) {
       if (spec.slide_ns > spec.size_ns || spec.size_ns % spec.slide_ns != 0) {
         w.Fail("slide_s", "must divide size_s (a window then starts every slide_s)");

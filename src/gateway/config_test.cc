@@ -178,9 +178,11 @@ windows:
     type: sliding
     size_s: 300
     slide_s: 0.5
+    idle_timeout_s: 0
   - name: bursts
     type: session
     gap_s: 30
+    idle_timeout_s: 600
 )",
                        "edgeway.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -193,6 +195,9 @@ windows:
   EXPECT_EQ(t.allowed_lateness_ns, 30 * kNsPerSecond);
   EXPECT_EQ(t.sensors, std::vector<std::string>{"temperature"});
   EXPECT_EQ(t.percentiles, (std::vector<double>{50, 95}));
+  EXPECT_EQ(t.idle_timeout_ns, 65 * kNsPerSecond);  // by default, size_s + watermark_delay_s
+  EXPECT_EQ(c->windows[1].idle_timeout_ns, 0);
+  EXPECT_EQ(c->windows[2].idle_timeout_ns, 600 * kNsPerSecond);
   EXPECT_EQ(c->windows[1].kind, stream::WindowKind::kSliding);
   EXPECT_EQ(c->windows[1].slide_ns, kNsPerSecond / 2);
   EXPECT_EQ(c->windows[1].percentiles, (std::vector<double>{50, 90, 99}));

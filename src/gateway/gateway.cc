@@ -309,7 +309,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
           .shards = shards,
           .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
           .overflow = c.ingest.overflow,
-          .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond)},
+          .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond),
+          .clock = impl->options.clock},
       impl.get(), replay, *saved);
   std::vector<Reading>().swap(replay);
   const bool restored = !saved->empty();

@@ -78,6 +78,24 @@ TEST_F(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
   EXPECT_DOUBLE_EQ(windows[0].mean, 3);
 }
 
+// A device that stops sending still gets the result of its last window, once it has been silent
+// for the window's idle timeout.
+TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
+  const GatewayConfig config =
+      Config("windows: [{name: 10s, type: tumbling, size_s: 10, idle_timeout_s: 1}]");
+  auto gw = Gateway::Start({.config = config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  for (int s : {7, 8, 9}) Publish(base_ + s, s);  // silent for a second more, and it closes
+  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
+                                 milliseconds(10000)));
+  (*gw)->Stop();
+  std::vector<WindowResult> windows = StoredWindows(config);
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_EQ(windows[0].start_ns, base_ * kNsPerSecond);
+  EXPECT_EQ(windows[0].count, 3u);
+  EXPECT_DOUBLE_EQ(windows[0].mean, 8);
+}
+
 // A restart does not blind the detector: each key's state is saved at the stop and goes on at
 // the start, so a spike right after it is an anomaly (a fresh ensemble would still be learning).
 TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {

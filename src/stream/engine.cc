@@ -4,13 +4,11 @@
 #include <iterator>
 #include <string_view>
 
-#include "edgeway/core/clock.h"
-
 namespace edgeway::stream {
 
 ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
                              std::span<const Reading> replay, std::span<const SavedKeyState> saved)
-    : options_(options), sink_(sink) {
+    : options_(options), sink_(sink), started_ns_(options.clock->NowNs()) {
   if (options_.shards == 0) options_.shards = 1;
   options_.analytics.skip_duplicates = true;  // MQTT delivers at least once
   for (size_t i = 0; i < options_.shards; ++i) {
@@ -58,6 +56,9 @@ namespace {
 constexpr size_t kSnapshotChunkBytes = 256 * 1024;
 constexpr int64_t kSnapshotChunkInterval = 100 * kNsPerMs;
 
+// How often a shard looks for keys whose windows are idle.
+constexpr int64_t kIdleCheckInterval = kNsPerSecond;
+
 }  // namespace
 
 void ShardedEngine::Run(Shard* shard) {
@@ -66,6 +67,7 @@ void ShardedEngine::Run(Shard* shard) {
   const int64_t save_every = options_.save_interval_ns;
   int64_t next_save = save_every > 0 ? MonotonicNs() + save_every : 0;
   int64_t next_chunk = 0;
+  int64_t next_idle_check = MonotonicNs() + kIdleCheckInterval;
   while (true) {
     if (!shard->queue.PopBatch(&out.readings, options_.batch, std::chrono::milliseconds(100))) {
       break;
@@ -86,7 +88,11 @@ void ShardedEngine::Run(Shard* shard) {
       shard->late.fetch_add(out.late.size(), std::memory_order_relaxed);
       shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
     }
-    const int64_t now = next_save > 0 ? MonotonicNs() : 0;
+    const int64_t now = MonotonicNs();
+    if (now >= next_idle_check && !shard->windows.empty()) {
+      shard->windows.Idle(options_.clock->NowNs(), started_ns_, &out.windows);
+      next_idle_check = now + kIdleCheckInterval;
+    }
     if (next_save > 0 && now >= next_save && shard->analytics.StartSnapshot()) {
       next_save = now + save_every;
     }

@@ -119,6 +119,38 @@ TEST(ShardedEngineTest, ShardsSnapshotTheirKeysStateNowAndThen) {
   }
 }
 
+// The shards ask their windows about silent keys every second, by the engine's clock: the last
+// window of a device that stopped sending closes once the idle timeout has passed on it.
+TEST(ShardedEngineTest, TheWindowsOfASilentKeyCloseByTheEnginesClock) {
+  CollectingSink sink;
+  ManualClock clock(1'000'000 * kNsPerSecond);
+  ShardedEngine engine({.windows = {{.name = "10s",
+                                     .size_ns = 10 * kNsPerSecond,
+                                     .idle_timeout_ns = 30 * kNsPerSecond}},
+                        .shards = 2,
+                        .clock = &clock},
+                       &sink);
+  for (int s = 0; s < 5; ++s) {
+    ASSERT_TRUE(engine.Submit({.device_id = "dev",
+                               .sensor = "t",
+                               .ts_ns = s * kNsPerSecond,
+                               .value = static_cast<double>(s),
+                               .received_ns = clock.NowNs()}));
+  }
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return engine.processed() == 5; }, std::chrono::seconds(10)));
+  clock.Advance(30 * kNsPerSecond);
+  auto closed = [&] {
+    std::lock_guard lock(sink.mu_);
+    return !sink.windows_.empty();
+  };
+  EXPECT_TRUE(testing::WaitUntil(closed, std::chrono::seconds(10)));
+  engine.Stop();
+  ASSERT_EQ(sink.windows_.size(), 1u);
+  EXPECT_EQ(sink.windows_[0].count, 5u);
+  EXPECT_DOUBLE_EQ(sink.windows_[0].mean, 2);
+}
+
 TEST(ShardedEngineTest, DropPolicyRefusesWhenFull) {
   // A sink that blocks the only shard until released, so its queue fills.
   struct GateSink : ResultSink {

@@ -171,18 +171,31 @@ void KeyWindows::Add(const Reading& reading, std::vector<WindowResult>* results,
     sensor_ = reading.sensor;
   }
   const int64_t t = reading.ts_ns;
+  // Late or not, a reading says the key is not idle.
+  last_received_ns_ = std::max(last_received_ns_, reading.received_ns);
   const bool session = spec_->kind == WindowKind::kSession;
   if (!(session ? AddSession(t, reading.value) : AddAligned(t, reading.value))) {
     late->push_back({.window = spec_->name, .reading = reading, .watermark_ns = watermark_});
     return;
   }
-  const int64_t watermark = t - spec_->watermark_delay_ns;
+  newest_ = std::max(newest_, t);
+  AdvanceWatermark(t - spec_->watermark_delay_ns, results);
+}
+
+void KeyWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results) {
+  if (spec_->idle_timeout_ns <= 0 || newest_ == INT64_MIN || last_received_ns_ == 0) return;
+  const int64_t silent = now_ns - std::max(last_received_ns_, since_ns);
+  if (silent < spec_->idle_timeout_ns) return;
+  AdvanceWatermark(newest_ + silent - spec_->watermark_delay_ns, results);
+}
+
+void KeyWindows::AdvanceWatermark(int64_t watermark, std::vector<WindowResult>* results) {
   if (watermark <= watermark_) return;
   const int64_t before = watermark_;
   watermark_ = watermark;
   // Close the windows that end in (before, watermark]; then let go of the gone, a prefix as ends
   // grow with starts (equal sizes, or sessions that do not overlap), revising the changed first.
-  if (session) {
+  if (spec_->kind == WindowKind::kSession) {
     for (Session& s : sessions_) {
       if (s.end > before && s.end <= watermark_) EmitSession(&s, results);
     }
@@ -278,6 +291,12 @@ void KeyedWindows::Flush(std::vector<WindowResult>* results) {
   revising_.clear();
   for (auto& [key, windows] : keys_) {
     for (KeyWindows& w : windows) w.Flush(results);
+  }
+}
+
+void KeyedWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results) {
+  for (auto& [key, windows] : keys_) {
+    for (KeyWindows& w : windows) w.Idle(now_ns, since_ns, results);
   }
 }
 

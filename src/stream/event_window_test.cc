@@ -86,6 +86,71 @@ TEST(KeyWindowsTest, TumblingWindowClosesWhenTheWatermarkPassesItsEnd) {
   EXPECT_EQ(h.windows.open_windows(), 1u);  // [10, 20) holds 12
 }
 
+// A key that falls silent does not hold its windows open for ever: after the idle timeout by the
+// gateway's clock, its watermark moves on with that clock, from its newest event time (the
+// device's clock may be far off the gateway's), and silence counts from the engine's start.
+TEST(KeyWindowsTest, AnIdleKeysWatermarkMovesOnWithTheGatewaysClock) {
+  WindowSpec spec = Tumbling(10, /*delay_s=*/2, /*lateness_s=*/10);
+  spec.idle_timeout_ns = 12 * kS;
+  KeyWindows windows(&spec);
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  const int64_t gateway = 1'000'000 * kS;  // the device's clock reads 0 at the gateway's 1e6 s
+  auto add = [&](double seconds) {
+    Reading r = At(seconds, seconds);
+    r.received_ns = gateway + r.ts_ns;
+    windows.Add(r, &results, &late);
+  };
+  for (double t : {1, 4, 8}) add(t);
+  windows.Idle(gateway + 19 * kS, gateway, &results);  // silent for 11 s
+  EXPECT_THAT(results, IsEmpty());
+  windows.Idle(gateway + 20 * kS, gateway, &results);  // 12 s: the watermark is 8 + 12 - 2
+  EXPECT_EQ(windows.watermark(), 18 * kS);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].start_ns, 0);
+  EXPECT_EQ(results[0].count, 3u);
+  // The device again, with a reading from before: late, within the lateness, so a revision.
+  add(9);
+  windows.Revise(&results);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].count, 4u);
+  EXPECT_EQ(results[1].revision, 1u);
+  EXPECT_THAT(late, IsEmpty());
+
+  // Silence before the engine started does not count; a key with no receive times, or a spec
+  // without a timeout, never goes idle.
+  KeyWindows restarted(&spec);
+  Reading r = At(1, 1);
+  r.received_ns = gateway;
+  restarted.Add(r, &results, &late);
+  restarted.Idle(gateway + 100 * kS, gateway + 95 * kS, &results);
+  EXPECT_EQ(restarted.open_windows(), 1u);
+  KeyWindows unknown(&spec);
+  unknown.Add(At(1, 1), &results, &late);
+  unknown.Idle(gateway + 100 * kS, 0, &results);
+  EXPECT_EQ(unknown.open_windows(), 1u);
+  WindowSpec never = Tumbling(10);
+  KeyWindows patient(&never);
+  patient.Add(r, &results, &late);
+  patient.Idle(gateway + 100 * kS, 0, &results);
+  EXPECT_EQ(patient.open_windows(), 1u);
+
+  // A session closes the same way.
+  WindowSpec session = {
+      .name = "s", .kind = WindowKind::kSession, .gap_ns = 5 * kS, .idle_timeout_ns = 5 * kS};
+  KeyWindows sessions(&session);
+  std::vector<WindowResult> closed;
+  for (double t : {1, 2}) {
+    Reading s = At(t, t);
+    s.received_ns = gateway + s.ts_ns;
+    sessions.Add(s, &closed, &late);
+  }
+  sessions.Idle(gateway + 7 * kS, 0, &closed);
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].end_ns, 7 * kS);
+  EXPECT_EQ(closed[0].count, 2u);
+}
+
 TEST(KeyWindowsTest, OutOfOrderReadingsWithinTheDelayAreCounted) {
   Harness h(Tumbling(10, /*delay_s=*/5));
   h.Add(1, 1);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "edgeway/core/bounded_queue.h"
+#include "edgeway/core/clock.h"
 #include "edgeway/stream/analytics.h"
 #include "edgeway/stream/event_window.h"
 #include "edgeway/telemetry/reading.h"
@@ -35,6 +36,9 @@ struct EngineOptions {
   // readings it covers: a start after a crash goes on from there. 0: never (SaveAnalytics after
   // Stop is then the only way).
   int64_t save_interval_ns = 0;
+  // The clock readings' received_ns come from: a shard checks it every second for keys whose
+  // windows are idle (WindowSpec::idle_timeout_ns).
+  Clock* clock = Clock::Real();
 };
 
 // Routes readings by a hash of the device to worker shards, so that one shard sees all of a
@@ -97,6 +101,7 @@ class ShardedEngine {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> stopped_{false};
   size_t restored_ = 0;
+  int64_t started_ns_ = 0;  // on options_.clock
 };
 
 }  // namespace edgeway::stream

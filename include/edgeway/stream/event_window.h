@@ -25,6 +25,12 @@ const char* WindowKindName(WindowKind kind);
 // `allowed_lateness_ns` longer: a reading that still falls in it updates the result (emitted
 // again with the next revision). A reading whose windows are all gone is a LateReading, the side
 // output, and counted; it is never silently dropped. Windows are aligned to the Unix epoch.
+//
+// A key that falls silent would hold its last windows open for ever. Once no reading of it has
+// arrived for `idle_timeout_ns` of the gateway's clock (Reading::received_ns), its watermark
+// moves on with that clock instead: its newest event time plus the silence, less the delay. The
+// silence counts from the engine's start at the earliest: what a device sent while the gateway
+// was down is still on time when the broker delivers it.
 struct WindowSpec {
   std::string name;
   WindowKind kind = WindowKind::kTumbling;
@@ -33,6 +39,7 @@ struct WindowSpec {
   int64_t gap_ns = 0;    // session
   int64_t watermark_delay_ns = 0;
   int64_t allowed_lateness_ns = 0;
+  int64_t idle_timeout_ns = 0;                     // 0: a silent key's watermark stays
   std::vector<std::string> sensors;                // empty: every sensor
   std::vector<double> percentiles = {50, 90, 99};  // in [0, 100]
 
@@ -63,6 +70,10 @@ class KeyWindows {
            std::vector<LateReading>* late);
   // Appends to `results` every closed window that late readings changed since the last call.
   void Revise(std::vector<WindowResult>* results);
+  // At `now_ns` on the gateway's clock, with the engine started at `since_ns`: moves the
+  // watermark of a key silent for the spec's idle timeout on (see WindowSpec), appending to
+  // `results` the windows it closes.
+  void Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results);
   // Whether a late reading changed a closed window since the last Revise (or Flush).
   bool revising() const { return revising_; }
   // End of input: revises and closes every window still open, as if the watermark had reached
@@ -93,6 +104,9 @@ class KeyWindows {
     bool changed = false;
   };
   int64_t slide() const;
+  // Moves the watermark to `watermark` if that is later: closes the windows that end by it, and
+  // lets go of the gone.
+  void AdvanceWatermark(int64_t watermark, std::vector<WindowResult>* results);
   // The start of the first aligned window that ends after `t`.
   int64_t FirstEndingAfter(int64_t t) const;
   // The first aligned window start that is not gone (INT64_MIN before the first watermark).
@@ -117,6 +131,8 @@ class KeyWindows {
   const WindowSpec* spec_;
   std::string device_id_, sensor_;
   int64_t watermark_ = INT64_MIN;
+  int64_t newest_ = INT64_MIN;     // event time of the newest reading taken
+  int64_t last_received_ns_ = 0;   // when the last reading arrived (0: not known)
   std::vector<Slice> slices_;      // tumbling and sliding, by start
   std::vector<Closed> closed_;     // tumbling and sliding, by start
   std::vector<Session> sessions_;  // by start; they never overlap
@@ -134,6 +150,8 @@ class KeyedWindows {
   // The closed windows that late readings changed since the last call, once each: at the end of
   // a batch of readings.
   void Revise(std::vector<WindowResult>* results);
+  // KeyWindows::Idle for every key.
+  void Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results);
   void Flush(std::vector<WindowResult>* results);
 
   bool empty() const { return specs_.empty(); }
