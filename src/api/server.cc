@@ -509,6 +509,8 @@ struct ApiServer::Impl {
     metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);
     metric("edgeway_devices", "gauge", "Distinct devices seen.", s.devices);
     metric("edgeway_keys", "gauge", "Distinct (device, sensor) keys with analytics state.", s.keys);
+    metric("edgeway_keys_forgotten_total", "counter",
+           "Keys dropped after analytics.forget_after_s without a reading.", s.keys_forgotten);
     out +=
         "# HELP edgeway_queue_depth Items waiting in a queue.\n# TYPE edgeway_queue_depth gauge\n";
     out += StrCat("edgeway_queue_depth{queue=\"shards\"} ", s.queued, "\n");

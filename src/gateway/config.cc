@@ -149,6 +149,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     a.Read("holt_beta", &o.holt_beta, 0, 1);
     a.Read("shards", &c.shards, 0, 256);
     a.Read("save_interval_s", &c.analytics_save_interval_s, 0, 7 * 24 * 3600);
+    a.Read("forget_after_s", &c.analytics_forget_after_s, 0, 10 * 365 * 24 * 3600.0);
     a.ReadEnum<stream::DetectorKind>(
         "detector", &o.detector,
         {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});

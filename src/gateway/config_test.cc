@@ -92,6 +92,7 @@ TEST(ConfigTest, ExampleConfigInTheRepoParsesToTheDefaults) {
   EXPECT_EQ(example->store.group_commit_ms, defaults->store.group_commit_ms);
   EXPECT_EQ(example->shards, defaults->shards);
   EXPECT_DOUBLE_EQ(example->analytics_save_interval_s, defaults->analytics_save_interval_s);
+  EXPECT_DOUBLE_EQ(example->analytics_forget_after_s, defaults->analytics_forget_after_s);
   EXPECT_EQ(example->http.listen, defaults->http.listen);
   EXPECT_EQ(example->analytics.detector, defaults->analytics.detector);
   EXPECT_DOUBLE_EQ(example->analytics.anomaly_threshold, defaults->analytics.anomaly_threshold);

@@ -310,6 +310,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
           .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),
           .overflow = c.ingest.overflow,
           .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond),
+          .forget_after_ns = static_cast<int64_t>(c.analytics_forget_after_s * kNsPerSecond),
           .clock = impl->options.clock},
       impl.get(), replay, *saved);
   std::vector<Reading>().swap(replay);
@@ -440,6 +441,7 @@ GatewayStats Gateway::stats() const {
   s.store_failed = i.writer->rows_failed();
   s.devices = i.device_count.load(std::memory_order_relaxed);
   s.keys = i.engine->keys();
+  s.keys_forgotten = i.engine->keys_forgotten();
   s.queued = i.engine->queued();
   s.store_queued_batches = i.writer->queued_batches();
   return s;
@@ -476,6 +478,7 @@ nlohmann::json Gateway::Summary() const {
       {"store_failed", s.store_failed},
       {"devices", s.devices},
       {"keys", s.keys},
+      {"keys_forgotten", s.keys_forgotten},
       {"broker", impl_->broker_url},
       {"store", impl_->options.config.store.path},
   };

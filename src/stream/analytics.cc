@@ -141,8 +141,10 @@ KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
   const std::string& key = KeyOf(reading.device_id, reading.sensor);
   auto it = keys_.find(key);
   if (it == keys_.end()) it = keys_.try_emplace(key, options_).first;
-  it->second.changed = true;  // by whoever asked for it
-  return it->second;
+  KeyState& state = it->second;
+  state.changed = true;  // by whoever asked for it
+  state.last_received_ns = std::max(state.last_received_ns, reading.received_ns);
+  return state;
 }
 
 void KeyedAnalytics::Remember(const Reading& reading) {
@@ -300,8 +302,9 @@ bool KeyedAnalytics::StartSnapshot() {
 std::vector<SavedKeyState> KeyedAnalytics::NextSnapshotChunk(size_t max_bytes) {
   std::vector<SavedKeyState> out;
   for (size_t bytes = 0; snapshot_next_ < snapshot_.size() && bytes < max_bytes; ++snapshot_next_) {
-    const std::string& key = snapshot_[snapshot_next_];
-    out.push_back(SaveKey(key, keys_.at(key)));  // keys are never removed
+    auto it = keys_.find(snapshot_[snapshot_next_]);
+    if (it == keys_.end()) continue;  // forgotten since the snapshot started
+    out.push_back(SaveKey(it->first, it->second));
     bytes += out.back().bytes.size();
   }
   if (snapshot_next_ == snapshot_.size()) {  // done: its memory too
@@ -332,6 +335,16 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   state.changed = false;  // the state as saved
   keys_.insert_or_assign(KeyOf(saved.device_id, saved.sensor), std::move(state));
   return true;
+}
+
+std::vector<std::string> KeyedAnalytics::Forget(int64_t cutoff_ns, int64_t since_ns) {
+  std::vector<std::string> forgotten;
+  absl::erase_if(keys_, [&](const auto& entry) {
+    if (std::max(entry.second.last_received_ns, since_ns) >= cutoff_ns) return false;
+    forgotten.push_back(entry.first);
+    return true;
+  });
+  return forgotten;
 }
 
 size_t KeyedAnalytics::bytes_per_key() const {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -10,7 +11,9 @@
 namespace edgeway::stream {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 Reading R(std::string sensor, double value, int64_t ts = 0) {
   Reading r;
@@ -256,6 +259,33 @@ TEST(KeyedAnalyticsTest, ASnapshotSavesTheKeysThatChangedSinceTheLast) {
   EXPECT_TRUE(snapshot(restored).empty());
   restored.Process(R("a", 32, 32), &insights);
   EXPECT_EQ(snapshot(restored).size(), 1u);
+}
+
+// Keys whose last reading arrived before the cutoff are dropped, none for silence before the
+// engine started; a snapshot under way skips them.
+TEST(KeyedAnalyticsTest, KeysSilentSinceTheCutoffAreForgotten) {
+  KeyedAnalytics analytics({});
+  std::vector<Insight> insights;
+  auto add = [&](const char* sensor, int64_t received) {
+    Reading r = R(sensor, 1, received);
+    r.received_ns = received;
+    analytics.Process(r, &insights);
+  };
+  add("a", 100);
+  add("b", 200);
+  add("c", 300);
+  EXPECT_THAT(analytics.Forget(/*cutoff_ns=*/250, /*since_ns=*/260), IsEmpty());  // started since
+  ASSERT_TRUE(analytics.StartSnapshot());
+  EXPECT_THAT(analytics.Forget(/*cutoff_ns=*/150, /*since_ns=*/0),
+              ElementsAre(std::string("dev-1\0a", 7)));
+  EXPECT_EQ(analytics.keys(), 2u);
+  std::set<std::string> saved;
+  for (const SavedKeyState& k : analytics.NextSnapshotChunk(SIZE_MAX)) saved.insert(k.sensor);
+  EXPECT_EQ(saved, (std::set<std::string>{"b", "c"}));
+  EXPECT_EQ(analytics.Forget(250, 0).size(), 1u);  // b
+  EXPECT_THAT(analytics.Forget(250, 0), IsEmpty());
+  add("b", 400);  // back, afresh
+  EXPECT_EQ(analytics.keys(), 2u);
 }
 
 TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {

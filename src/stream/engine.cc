@@ -56,8 +56,9 @@ namespace {
 constexpr size_t kSnapshotChunkBytes = 256 * 1024;
 constexpr int64_t kSnapshotChunkInterval = 100 * kNsPerMs;
 
-// How often a shard looks for keys whose windows are idle.
-constexpr int64_t kIdleCheckInterval = kNsPerSecond;
+// How often a shard looks for keys whose windows are idle, and for keys to forget: a pass over
+// its keys, about 2 ms for 30,000 with a window each.
+constexpr int64_t kHousekeepingInterval = kNsPerSecond;
 
 }  // namespace
 
@@ -67,7 +68,7 @@ void ShardedEngine::Run(Shard* shard) {
   const int64_t save_every = options_.save_interval_ns;
   int64_t next_save = save_every > 0 ? MonotonicNs() + save_every : 0;
   int64_t next_chunk = 0;
-  int64_t next_idle_check = MonotonicNs() + kIdleCheckInterval;
+  int64_t next_housekeeping = MonotonicNs() + kHousekeepingInterval;
   while (true) {
     if (!shard->queue.PopBatch(&out.readings, options_.batch, std::chrono::milliseconds(100))) {
       break;
@@ -89,9 +90,18 @@ void ShardedEngine::Run(Shard* shard) {
       shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
     }
     const int64_t now = MonotonicNs();
-    if (now >= next_idle_check && !shard->windows.empty()) {
-      shard->windows.Idle(options_.clock->NowNs(), started_ns_, &out.windows);
-      next_idle_check = now + kIdleCheckInterval;
+    if (now >= next_housekeeping) {
+      // Windows of keys gone silent move on; keys silent for too long are forgotten.
+      const int64_t wall = options_.clock->NowNs();
+      if (!shard->windows.empty()) shard->windows.Idle(wall, started_ns_, &out.windows);
+      if (options_.forget_after_ns > 0) {
+        const int64_t cutoff = wall - options_.forget_after_ns;
+        const std::vector<std::string> forgotten = shard->analytics.Forget(cutoff, started_ns_);
+        shard->windows.Forget(forgotten, &out.windows);
+        shard->forgotten.fetch_add(forgotten.size(), std::memory_order_relaxed);
+        shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
+      }
+      next_housekeeping = now + kHousekeepingInterval;
     }
     if (next_save > 0 && now >= next_save && shard->analytics.StartSnapshot()) {
       next_save = now + save_every;
@@ -134,6 +144,7 @@ uint64_t ShardedEngine::processed() const { return Sum(&Shard::processed); }
 uint64_t ShardedEngine::anomalies() const { return Sum(&Shard::anomalies); }
 uint64_t ShardedEngine::stuck_sensors() const { return Sum(&Shard::stuck); }
 uint64_t ShardedEngine::late_readings() const { return Sum(&Shard::late); }
+uint64_t ShardedEngine::keys_forgotten() const { return Sum(&Shard::forgotten); }
 size_t ShardedEngine::queued() const {
   size_t n = 0;
   for (const auto& s : shards_) n += s->queue.size();

@@ -151,6 +151,39 @@ TEST(ShardedEngineTest, TheWindowsOfASilentKeyCloseByTheEnginesClock) {
   EXPECT_DOUBLE_EQ(sink.windows_[0].mean, 2);
 }
 
+// Keys no reading arrived for in forget_after_ns (by the engine's clock) are dropped, their open
+// windows closed first.
+TEST(ShardedEngineTest, KeysSilentForTooLongAreForgotten) {
+  CollectingSink sink;
+  ManualClock clock(1'000'000 * kNsPerSecond);
+  ShardedEngine engine({.windows = {{.name = "10s", .size_ns = 10 * kNsPerSecond}},
+                        .shards = 2,
+                        .forget_after_ns = 3600 * kNsPerSecond,
+                        .clock = &clock},
+                       &sink);
+  auto submit = [&](const char* device) {
+    ASSERT_TRUE(engine.Submit({.device_id = device,
+                               .sensor = "t",
+                               .ts_ns = 0,
+                               .value = 1,
+                               .received_ns = clock.NowNs()}));
+  };
+  submit("gone");
+  submit("stays");
+  clock.Advance(3000 * kNsPerSecond);
+  submit("stays");  // a redelivery, but a sign of life
+  submit("new");
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return engine.processed() == 4; }, std::chrono::seconds(10)));
+  clock.Advance(601 * kNsPerSecond);  // "gone" silent for 3601 s
+  EXPECT_TRUE(
+      testing::WaitUntil([&] { return engine.keys_forgotten() == 1; }, std::chrono::seconds(10)));
+  engine.Stop();
+  EXPECT_EQ(engine.keys(), 2u);
+  ASSERT_EQ(sink.windows_.size(), 1u);  // gone's open window, closed as it was forgotten
+  EXPECT_EQ(sink.windows_[0].device_id, "gone");
+}
+
 TEST(ShardedEngineTest, DropPolicyRefusesWhenFull) {
   // A sink that blocks the only shard until released, so its queue fills.
   struct GateSink : ResultSink {

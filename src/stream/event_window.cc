@@ -300,6 +300,16 @@ void KeyedWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResu
   }
 }
 
+void KeyedWindows::Forget(std::span<const std::string> keys, std::vector<WindowResult>* results) {
+  Revise(results);  // nothing points into the keys after this
+  for (const std::string& key : keys) {
+    auto it = keys_.find(key);
+    if (it == keys_.end()) continue;
+    for (KeyWindows& w : it->second) w.Flush(results);
+    keys_.erase(it);
+  }
+}
+
 size_t KeyedWindows::open_windows() const {
   size_t n = 0;
   for (const auto& [key, windows] : keys_) {

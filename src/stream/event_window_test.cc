@@ -151,6 +151,24 @@ TEST(KeyWindowsTest, AnIdleKeysWatermarkMovesOnWithTheGatewaysClock) {
   EXPECT_EQ(closed[0].count, 2u);
 }
 
+// A forgotten key's open windows are closed first.
+TEST(KeyedWindowsTest, ForgottenKeysCloseTheirOpenWindowsFirst) {
+  KeyedWindows windows({Tumbling(10)});
+  std::vector<WindowResult> results;
+  std::vector<LateReading> late;
+  for (const char* device : {"quiet", "busy"}) {
+    for (double t : {1, 2, 12}) windows.Process(At(t, t, device), &results, &late);
+  }
+  ASSERT_EQ(results.size(), 2u);  // [0, 10) of each
+  const std::string quiet("quiet\0t", 7);
+  windows.Forget(std::vector<std::string>{quiet, "unknown"}, &results);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[2].device_id, "quiet");
+  EXPECT_EQ(results[2].start_ns, 10 * kS);
+  EXPECT_EQ(results[2].count, 1u);
+  EXPECT_EQ(windows.open_windows(), 1u);  // busy's [10, 20)
+}
+
 TEST(KeyWindowsTest, OutOfOrderReadingsWithinTheDelayAreCounted) {
   Harness h(Tumbling(10, /*delay_s=*/5));
   h.Add(1, 1);

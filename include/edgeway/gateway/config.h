@@ -46,6 +46,9 @@ struct GatewayConfig {
   // Seconds between snapshots of the analytics state of the keys that changed, for a start after
   // a crash to go on from (it is saved at every stop too); 0: only at a stop.
   double analytics_save_interval_s = 900;
+  // Seconds without a reading after which a key's analytics and windows are dropped (its open
+  // windows closed first), so that the memory follows the devices that report; 0: never.
+  double analytics_forget_after_s = 7 * 24 * 3600;
   std::vector<stream::WindowSpec> windows;  // event-time windows; none by default
 
   struct Store {

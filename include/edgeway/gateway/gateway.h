@@ -45,6 +45,7 @@ struct GatewayStats {
   int64_t store_failed = 0;           // rows lost to store errors after retries
   uint64_t devices = 0;               // distinct devices seen
   uint64_t keys = 0;                  // distinct (device, sensor) keys with state
+  uint64_t keys_forgotten = 0;        // dropped after analytics.forget_after_s without a reading
   uint64_t queued = 0;                // readings waiting in shard queues
   uint64_t store_queued_batches = 0;  // result batches waiting for the store writer
 };

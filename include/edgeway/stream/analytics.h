@@ -174,6 +174,12 @@ class KeyedAnalytics {
   // changes, for other options or bytes that are not such state.
   bool Restore(const SavedKeyState& saved);
 
+  // Drops the keys whose last reading arrived (Reading::received_ns) before `cutoff_ns`, counting
+  // none before `since_ns` (when the engine started: a restored key has not been silent while the
+  // gateway was down); returns their map keys (see KeyedWindows::Forget). A key that comes back
+  // learns afresh.
+  std::vector<std::string> Forget(int64_t cutoff_ns, int64_t since_ns);
+
   size_t keys() const { return keys_.size(); }
   // Rough bytes of state per key, for capacity planning.
   size_t bytes_per_key() const;
@@ -195,7 +201,8 @@ class KeyedAnalytics {
     RecentTimes recent;
     std::unique_ptr<AnomalyDetector> ensemble;  // only with DetectorKind::kEnsemble
     Trend reported_trend = Trend::kStable;
-    bool changed = true;  // since the last StartSnapshot
+    bool changed = true;           // since the last StartSnapshot
+    int64_t last_received_ns = 0;  // of its newest reading, by the gateway's clock
   };
 
   SavedKeyState SaveKey(const std::string& key, const KeyState& state) const;

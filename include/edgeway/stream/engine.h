@@ -36,8 +36,12 @@ struct EngineOptions {
   // readings it covers: a start after a crash goes on from there. 0: never (SaveAnalytics after
   // Stop is then the only way).
   int64_t save_interval_ns = 0;
+  // Keys (their analytics and windows) that no reading arrived for in this long are dropped,
+  // their open windows closed first; 0: never. Bounds the memory of a fleet whose devices come
+  // and go.
+  int64_t forget_after_ns = 0;
   // The clock readings' received_ns come from: a shard checks it every second for keys whose
-  // windows are idle (WindowSpec::idle_timeout_ns).
+  // windows are idle (WindowSpec::idle_timeout_ns), and for keys to forget.
   Clock* clock = Clock::Real();
 };
 
@@ -73,8 +77,9 @@ class ShardedEngine {
 
   uint64_t processed() const;
   uint64_t anomalies() const;
-  uint64_t stuck_sensors() const;  // stuck insights (a sensor reading one value for too long)
-  uint64_t late_readings() const;  // readings that missed every window they belong to
+  uint64_t stuck_sensors() const;   // stuck insights (a sensor reading one value for too long)
+  uint64_t late_readings() const;   // readings that missed every window they belong to
+  uint64_t keys_forgotten() const;  // dropped after EngineOptions::forget_after_ns of silence
   size_t queued() const;
   size_t keys() const;
 
@@ -90,6 +95,7 @@ class ShardedEngine {
     std::atomic<uint64_t> anomalies{0};
     std::atomic<uint64_t> stuck{0};
     std::atomic<uint64_t> late{0};
+    std::atomic<uint64_t> forgotten{0};
     std::atomic<size_t> keys{0};
   };
   void Run(Shard* shard);

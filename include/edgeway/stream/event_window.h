@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -152,6 +153,9 @@ class KeyedWindows {
   void Revise(std::vector<WindowResult>* results);
   // KeyWindows::Idle for every key.
   void Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results);
+  // Drops `keys` (device, '\0', sensor: those KeyedAnalytics::Forget dropped), after closing
+  // their open windows into `results`.
+  void Forget(std::span<const std::string> keys, std::vector<WindowResult>* results);
   void Flush(std::vector<WindowResult>* results);
 
   bool empty() const { return specs_.empty(); }
