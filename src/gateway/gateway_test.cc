@@ -96,6 +96,19 @@ TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
   EXPECT_DOUBLE_EQ(windows[0].mean, 8);
 }
 
+// A device that fell silent for analytics.forget_after_s is forgotten: its key's state is dropped.
+TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {
+  auto gw = Gateway::Start({.config = Config("analytics: {forget_after_s: 1}")});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  Publish(base_, 1);
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));
+  ASSERT_TRUE(
+      testing::WaitUntil([&] { return (*gw)->stats().keys_forgotten == 1; }, milliseconds(10000)));
+  EXPECT_EQ((*gw)->stats().keys, 0u);
+  EXPECT_EQ((*gw)->Summary()["keys_forgotten"], 1);
+}
+
 // A restart does not blind the detector: each key's state is saved at the stop and goes on at
 // the start, so a spike right after it is an anomaly (a fresh ensemble would still be learning).
 TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
