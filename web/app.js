@@ -271,9 +271,12 @@ async function loadPipeline() {
   try {
     const body = await api('/api/v1/pipelines');
     const a = body.pipelines[0].analytics;
-    document.getElementById('detector').textContent = a.detector === 'ensemble'
-      ? 'detector ensemble (score ≥ ' + a.anomaly_threshold + ')'
-      : 'detector ' + a.sigma + '-sigma over ' + a.window + ' readings';
+    const describe = (o) => o.detector === 'ensemble'
+      ? 'ensemble (score ≥ ' + o.anomaly_threshold + ')'
+      : o.sigma + '-sigma over ' + o.window + ' readings';
+    // Sensors with options of their own (analytics.per_sensor), after the default.
+    const others = (a.per_sensor || []).map((s) => '; ' + s.sensors.join(', ') + ': ' + describe(s));
+    document.getElementById('detector').textContent = 'detector ' + describe(a) + others.join('');
   } catch (e) { /* shown by the status pill */ }
 }
 

@@ -88,6 +88,7 @@ json WindowSpecJson(const stream::WindowSpec& s) {
             {"type", stream::WindowKindName(s.kind)},
             {"watermark_delay_s", Seconds(s.watermark_delay_ns)},
             {"allowed_lateness_s", Seconds(s.allowed_lateness_ns)},
+            {"idle_timeout_s", Seconds(s.idle_timeout_ns)},
             {"sensors", s.sensors},
             {"percentiles", s.percentiles}};
   if (s.kind == stream::WindowKind::kSession) {
@@ -97,6 +98,21 @@ json WindowSpecJson(const stream::WindowSpec& s) {
   }
   if (s.kind == stream::WindowKind::kSliding) j["slide_s"] = Seconds(s.slide_ns);
   return j;
+}
+
+json AnalyticsJson(const stream::AnalyticsOptions& a) {
+  return {{"detector", a.detector == stream::DetectorKind::kEnsemble ? "ensemble" : "sigma"},
+          {"anomaly_threshold", a.anomaly_threshold},
+          {"ensemble_warmup", a.ensemble_warmup},
+          {"window", a.window},
+          {"sigma", a.sigma},
+          {"min_samples", a.min_samples},
+          {"trend_window", a.trend_window},
+          {"trend_threshold", a.trend_threshold},
+          {"holt_alpha", a.holt_alpha},
+          {"holt_beta", a.holt_beta},
+          {"stuck_factor", a.stuck_factor},
+          {"stuck_min_run", a.stuck_min_run}};
 }
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -590,20 +606,7 @@ struct ApiServer::Impl {
           {"qos", c.mqtt.qos},
           {"stages", c.windows.empty() ? json{"decode", "analytics", "store"}
                                        : json{"decode", "analytics", "windows", "store"}},
-          {"analytics",
-           {{"detector",
-             c.analytics.detector == stream::DetectorKind::kEnsemble ? "ensemble" : "sigma"},
-            {"anomaly_threshold", c.analytics.anomaly_threshold},
-            {"ensemble_warmup", c.analytics.ensemble_warmup},
-            {"window", c.analytics.window},
-            {"sigma", c.analytics.sigma},
-            {"min_samples", c.analytics.min_samples},
-            {"trend_window", c.analytics.trend_window},
-            {"trend_threshold", c.analytics.trend_threshold},
-            {"holt_alpha", c.analytics.holt_alpha},
-            {"holt_beta", c.analytics.holt_beta},
-            {"stuck_factor", c.analytics.stuck_factor},
-            {"stuck_min_run", c.analytics.stuck_min_run}}},
+          {"analytics", AnalyticsJson(c.analytics)},
           {"windows", json::array()},
           {"upstream",
            c.upstream.url.empty()
@@ -618,6 +621,13 @@ struct ApiServer::Impl {
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
       for (const stream::WindowSpec& w : c.windows)
         pipeline["windows"].push_back(WindowSpecJson(w));
+      // Sensors judged otherwise: each entry's sensors and its options.
+      json& per_sensor = pipeline["analytics"]["per_sensor"] = json::array();
+      for (const stream::SensorAnalytics& s : c.analytics_per_sensor) {
+        json entry = AnalyticsJson(s.options);
+        entry["sensors"] = s.sensors;
+        per_sensor.push_back(std::move(entry));
+      }
       res.set_content(Dump({{"pipelines", json::array({pipeline})}}), "application/json");
     });
     server.Get("/api/v1/devices", [this](const httplib::Request&, httplib::Response& res) {

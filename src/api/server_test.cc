@@ -21,7 +21,9 @@ class ApiServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto config = gateway::ParseConfig(
-        "windows: [{name: 10s, type: tumbling, size_s: 10, sensors: [temp]}]", "-");
+        "windows: [{name: 10s, type: tumbling, size_s: 10, sensors: [temp]}]\n"
+        "analytics: {per_sensor: [{sensors: [pressure], window: 20}]}",
+        "-");
     ASSERT_TRUE(config.ok()) << config.status();
     config->store.path = dir_.File("api.db");
     config->mqtt.client_id = "api-test";
@@ -97,6 +99,11 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["window"], 50);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["detector"], "sigma");
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["ensemble_warmup"], 300);
+  const json& pressure = pipelines["pipelines"][0]["analytics"]["per_sensor"][0];
+  EXPECT_EQ(pressure["sensors"], json::array({"pressure"}));
+  EXPECT_EQ(pressure["window"], 20);
+  EXPECT_EQ(pressure["detector"], "sigma");
+  EXPECT_EQ(pipelines["pipelines"][0]["windows"][0]["idle_timeout_s"], 10);
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 
+#include "absl/algorithm/container.h"
 #include "absl/time/time.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/core/strings.h"
@@ -84,6 +85,29 @@ void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
   }
 }
 
+// The analytics options of `a` (analytics, or one of its per_sensor entries) over `o`.
+void ReadAnalyticsOptions(YamlReader& a, stream::AnalyticsOptions* out) {
+  stream::AnalyticsOptions& o = *out;
+  a.Read("window", &o.window, 2, 100000);
+  a.Read("sigma", &o.sigma, 0.1, 1000);
+  a.Read("min_samples", &o.min_samples, 2, 100000);
+  a.Read("trend_window", &o.trend_window, 2, 1000);
+  a.Read("trend_threshold", &o.trend_threshold, 0, 100);
+  a.Read("holt_alpha", &o.holt_alpha, 0, 1);
+  a.Read("holt_beta", &o.holt_beta, 0, 1);
+  a.ReadEnum<stream::DetectorKind>(
+      "detector", &o.detector,
+      {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
+  a.Read("anomaly_threshold", &o.anomaly_threshold, 0.0, 1.0);
+  a.Read("ensemble_warmup", &o.ensemble_warmup, 10, 10'000'000);
+  a.Read("stuck_factor", &o.stuck_factor, 0, 1000);
+  a.Read("stuck_min_run", &o.stuck_min_run, 2, 1000000);
+  if (o.min_samples > o.window) a.Fail("min_samples", StrCat("must be <= window (", o.window, ")"));
+  if (o.trend_window > o.window) {
+    a.Fail("trend_window", StrCat("must be <= window (", o.window, ")"));
+  }
+}
+
 absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   GatewayConfig c;
   {
@@ -139,28 +163,25 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
   }
   {
     YamlReader a = root.Map("analytics");
-    stream::AnalyticsOptions& o = c.analytics;
-    a.Read("window", &o.window, 2, 100000);
-    a.Read("sigma", &o.sigma, 0.1, 1000);
-    a.Read("min_samples", &o.min_samples, 2, 100000);
-    a.Read("trend_window", &o.trend_window, 2, 1000);
-    a.Read("trend_threshold", &o.trend_threshold, 0, 100);
-    a.Read("holt_alpha", &o.holt_alpha, 0, 1);
-    a.Read("holt_beta", &o.holt_beta, 0, 1);
+    ReadAnalyticsOptions(a, &c.analytics);
     a.Read("shards", &c.shards, 0, 256);
     a.Read("save_interval_s", &c.analytics_save_interval_s, 0, 7 * 24 * 3600);
     a.Read("forget_after_s", &c.analytics_forget_after_s, 0, 10 * 365 * 24 * 3600.0);
-    a.ReadEnum<stream::DetectorKind>(
-        "detector", &o.detector,
-        {{"sigma", stream::DetectorKind::kSigma}, {"ensemble", stream::DetectorKind::kEnsemble}});
-    a.Read("anomaly_threshold", &o.anomaly_threshold, 0.0, 1.0);
-    a.Read("ensemble_warmup", &o.ensemble_warmup, 10, 10'000'000);
-    a.Read("stuck_factor", &o.stuck_factor, 0, 1000);
-    a.Read("stuck_min_run", &o.stuck_min_run, 2, 1000000);
-    if (o.min_samples > o.window)
-      a.Fail("min_samples", StrCat("must be <= window (", o.window, ")"));
-    if (o.trend_window > o.window)
-      a.Fail("trend_window", StrCat("must be <= window (", o.window, ")"));
+    // Entries start from the options above and change what they name.
+    for (YamlReader s : a.List("per_sensor")) {
+      stream::SensorAnalytics& entry = c.analytics_per_sensor.emplace_back();
+      entry.options = c.analytics;
+      s.Read("sensors", &entry.sensors);
+      if (entry.sensors.empty()) s.Fail("sensors", "must name at least one sensor");
+      for (const std::string& sensor : entry.sensors) {
+        for (const stream::SensorAnalytics& other : c.analytics_per_sensor) {
+          if (&other != &entry && absl::c_linear_search(other.sensors, sensor)) {
+            s.Fail("sensors", StrCat("'", sensor, "' is listed by an earlier entry"));
+          }
+        }
+      }
+      ReadAnalyticsOptions(s, &entry.options);
+    }
   }
   ReadWindows(root, &c.windows);
   {

@@ -165,6 +165,45 @@ TEST(ConfigTest, ExampleWindowsInTheCommentsParse) {
   EXPECT_EQ(c->windows.size(), 3u);
 }
 
+TEST(ConfigTest, PerSensorAnalyticsChangeWhatTheyNameOfTheDefaults) {
+  auto c = ParseConfig(R"(
+analytics:
+  sigma: 2.5
+  per_sensor:
+    - sensors: [vibration, current]
+      detector: ensemble
+      anomaly_threshold: 0.6
+    - sensors: [door]
+      window: 20
+      min_samples: 5
+)",
+                       "edgeway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->analytics_per_sensor.size(), 2u);
+  const stream::SensorAnalytics& e = c->analytics_per_sensor[0];
+  EXPECT_EQ(e.sensors, (std::vector<std::string>{"vibration", "current"}));
+  EXPECT_EQ(e.options.detector, stream::DetectorKind::kEnsemble);
+  EXPECT_DOUBLE_EQ(e.options.anomaly_threshold, 0.6);
+  EXPECT_DOUBLE_EQ(e.options.sigma, 2.5);  // from the defaults above
+  EXPECT_EQ(e.options.window, c->analytics.window);
+  const stream::SensorAnalytics& d = c->analytics_per_sensor[1];
+  EXPECT_EQ(d.options.detector, stream::DetectorKind::kSigma);
+  EXPECT_EQ(d.options.window, 20u);
+  EXPECT_EQ(d.options.min_samples, 5u);
+
+  auto error = [](std::string_view yaml) {
+    return std::string(ParseConfig(yaml, "a.yaml").status().message());
+  };
+  EXPECT_EQ(error("analytics:\n  per_sensor:\n    - {detector: ensemble}\n"),
+            "a.yaml:3: analytics.per_sensor[0].sensors must name at least one sensor");
+  EXPECT_EQ(error("analytics:\n  per_sensor:\n    - {sensors: [a]}\n    - {sensors: [b, a]}\n"),
+            "a.yaml:4: analytics.per_sensor[1].sensors 'a' is listed by an earlier entry");
+  EXPECT_THAT(error("analytics:\n  per_sensor:\n    - sensors: [a]\n      shards: 2\n"),
+              HasSubstr("a.yaml:4: unknown key analytics.per_sensor[0].shards"));
+  EXPECT_THAT(error("analytics:\n  per_sensor:\n    - sensors: [a]\n      window: 5\n"),
+              HasSubstr("a.yaml:3: analytics.per_sensor[0].min_samples must be <= window (5)"));
+}
+
 TEST(ConfigTest, ReadsWindowDeclarations) {
   auto c = ParseConfig(R"(
 windows:

@@ -305,6 +305,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   impl->engine = std::make_unique<stream::ShardedEngine>(
       stream::EngineOptions{
           .analytics = c.analytics,
+          .per_sensor = c.analytics_per_sensor,
           .windows = c.windows,
           .shards = shards,
           .queue_capacity = static_cast<size_t>(c.ingest.queue_capacity),

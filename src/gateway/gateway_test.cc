@@ -109,6 +109,27 @@ TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {
   EXPECT_EQ((*gw)->Summary()["keys_forgotten"], 1);
 }
 
+// analytics.per_sensor picks the detector of a sensor's readings: the jump that the default
+// 3-sigma rule reports is, for a sensor given the ensemble, still in the ensemble's warmup.
+TEST_F(GatewayTest, EachSensorIsJudgedByTheDetectorItsConfigNames) {
+  for (const char* detector : {"sigma", "ensemble"}) {
+    SCOPED_TRACE(detector);
+    auto gw =
+        Gateway::Start({.config = Config(fmt::format("analytics: {{per_sensor: [{{sensors: [temp], "
+                                                     "detector: {}}}]}}",
+                                                     detector)
+                                             .c_str())});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    for (int i = 0; i < 30; ++i) Publish(base_ + i, 20 + i % 2);
+    Publish(base_ + 30, 40);
+    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 31; },
+                                   milliseconds(10000)));
+    (*gw)->Stop();
+    EXPECT_EQ((*gw)->stats().anomalies_detected, std::string(detector) == "sigma" ? 1u : 0u);
+    std::filesystem::remove(dir_.File("gateway.db"));
+  }
+}
+
 // A restart does not blind the detector: each key's state is saved at the stop and goes on at
 // the start, so a spike right after it is an anomaly (a fresh ensemble would still be learning).
 TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {

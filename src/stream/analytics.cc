@@ -137,10 +137,28 @@ const std::string& KeyedAnalytics::KeyOf(std::string_view device_id, std::string
   return key_buffer_;
 }
 
+KeyedAnalytics::KeyedAnalytics(AnalyticsOptions options, std::vector<SensorAnalytics> per_sensor)
+    : options_{options} {
+  for (SensorAnalytics& s : per_sensor) {
+    s.options.skip_duplicates = options.skip_duplicates;
+    options_.push_back(s.options);
+    sensors_.push_back(std::move(s.sensors));
+  }
+}
+
+const AnalyticsOptions& KeyedAnalytics::OptionsOf(std::string_view sensor) const {
+  for (size_t i = 0; i < sensors_.size(); ++i) {
+    if (std::find(sensors_[i].begin(), sensors_[i].end(), sensor) != sensors_[i].end()) {
+      return options_[i + 1];
+    }
+  }
+  return options_[0];
+}
+
 KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
   const std::string& key = KeyOf(reading.device_id, reading.sensor);
   auto it = keys_.find(key);
-  if (it == keys_.end()) it = keys_.try_emplace(key, options_).first;
+  if (it == keys_.end()) it = keys_.try_emplace(key, OptionsOf(reading.sensor)).first;
   KeyState& state = it->second;
   state.changed = true;  // by whoever asked for it
   state.last_received_ns = std::max(state.last_received_ns, reading.received_ns);
@@ -153,8 +171,9 @@ void KeyedAnalytics::Remember(const Reading& reading) {
 
 Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* insights) {
   KeyState& state = StateOf(reading);
+  const AnalyticsOptions& options = *state.options;
   Verdict v;
-  if (options_.skip_duplicates && state.recent.SeenBefore(reading.ts_ns)) {
+  if (options.skip_duplicates && state.recent.SeenBefore(reading.ts_ns)) {
     v.duplicate = true;
     return v;
   }
@@ -162,22 +181,22 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   const double x = reading.value;
 
   v.forecast = state.holt.ready() ? state.holt.Forecast() : x;
-  if (window.size() >= options_.min_samples) {
+  if (window.size() >= options.min_samples) {
     v.mean = window.mean();
     v.stddev = window.stddev();
     // A window with (almost) no spread makes any change infinitely many deviations out; a floor
     // relative to the level keeps the score finite and a constant series quiet.
     double floor = 1e-9 * std::max(1.0, std::abs(v.mean));
     v.z = (x - v.mean) / std::max(v.stddev, floor);
-    v.anomaly = std::abs(v.z) > options_.sigma;
+    v.anomaly = std::abs(v.z) > options.sigma;
   }
   if (state.ensemble) {
     v.score = state.ensemble->Update(x);
-    v.anomaly = v.score > 0 && v.score >= options_.anomaly_threshold;
+    v.anomaly = v.score > 0 && v.score >= options.anomaly_threshold;
   }
   window.Push(x);
   state.holt.Update(x);
-  v.trend = TrendOf(window, options_.trend_window, options_.trend_threshold);
+  v.trend = TrendOf(window, options.trend_window, options.trend_threshold);
   v.count = window.size();
   v.min = window.min();
   v.max = window.max();
@@ -216,7 +235,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       }
     } else {
       in.score = std::abs(v.z);
-      in.confidence = AnomalyConfidence(in.score, options_.sigma);
+      in.confidence = AnomalyConfidence(in.score, options.sigma);
       in.summary = fmt::format("{}/{} = {:.4g}{}{}: {:.1f} sigma {} the mean {:.4g} of its last {}",
                                reading.device_id, reading.sensor, x, space, reading.unit, in.score,
                                v.z > 0 ? "above" : "below", v.mean, window.size() - 1);
@@ -231,7 +250,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       in.summary =
           fmt::format("{}/{} {} over its last {} readings; next expected {:.4g}", reading.device_id,
                       reading.sensor, v.trend == Trend::kIncreasing ? "rising" : "falling",
-                      options_.trend_window, in.expected);
+                      options.trend_window, in.expected);
       in.actions = {"watch"};
     }
   }
@@ -263,9 +282,10 @@ SavedKeyState KeyedAnalytics::SaveKey(const std::string& key, const KeyState& st
   StateWriter w;
   // What the state depends on: another detector or window starts afresh.
   w.Put(kStateVersion);
-  w.Put(static_cast<uint8_t>(options_.detector));
-  w.Put<uint64_t>(options_.window);
-  w.Put<uint64_t>(options_.ensemble_warmup);
+  const AnalyticsOptions& options = *state.options;
+  w.Put(static_cast<uint8_t>(options.detector));
+  w.Put<uint64_t>(options.window);
+  w.Put<uint64_t>(options.ensemble_warmup);
   std::vector<double> window(state.window.size());  // oldest first
   for (size_t i = 0; i < window.size(); ++i) {
     window[i] = state.window.recent(window.size() - 1 - i);
@@ -320,11 +340,12 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   uint8_t detector = 0, trend = 0;
   uint64_t window = 0, warmup = 0;
   std::vector<double> values;
-  KeyState state(options_);
+  const AnalyticsOptions& options = OptionsOf(saved.sensor);
+  KeyState state(options);
   if (!in.Get(&version) || version != kStateVersion || !in.Get(&detector) ||
-      detector != static_cast<uint8_t>(options_.detector) || !in.Get(&window) ||
-      window != options_.window || !in.Get(&warmup) || warmup != options_.ensemble_warmup ||
-      !in.GetVector(&values, options_.window) || !state.holt.Restore(&in) ||
+      detector != static_cast<uint8_t>(options.detector) || !in.Get(&window) ||
+      window != options.window || !in.Get(&warmup) || warmup != options.ensemble_warmup ||
+      !in.GetVector(&values, options.window) || !state.holt.Restore(&in) ||
       !state.stuck.Restore(&in) || !state.recent.Restore(&in) || !in.Get(&trend) ||
       trend > static_cast<uint8_t>(Trend::kDecreasing) ||
       (state.ensemble && !state.ensemble->Restore(&in)) || !in.done()) {

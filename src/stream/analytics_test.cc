@@ -288,6 +288,38 @@ TEST(KeyedAnalyticsTest, KeysSilentSinceTheCutoffAreForgotten) {
   EXPECT_EQ(analytics.keys(), 2u);
 }
 
+// The readings of the sensors an entry lists are judged with its options; the rest with the
+// defaults. Saved state goes back to a key with the same options for its sensor.
+TEST(KeyedAnalyticsTest, SensorsListedPerSensorHaveTheirOwnOptions) {
+  const AnalyticsOptions sigma = {.skip_duplicates = true};
+  const std::vector<SensorAnalytics> per_sensor = {
+      {.sensors = {"vib", "amps"}, .options = {.detector = DetectorKind::kEnsemble}},
+      {.sensors = {"door"}, .options = {.window = 20, .sigma = 2}}};
+  KeyedAnalytics analytics(sigma, per_sensor);
+  std::vector<Insight> insights;
+  for (int i = 0; i < 30; ++i) {
+    for (const char* sensor : {"t", "vib", "door"}) {
+      analytics.Process(R(sensor, 20 + (i % 2), i), &insights);
+    }
+  }
+  // A jump the 3-sigma rule reports and the ensemble, in its warmup, does not.
+  EXPECT_TRUE(analytics.Process(R("t", 40, 30), &insights).anomaly);
+  const Verdict vib = analytics.Process(R("vib", 40, 30), &insights);
+  EXPECT_FALSE(vib.anomaly);
+  EXPECT_EQ(vib.score, 0);
+  EXPECT_EQ(analytics.Process(R("door", 20, 30), &insights).count, 20u);  // its own window
+  EXPECT_TRUE(analytics.Process(R("vib", 40, 30), &insights).duplicate);  // skip_duplicates for all
+
+  std::map<std::string, SavedKeyState> saved;
+  for (SavedKeyState& k : analytics.Save()) saved[k.sensor] = k;
+  KeyedAnalytics same(sigma, per_sensor);
+  for (const auto& [sensor, key] : saved) EXPECT_TRUE(same.Restore(key)) << sensor;
+  KeyedAnalytics without(sigma);
+  EXPECT_TRUE(without.Restore(saved["t"]));
+  EXPECT_FALSE(without.Restore(saved["vib"]));
+  EXPECT_FALSE(without.Restore(saved["door"]));
+}
+
 TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
   KeyedAnalytics a({.window = 50});
   std::vector<Insight> insights;

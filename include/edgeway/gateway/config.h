@@ -42,6 +42,7 @@ struct GatewayConfig {
   } ingest;
 
   stream::AnalyticsOptions analytics;
+  std::vector<stream::SensorAnalytics> analytics_per_sensor;  // analytics.per_sensor
   int64_t shards = 0;  // 0: one per 4 cores, at least 1, at most 8
   // Seconds between snapshots of the analytics state of the keys that changed, for a start after
   // a crash to go on from (it is saved at every stop too); 0: only at a stop.

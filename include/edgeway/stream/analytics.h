@@ -144,13 +144,23 @@ struct Verdict {
 // (0.9973 at 3 sigma), 0 before min_samples. This is NAB's "windowed Gaussian" detector.
 double AnomalyScore(const Verdict& verdict);
 
+// Other analytics options for the readings of some sensors (analytics.per_sensor in
+// edgeway.yaml): a vibration sensor judged by the ensemble, a door counter by the 3-sigma rule.
+struct SensorAnalytics {
+  std::vector<std::string> sensors;
+  AnalyticsOptions options;
+};
+
 // Analytics state for every (device, sensor) key that one shard owns: the sliding window, the
-// trend rule and the forecaster. Each reading is judged once, against the readings of its own
-// key that came before it, so an anomaly is reported once (the seed judged the last ten readings
-// of one window shared by all sensors, ten times over). Not thread-safe: one per shard.
+// trend rule and the forecaster, with the options of its sensor. Each reading is judged once,
+// against the readings of its own key that came before it, so an anomaly is reported once (the seed
+// judged the last ten readings of one window shared by all sensors, ten times over). Not
+// thread-safe: one per shard.
 class KeyedAnalytics {
  public:
-  explicit KeyedAnalytics(AnalyticsOptions options) : options_(options) {}
+  // The readings of a sensor listed in `per_sensor` (in the first entry that lists it) are judged
+  // with that entry's options, the others with `options`. skip_duplicates is `options`' for all.
+  explicit KeyedAnalytics(AnalyticsOptions options, std::vector<SensorAnalytics> per_sensor = {});
 
   // Judges `reading`, updates its key's state, and appends to `insights` an anomaly insight, a
   // trend insight when the key's trend changes to rising or falling, and a stuck insight when
@@ -170,8 +180,8 @@ class KeyedAnalytics {
   // returns none once all are saved.
   bool StartSnapshot();
   std::vector<SavedKeyState> NextSnapshotChunk(size_t max_bytes);
-  // Restores a key's state saved by Save with the same detector and window; false, and nothing
-  // changes, for other options or bytes that are not such state.
+  // Restores a key's state saved by Save with the same detector and window for its sensor; false,
+  // and nothing changes, for other options or bytes that are not such state.
   bool Restore(const SavedKeyState& saved);
 
   // Drops the keys whose last reading arrived (Reading::received_ns) before `cutoff_ns`, counting
@@ -187,7 +197,8 @@ class KeyedAnalytics {
  private:
   struct KeyState {
     explicit KeyState(const AnalyticsOptions& o)
-        : window(o.window),
+        : options(&o),
+          window(o.window),
           holt(o.holt_alpha, o.holt_beta),
           stuck(o.stuck_factor, o.stuck_min_run) {
       if (o.detector == DetectorKind::kEnsemble) {
@@ -195,6 +206,7 @@ class KeyedAnalytics {
             DetectorOptions{.warmup = o.ensemble_warmup, .report_at = o.anomaly_threshold});
       }
     }
+    const AnalyticsOptions* options;  // into KeyedAnalytics::options_
     CountWindow window;
     HoltForecaster holt;
     StuckDetector stuck;
@@ -211,7 +223,13 @@ class KeyedAnalytics {
   const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
   KeyState& StateOf(const Reading& reading);
 
-  AnalyticsOptions options_;
+  // The options of `sensor`'s readings.
+  const AnalyticsOptions& OptionsOf(std::string_view sensor) const;
+
+  // The default options, then one per per_sensor entry (on the heap: keys point at them, and stay
+  // valid when this moves); the sensors of each entry.
+  std::vector<AnalyticsOptions> options_;
+  std::vector<std::vector<std::string>> sensors_;
   absl::flat_hash_map<std::string, KeyState> keys_;
   std::string key_buffer_;
   std::vector<std::string> snapshot_;  // map keys the snapshot has still to save

@@ -26,7 +26,8 @@ class ResultSink {
 
 struct EngineOptions {
   AnalyticsOptions analytics;
-  std::vector<WindowSpec> windows;  // event-time windows, for every key
+  std::vector<SensorAnalytics> per_sensor;  // other options for some sensors' readings
+  std::vector<WindowSpec> windows;          // event-time windows, for every key
   size_t shards = 2;
   size_t queue_capacity = 65536;  // readings per shard queue
   OverflowPolicy overflow = OverflowPolicy::kBlock;
@@ -86,7 +87,7 @@ class ShardedEngine {
  private:
   struct Shard {
     explicit Shard(const EngineOptions& o)
-        : queue(o.queue_capacity), analytics(o.analytics), windows(o.windows) {}
+        : queue(o.queue_capacity), analytics(o.analytics, o.per_sensor), windows(o.windows) {}
     BoundedQueue<Reading> queue;
     KeyedAnalytics analytics;
     KeyedWindows windows;
