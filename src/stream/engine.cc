@@ -57,7 +57,7 @@ constexpr size_t kSnapshotChunkBytes = 256 * 1024;
 constexpr int64_t kSnapshotChunkInterval = 100 * kNsPerMs;
 
 // How often a shard looks for keys whose windows are idle, and for keys to forget: a pass over
-// its keys, about 2 ms for 30,000 with a window each.
+// its keys, 0.6 ms for 30,000 with a window each (BM_Housekeeping).
 constexpr int64_t kHousekeepingInterval = kNsPerSecond;
 
 }  // namespace
