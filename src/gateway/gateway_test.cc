@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <type_traits>
 
 #include "edgeway/mqtt/broker.h"
 #include "edgeway/mqtt/client.h"
@@ -38,6 +39,12 @@ class GatewayTest : public testing::BrokerTest {
                     .ok());
   }
 
+  // Whether the gateway's counter `field` reaches `n` within 10 s.
+  template <typename T>
+  static bool WaitFor(const Gateway& gw, T GatewayStats::*field, std::type_identity_t<T> n) {
+    return testing::WaitUntil([&] { return gw.stats().*field == n; }, milliseconds(10000));
+  }
+
   std::vector<WindowResult> StoredWindows(const GatewayConfig& config) {
     auto store = store::Store::Open({.path = config.store.path, .read_only = true});
     EXPECT_TRUE(store.ok()) << store.status();
@@ -59,8 +66,7 @@ TEST_F(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
     ASSERT_TRUE(gw.ok()) << gw.status();
     Publish(base_ + 1, 1);
     Publish(base_ + 5, 3);
-    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 2; },
-                                   milliseconds(10000)));
+    ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 2));
     (*gw)->Stop();
     EXPECT_EQ((*gw)->stats().window_results_stored, 0);  // [base, base + 10) is still open
   }
@@ -68,8 +74,7 @@ TEST_F(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
   ASSERT_TRUE(gw.ok()) << gw.status();
   Publish(base_ + 7, 5);
   Publish(base_ + 12, 10);  // closes [base, base + 10)
-  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
-                                 milliseconds(10000)));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 1));
   (*gw)->Stop();
   std::vector<WindowResult> windows = StoredWindows(config);
   ASSERT_EQ(windows.size(), 1u);
@@ -86,8 +91,7 @@ TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
   auto gw = Gateway::Start({.config = config});
   ASSERT_TRUE(gw.ok()) << gw.status();
   for (int s : {7, 8, 9}) Publish(base_ + s, s);  // silent for a second more, and it closes
-  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
-                                 milliseconds(10000)));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 1));
   (*gw)->Stop();
   std::vector<WindowResult> windows = StoredWindows(config);
   ASSERT_EQ(windows.size(), 1u);
@@ -101,10 +105,8 @@ TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {
   auto gw = Gateway::Start({.config = Config("analytics: {forget_after_s: 1}")});
   ASSERT_TRUE(gw.ok()) << gw.status();
   Publish(base_, 1);
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return (*gw)->stats().keys_forgotten == 1; }, milliseconds(10000)));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 1));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::keys_forgotten, 1));
   EXPECT_EQ((*gw)->stats().keys, 0u);
   EXPECT_EQ((*gw)->Summary()["keys_forgotten"], 1);
 }
@@ -122,8 +124,7 @@ TEST_F(GatewayTest, EachSensorIsJudgedByTheDetectorItsConfigNames) {
     ASSERT_TRUE(gw.ok()) << gw.status();
     for (int i = 0; i < 30; ++i) Publish(base_ + i, 20 + i % 2);
     Publish(base_ + 30, 40);
-    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 31; },
-                                   milliseconds(10000)));
+    ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 31));
     (*gw)->Stop();
     EXPECT_EQ((*gw)->stats().anomalies_detected, std::string(detector) == "sigma" ? 1u : 0u);
     std::filesystem::remove(dir_.File("gateway.db"));
@@ -139,8 +140,7 @@ TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
     auto gw = Gateway::Start({.config = config});
     ASSERT_TRUE(gw.ok()) << gw.status();
     for (int i = 0; i < 200; ++i) Publish(start + i, 20 + 0.5 * std::sin(i));
-    ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 200; },
-                                   milliseconds(10000)));
+    ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 200));
     (*gw)->Stop();
     EXPECT_EQ((*gw)->stats().anomalies_detected, 0u);
   }
@@ -152,8 +152,7 @@ TEST_F(GatewayTest, TheDetectorGoesOnAfterARestart) {
   ASSERT_TRUE(gw.ok()) << gw.status();
   EXPECT_EQ((*gw)->stats().keys, 1u);  // restored before any reading
   Publish(start + 200, 60);
-  ASSERT_TRUE(
-      testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; }, milliseconds(10000)));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 1));
   (*gw)->Stop();
   EXPECT_EQ((*gw)->stats().anomalies_detected, 1u);
 }
@@ -174,8 +173,7 @@ TEST_F(GatewayTest, TakenUpStateIsClearedOnlyWithoutSnapshots) {
       auto gw = Gateway::Start({.config = config});
       ASSERT_TRUE(gw.ok()) << gw.status();
       Publish(base_, 1);
-      ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().readings_stored == 1; },
-                                     milliseconds(10000)));
+      ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 1));
     }
     EXPECT_EQ(saved_keys(), 1u);  // at the stop
     auto gw = Gateway::Start({.config = config});
@@ -199,8 +197,7 @@ TEST_F(GatewayTest, ARedeliveredReadingCountsOnceInWindowsAndAnalytics) {
     Publish(base_ + offset, offset);
     ++published;
   }
-  ASSERT_TRUE(testing::WaitUntil([&] { return (*gw)->stats().window_results_stored == 1; },
-                                 milliseconds(10000)));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 1));
   (*gw)->Stop();
   EXPECT_EQ((*gw)->stats().messages_received, published);
   EXPECT_EQ((*gw)->stats().readings_stored, 5);
