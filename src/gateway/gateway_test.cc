@@ -100,15 +100,23 @@ TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
   EXPECT_DOUBLE_EQ(windows[0].mean, 8);
 }
 
-// A device that fell silent for analytics.forget_after_s is forgotten: its key's state is dropped.
+// A device that fell silent for analytics.forget_after_s is forgotten: its key's state is dropped,
+// and so is its snapshot in the store.
 TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {
-  auto gw = Gateway::Start({.config = Config("analytics: {forget_after_s: 1}")});
+  const GatewayConfig config = Config("analytics: {forget_after_s: 2, save_interval_s: 0.1}");
+  auto saved_keys = [&] {
+    auto store = store::Store::Open({.path = config.store.path, .read_only = true});
+    return store.ok() ? (*store)->LoadAnalyticsState()->size() : size_t{99};
+  };
+  auto gw = Gateway::Start({.config = config});
   ASSERT_TRUE(gw.ok()) << gw.status();
   Publish(base_, 1);
-  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 1));
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::analytics_states_saved, 1));
+  EXPECT_EQ(saved_keys(), 1u);
   ASSERT_TRUE(WaitFor(**gw, &GatewayStats::keys_forgotten, 1));
   EXPECT_EQ((*gw)->stats().keys, 0u);
   EXPECT_EQ((*gw)->Summary()["keys_forgotten"], 1);
+  EXPECT_TRUE(testing::WaitUntil([&] { return saved_keys() == 0; }, milliseconds(10000)));
 }
 
 // analytics.per_sensor picks the detector of a sensor's readings: the jump that the default

@@ -56,6 +56,7 @@ void BatchWriter::Commit(ResultBatch* pending) {
   pending->late.clear();
   pending->outbox.clear();
   pending->analytics_state.clear();
+  pending->forgotten.clear();
 }
 
 void BatchWriter::Run() {
@@ -82,6 +83,7 @@ void BatchWriter::Run() {
       std::move(b.outbox.begin(), b.outbox.end(), std::back_inserter(pending.outbox));
       std::move(b.analytics_state.begin(), b.analytics_state.end(),
                 std::back_inserter(pending.analytics_state));
+      std::move(b.forgotten.begin(), b.forgotten.end(), std::back_inserter(pending.forgotten));
     }
     // Commit when the transaction is big enough, when its oldest row has waited the flush
     // interval, or when nothing more is waiting and the last commit is a group-commit interval

@@ -402,6 +402,16 @@ absl::Status SqliteStore::WriteRows(const ResultBatch& batch, WriteStats* out) {
   }
   if (absl::Status s = ReplaceAnalyticsState(batch.analytics_state); !s.ok()) return s;
   stats.analytics_states_saved += static_cast<int64_t>(batch.analytics_state.size());
+  if (!batch.forgotten.empty()) {
+    auto del = Prepare("DELETE FROM analytics_state WHERE device = ?1 AND sensor = ?2");
+    if (!del.ok()) return del.status();
+    for (const auto& [device, sensor] : batch.forgotten) {
+      sqlite3_reset(del->get());
+      del->BindText(1, device);
+      del->BindText(2, sensor);
+      if (sqlite3_step(del->get()) != SQLITE_DONE) return Error("deleting analytics state");
+    }
+  }
   if (!batch.outbox.empty()) return EnqueueOutbox(batch.outbox, &stats);
   return absl::OkStatus();
 }

@@ -178,6 +178,13 @@ TEST_F(StoreTest, ASnapshotReplacesTheStateOfItsKeysOnly) {
   std::vector<std::string> states;
   for (const SavedKeyState& k : *loaded) states.push_back(k.device_id + ":" + k.bytes);
   EXPECT_THAT(states, ElementsAre("d:new", "e:kept", "f:added"));
+  // Keys the analytics forgot: their state goes.
+  ASSERT_TRUE(store->Write({.forgotten = {{"d", "t"}, {"e", "other"}}}).ok());
+  states.clear();
+  loaded = store->LoadAnalyticsState();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  for (const SavedKeyState& k : *loaded) states.push_back(k.device_id);
+  EXPECT_THAT(states, ElementsAre("e", "f"));
 }
 
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {

@@ -358,11 +358,14 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   return true;
 }
 
-std::vector<std::string> KeyedAnalytics::Forget(int64_t cutoff_ns, int64_t since_ns) {
-  std::vector<std::string> forgotten;
+std::vector<std::pair<std::string, std::string>> KeyedAnalytics::Forget(int64_t cutoff_ns,
+                                                                        int64_t since_ns) {
+  std::vector<std::pair<std::string, std::string>> forgotten;
   absl::erase_if(keys_, [&](const auto& entry) {
     if (std::max(entry.second.last_received_ns, since_ns) >= cutoff_ns) return false;
-    forgotten.push_back(entry.first);
+    const std::string& key = entry.first;
+    const size_t nul = key.find('\0');
+    forgotten.emplace_back(key.substr(0, nul), key.substr(nul + 1));
     return true;
   });
   return forgotten;

@@ -14,6 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
 
 Reading R(std::string sensor, double value, int64_t ts = 0) {
   Reading r;
@@ -276,8 +277,7 @@ TEST(KeyedAnalyticsTest, KeysSilentSinceTheCutoffAreForgotten) {
   add("c", 300);
   EXPECT_THAT(analytics.Forget(/*cutoff_ns=*/250, /*since_ns=*/260), IsEmpty());  // started since
   ASSERT_TRUE(analytics.StartSnapshot());
-  EXPECT_THAT(analytics.Forget(/*cutoff_ns=*/150, /*since_ns=*/0),
-              ElementsAre(std::string("dev-1\0a", 7)));
+  EXPECT_THAT(analytics.Forget(/*cutoff_ns=*/150, /*since_ns=*/0), ElementsAre(Pair("dev-1", "a")));
   EXPECT_EQ(analytics.keys(), 2u);
   std::set<std::string> saved;
   for (const SavedKeyState& k : analytics.NextSnapshotChunk(SIZE_MAX)) saved.insert(k.sensor);

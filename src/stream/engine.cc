@@ -96,9 +96,9 @@ void ShardedEngine::Run(Shard* shard) {
       if (!shard->windows.empty()) shard->windows.Idle(wall, started_ns_, &out.windows);
       if (options_.forget_after_ns > 0) {
         const int64_t cutoff = wall - options_.forget_after_ns;
-        const std::vector<std::string> forgotten = shard->analytics.Forget(cutoff, started_ns_);
-        shard->windows.Forget(forgotten, &out.windows);
-        shard->forgotten.fetch_add(forgotten.size(), std::memory_order_relaxed);
+        out.forgotten = shard->analytics.Forget(cutoff, started_ns_);
+        shard->windows.Forget(out.forgotten, &out.windows);
+        shard->forgotten.fetch_add(out.forgotten.size(), std::memory_order_relaxed);
         shard->keys.store(shard->analytics.keys(), std::memory_order_relaxed);
       }
       next_housekeeping = now + kHousekeepingInterval;

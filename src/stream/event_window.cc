@@ -261,13 +261,17 @@ size_t KeyWindows::buffered_values() const {
   return n;
 }
 
+const std::string& KeyedWindows::KeyOf(std::string_view device_id, std::string_view sensor) {
+  key_buffer_.assign(device_id);
+  key_buffer_.push_back('\0');
+  key_buffer_.append(sensor);
+  return key_buffer_;
+}
+
 void KeyedWindows::Process(const Reading& reading, std::vector<WindowResult>* results,
                            std::vector<LateReading>* late) {
   if (specs_.empty()) return;
-  key_buffer_.assign(reading.device_id);
-  key_buffer_.push_back('\0');
-  key_buffer_.append(reading.sensor);
-  auto it = keys_.find(key_buffer_);
+  auto it = keys_.find(KeyOf(reading.device_id, reading.sensor));
   if (it == keys_.end()) {
     std::vector<KeyWindows> windows;
     for (const WindowSpec& spec : specs_) {
@@ -300,10 +304,11 @@ void KeyedWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResu
   }
 }
 
-void KeyedWindows::Forget(std::span<const std::string> keys, std::vector<WindowResult>* results) {
+void KeyedWindows::Forget(std::span<const std::pair<std::string, std::string>> keys,
+                          std::vector<WindowResult>* results) {
   Revise(results);  // nothing points into the keys after this
-  for (const std::string& key : keys) {
-    auto it = keys_.find(key);
+  for (const auto& [device, sensor] : keys) {
+    auto it = keys_.find(KeyOf(device, sensor));
     if (it == keys_.end()) continue;
     for (KeyWindows& w : it->second) w.Flush(results);
     keys_.erase(it);

@@ -160,8 +160,8 @@ TEST(KeyedWindowsTest, ForgottenKeysCloseTheirOpenWindowsFirst) {
     for (double t : {1, 2, 12}) windows.Process(At(t, t, device), &results, &late);
   }
   ASSERT_EQ(results.size(), 2u);  // [0, 10) of each
-  const std::string quiet("quiet\0t", 7);
-  windows.Forget(std::vector<std::string>{quiet, "unknown"}, &results);
+  windows.Forget(std::vector<std::pair<std::string, std::string>>{{"quiet", "t"}, {"unknown", "t"}},
+                 &results);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_EQ(results[2].device_id, "quiet");
   EXPECT_EQ(results[2].start_ns, 10 * kS);

@@ -179,7 +179,8 @@ class Store {
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
   // The analytics' state of every key, saved at a stop in place of everything saved before
   // (none: cleared, once a start has taken it up), and loaded at the next start. Write saves
-  // snapshots of some keys' state in between (ResultBatch::analytics_state).
+  // snapshots of some keys' state in between (ResultBatch::analytics_state), and deletes that of
+  // keys forgotten (ResultBatch::forgotten).
   virtual absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) = 0;
   virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key

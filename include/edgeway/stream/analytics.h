@@ -186,9 +186,8 @@ class KeyedAnalytics {
 
   // Drops the keys whose last reading arrived (Reading::received_ns) before `cutoff_ns`, counting
   // none before `since_ns` (when the engine started: a restored key has not been silent while the
-  // gateway was down); returns their map keys (see KeyedWindows::Forget). A key that comes back
-  // learns afresh.
-  std::vector<std::string> Forget(int64_t cutoff_ns, int64_t since_ns);
+  // gateway was down); returns their (device, sensor). A key that comes back learns afresh.
+  std::vector<std::pair<std::string, std::string>> Forget(int64_t cutoff_ns, int64_t since_ns);
 
   size_t keys() const { return keys_.size(); }
   // Rough bytes of state per key, for capacity planning.

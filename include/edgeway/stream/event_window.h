@@ -153,15 +153,19 @@ class KeyedWindows {
   void Revise(std::vector<WindowResult>* results);
   // KeyWindows::Idle for every key.
   void Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results);
-  // Drops `keys` (device, '\0', sensor: those KeyedAnalytics::Forget dropped), after closing
-  // their open windows into `results`.
-  void Forget(std::span<const std::string> keys, std::vector<WindowResult>* results);
+  // Drops the (device, sensor) `keys` (those KeyedAnalytics::Forget dropped), after closing their
+  // open windows into `results`.
+  void Forget(std::span<const std::pair<std::string, std::string>> keys,
+              std::vector<WindowResult>* results);
   void Flush(std::vector<WindowResult>* results);
 
   bool empty() const { return specs_.empty(); }
   size_t open_windows() const;
 
  private:
+  // The map key of (device, sensor), in key_buffer_.
+  const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
+
   std::vector<WindowSpec> specs_;
   // Node-based: revising_ points into the values.
   absl::node_hash_map<std::string, std::vector<KeyWindows>> keys_;

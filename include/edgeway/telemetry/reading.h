@@ -107,11 +107,13 @@ struct ResultBatch {
   // Keys' analytics state as of the end of this batch, each in place of what the store had for
   // its key: a snapshot, for a start after a crash to go on from.
   std::vector<SavedKeyState> analytics_state;
+  // (device, sensor) keys the analytics forgot: what the store saved of their state goes too.
+  std::vector<std::pair<std::string, std::string>> forgotten;
 
   bool empty() const { return rows() == 0; }
   size_t rows() const {
     return readings.size() + insights.size() + windows.size() + late.size() + outbox.size() +
-           analytics_state.size();
+           analytics_state.size() + forgotten.size();
   }
 };
 
