@@ -621,8 +621,11 @@ struct ApiServer::Impl {
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
       for (const stream::WindowSpec& w : c.windows)
         pipeline["windows"].push_back(WindowSpecJson(w));
+      json& analytics = pipeline["analytics"];
+      analytics["save_interval_s"] = c.analytics_save_interval_s;
+      analytics["forget_after_s"] = c.analytics_forget_after_s;
       // Sensors judged otherwise: each entry's sensors and its options.
-      json& per_sensor = pipeline["analytics"]["per_sensor"] = json::array();
+      json& per_sensor = analytics["per_sensor"] = json::array();
       for (const stream::SensorAnalytics& s : c.analytics_per_sensor) {
         json entry = AnalyticsJson(s.options);
         entry["sensors"] = s.sensors;

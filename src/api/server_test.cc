@@ -104,6 +104,8 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   EXPECT_EQ(pressure["window"], 20);
   EXPECT_EQ(pressure["detector"], "sigma");
   EXPECT_EQ(pipelines["pipelines"][0]["windows"][0]["idle_timeout_s"], 10);
+  EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["save_interval_s"], 900);
+  EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["forget_after_s"], 7 * 24 * 3600);
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {
