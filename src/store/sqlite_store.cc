@@ -400,8 +400,8 @@ absl::Status SqliteStore::WriteRows(const ResultBatch& batch, WriteStats* out) {
     if (sqlite3_step(ls) != SQLITE_DONE) return Error("inserting a late reading");
     ++stats.late_readings_inserted;
   }
-  if (absl::Status s = ReplaceAnalyticsState(batch.analytics_state); !s.ok()) return s;
-  stats.analytics_states_saved += static_cast<int64_t>(batch.analytics_state.size());
+  // Forgotten first: a batch merged from several may hold a key forgotten and then, back after a
+  // week of silence, saved again.
   if (!batch.forgotten.empty()) {
     auto del = Prepare("DELETE FROM analytics_state WHERE device = ?1 AND sensor = ?2");
     if (!del.ok()) return del.status();
@@ -412,6 +412,8 @@ absl::Status SqliteStore::WriteRows(const ResultBatch& batch, WriteStats* out) {
       if (sqlite3_step(del->get()) != SQLITE_DONE) return Error("deleting analytics state");
     }
   }
+  if (absl::Status s = ReplaceAnalyticsState(batch.analytics_state); !s.ok()) return s;
+  stats.analytics_states_saved += static_cast<int64_t>(batch.analytics_state.size());
   if (!batch.outbox.empty()) return EnqueueOutbox(batch.outbox, &stats);
   return absl::OkStatus();
 }

@@ -185,6 +185,13 @@ TEST_F(StoreTest, ASnapshotReplacesTheStateOfItsKeysOnly) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   for (const SavedKeyState& k : *loaded) states.push_back(k.device_id);
   EXPECT_THAT(states, ElementsAre("e", "f"));
+  // Forgotten, and back with a new state, in one batch: the new state stays.
+  ASSERT_TRUE(
+      store->Write({.analytics_state = {{"e", "h", "back"}}, .forgotten = {{"e", "h"}}}).ok());
+  loaded = store->LoadAnalyticsState();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*loaded)[0].bytes, "back");
 }
 
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
