@@ -45,6 +45,16 @@ class GatewayTest : public testing::BrokerTest {
     return testing::WaitUntil([&] { return gw.stats().*field == n; }, milliseconds(10000));
   }
 
+  // Keys whose analytics state the store holds.
+  static size_t SavedKeys(const GatewayConfig& config) {
+    auto store = store::Store::Open({.path = config.store.path, .read_only = true});
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return 0;
+    auto saved = (*store)->LoadAnalyticsState();
+    EXPECT_TRUE(saved.ok()) << saved.status();
+    return saved.ok() ? saved->size() : 0;
+  }
+
   std::vector<WindowResult> StoredWindows(const GatewayConfig& config) {
     auto store = store::Store::Open({.path = config.store.path, .read_only = true});
     EXPECT_TRUE(store.ok()) << store.status();
@@ -104,19 +114,15 @@ TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
 // and so is its snapshot in the store.
 TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {
   const GatewayConfig config = Config("analytics: {forget_after_s: 2, save_interval_s: 0.1}");
-  auto saved_keys = [&] {
-    auto store = store::Store::Open({.path = config.store.path, .read_only = true});
-    return store.ok() ? (*store)->LoadAnalyticsState()->size() : size_t{99};
-  };
   auto gw = Gateway::Start({.config = config});
   ASSERT_TRUE(gw.ok()) << gw.status();
   Publish(base_, 1);
   ASSERT_TRUE(WaitFor(**gw, &GatewayStats::analytics_states_saved, 1));
-  EXPECT_EQ(saved_keys(), 1u);
+  EXPECT_EQ(SavedKeys(config), 1u);
   ASSERT_TRUE(WaitFor(**gw, &GatewayStats::keys_forgotten, 1));
   EXPECT_EQ((*gw)->stats().keys, 0u);
   EXPECT_EQ((*gw)->Summary()["keys_forgotten"], 1);
-  EXPECT_TRUE(testing::WaitUntil([&] { return saved_keys() == 0; }, milliseconds(10000)));
+  EXPECT_TRUE(testing::WaitUntil([&] { return SavedKeys(config) == 0; }, milliseconds(10000)));
 }
 
 // analytics.per_sensor picks the detector of a sensor's readings: the jump that the default
@@ -173,22 +179,18 @@ TEST_F(GatewayTest, TakenUpStateIsClearedOnlyWithoutSnapshots) {
     SCOPED_TRACE(interval);
     const GatewayConfig config =
         Config(fmt::format("analytics: {{save_interval_s: {}}}", interval).c_str());
-    auto saved_keys = [&] {
-      auto store = store::Store::Open({.path = config.store.path, .read_only = true});
-      return store.ok() ? (*store)->LoadAnalyticsState()->size() : size_t{99};
-    };
     {
       auto gw = Gateway::Start({.config = config});
       ASSERT_TRUE(gw.ok()) << gw.status();
       Publish(base_, 1);
       ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 1));
     }
-    EXPECT_EQ(saved_keys(), 1u);  // at the stop
+    EXPECT_EQ(SavedKeys(config), 1u);  // at the stop
     auto gw = Gateway::Start({.config = config});
     ASSERT_TRUE(gw.ok()) << gw.status();
-    EXPECT_EQ(saved_keys(), std::string(interval) == "0" ? 0u : 1u);
+    EXPECT_EQ(SavedKeys(config), std::string(interval) == "0" ? 0u : 1u);
     (*gw)->Stop();
-    EXPECT_EQ(saved_keys(), 1u);
+    EXPECT_EQ(SavedKeys(config), 1u);
     std::filesystem::remove(config.store.path);
   }
 }
