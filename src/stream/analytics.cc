@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "fmt/format.h"
+#include "stream/key.h"
 
 namespace edgeway::stream {
 
@@ -130,13 +131,6 @@ double AnomalyConfidence(double abs_z, double sigma) {
 
 }  // namespace
 
-const std::string& KeyedAnalytics::KeyOf(std::string_view device_id, std::string_view sensor) {
-  key_buffer_.assign(device_id);
-  key_buffer_.push_back('\0');
-  key_buffer_.append(sensor);
-  return key_buffer_;
-}
-
 KeyedAnalytics::KeyedAnalytics(AnalyticsOptions options, std::vector<SensorAnalytics> per_sensor)
     : options_{options} {
   for (SensorAnalytics& s : per_sensor) {
@@ -156,7 +150,7 @@ const AnalyticsOptions& KeyedAnalytics::OptionsOf(std::string_view sensor) const
 }
 
 KeyedAnalytics::KeyState& KeyedAnalytics::StateOf(const Reading& reading) {
-  const std::string& key = KeyOf(reading.device_id, reading.sensor);
+  const std::string& key = KeyOf(&key_buffer_, reading.device_id, reading.sensor);
   auto it = keys_.find(key);
   if (it == keys_.end()) it = keys_.try_emplace(key, OptionsOf(reading.sensor)).first;
   KeyState& state = it->second;
@@ -296,8 +290,8 @@ SavedKeyState KeyedAnalytics::SaveKey(const std::string& key, const KeyState& st
   state.recent.Save(&w);
   w.Put(static_cast<uint8_t>(state.reported_trend));
   if (state.ensemble) state.ensemble->Save(&w);
-  const size_t nul = key.find('\0');
-  return {key.substr(0, nul), key.substr(nul + 1), w.bytes()};
+  auto [device_id, sensor] = SplitKey(key);
+  return {std::move(device_id), std::move(sensor), w.bytes()};
 }
 
 std::vector<SavedKeyState> KeyedAnalytics::Save() const {
@@ -354,7 +348,7 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   for (double x : values) state.window.Push(x);
   state.reported_trend = static_cast<Trend>(trend);
   state.changed = false;  // the state as saved
-  keys_.insert_or_assign(KeyOf(saved.device_id, saved.sensor), std::move(state));
+  keys_.insert_or_assign(KeyOf(&key_buffer_, saved.device_id, saved.sensor), std::move(state));
   return true;
 }
 
@@ -363,9 +357,7 @@ std::vector<std::pair<std::string, std::string>> KeyedAnalytics::Forget(int64_t 
   std::vector<std::pair<std::string, std::string>> forgotten;
   absl::erase_if(keys_, [&](const auto& entry) {
     if (std::max(entry.second.last_received_ns, since_ns) >= cutoff_ns) return false;
-    const std::string& key = entry.first;
-    const size_t nul = key.find('\0');
-    forgotten.emplace_back(key.substr(0, nul), key.substr(nul + 1));
+    forgotten.push_back(SplitKey(entry.first));
     return true;
   });
   return forgotten;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "stream/key.h"
+
 namespace edgeway::stream {
 namespace {
 
@@ -261,17 +263,10 @@ size_t KeyWindows::buffered_values() const {
   return n;
 }
 
-const std::string& KeyedWindows::KeyOf(std::string_view device_id, std::string_view sensor) {
-  key_buffer_.assign(device_id);
-  key_buffer_.push_back('\0');
-  key_buffer_.append(sensor);
-  return key_buffer_;
-}
-
 void KeyedWindows::Process(const Reading& reading, std::vector<WindowResult>* results,
                            std::vector<LateReading>* late) {
   if (specs_.empty()) return;
-  auto it = keys_.find(KeyOf(reading.device_id, reading.sensor));
+  auto it = keys_.find(KeyOf(&key_buffer_, reading.device_id, reading.sensor));
   if (it == keys_.end()) {
     std::vector<KeyWindows> windows;
     for (const WindowSpec& spec : specs_) {
@@ -308,7 +303,7 @@ void KeyedWindows::Forget(std::span<const std::pair<std::string, std::string>> k
                           std::vector<WindowResult>* results) {
   Revise(results);  // nothing points into the keys after this
   for (const auto& [device, sensor] : keys) {
-    auto it = keys_.find(KeyOf(device, sensor));
+    auto it = keys_.find(KeyOf(&key_buffer_, device, sensor));
     if (it == keys_.end()) continue;
     for (KeyWindows& w : it->second) w.Flush(results);
     keys_.erase(it);

@@ -218,8 +218,6 @@ class KeyedAnalytics {
 
   SavedKeyState SaveKey(const std::string& key, const KeyState& state) const;
 
-  // The map key of (device, sensor), in key_buffer_.
-  const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
   KeyState& StateOf(const Reading& reading);
 
   // The options of `sensor`'s readings.
@@ -230,7 +228,7 @@ class KeyedAnalytics {
   std::vector<AnalyticsOptions> options_;
   std::vector<std::vector<std::string>> sensors_;
   absl::flat_hash_map<std::string, KeyState> keys_;
-  std::string key_buffer_;
+  std::string key_buffer_;             // for KeyOf
   std::vector<std::string> snapshot_;  // map keys the snapshot has still to save
   size_t snapshot_next_ = 0;
 };

@@ -163,14 +163,11 @@ class KeyedWindows {
   size_t open_windows() const;
 
  private:
-  // The map key of (device, sensor), in key_buffer_.
-  const std::string& KeyOf(std::string_view device_id, std::string_view sensor);
-
   std::vector<WindowSpec> specs_;
   // Node-based: revising_ points into the values.
   absl::node_hash_map<std::string, std::vector<KeyWindows>> keys_;
   std::vector<KeyWindows*> revising_;
-  std::string key_buffer_;
+  std::string key_buffer_;  // for KeyOf
 };
 
 }  // namespace edgeway::stream
