@@ -66,15 +66,19 @@ int64_t KeyWindows::FirstNotGone() const {
                                  : FirstEndingAfter(watermark_ - spec_->allowed_lateness_ns);
 }
 
+std::vector<KeyWindows::Closed>::iterator KeyWindows::ClosedAt(int64_t start,
+                                                               std::vector<Closed>::iterator from) {
+  while (from != closed_.end() && from->start < start) ++from;
+  if (from == closed_.end() || from->start != start) from = closed_.insert(from, {.start = start});
+  return from;
+}
+
 void KeyWindows::EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results) {
   size_t slice = 0;
   auto closed = closed_.begin();
   for (int64_t start = NextAligned(first, &slice); start <= last;
        start = NextAligned(start + slide(), &slice)) {
-    while (closed != closed_.end() && closed->start < start) ++closed;
-    if (closed == closed_.end() || closed->start != start) {
-      closed = closed_.insert(closed, {.start = start});
-    }
+    closed = ClosedAt(start, closed);
     EmitClosed(&*closed, results);
   }
 }
@@ -108,10 +112,7 @@ bool KeyWindows::AddAligned(int64_t t, double value) {
   auto closed = closed_.begin();
   for (int64_t w = std::max(start - spec_->size_ns + slide(), FirstNotGone()); w <= last;
        w += slide()) {
-    while (closed != closed_.end() && closed->start < w) ++closed;
-    if (closed == closed_.end() || closed->start != w) {
-      closed = closed_.insert(closed, {.start = w});
-    }
+    closed = ClosedAt(w, closed);
     closed->changed = true;
     revising_ = true;
   }

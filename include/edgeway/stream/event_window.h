@@ -119,6 +119,9 @@ class KeyWindows {
   // windows it changes.
   bool AddAligned(int64_t t, double value);
   bool AddSession(int64_t t, double value);
+  // The closed window starting at `start`, added if it is not there yet, looking from `from` on
+  // (no later than it in closed_).
+  std::vector<Closed>::iterator ClosedAt(int64_t start, std::vector<Closed>::iterator from);
   // Emits the aligned windows that hold a value and start in [first, last], in order.
   void EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results);
   // Emits the aligned window `closed` (again), or `session`.
