@@ -214,7 +214,8 @@ INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '6');
 PRAGMA user_version = 6;
 )sql";
 
-// Version 6 to 7: the analytics' state of every key, saved at a stop for the next start.
+// Version 6 to 7: the analytics' state of every key, saved at a stop and by snapshots, for the
+// next start.
 constexpr const char* kSchemaV7 = R"sql(
 CREATE TABLE IF NOT EXISTS analytics_state(
   device TEXT NOT NULL, sensor TEXT NOT NULL, state BLOB NOT NULL,

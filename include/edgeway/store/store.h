@@ -136,6 +136,9 @@ struct KeySummary {
 //            created_ns, updated_ns, high_seq). (since version 5)
 //   sessions(device, session_id, key BLOB, nonce_prefix BLOB, created_ns): the two newest
 //            sessions per device. (since version 6)
+//   analytics_state(device, sensor, state BLOB) PRIMARY KEY (device, sensor), WITHOUT ROWID:
+//       each key's analytics state, saved at a stop and by snapshots, for the next start.
+//       (since version 7)
 // Older files are upgraded in place when opened for writing.
 //
 // One Store is one connection: not thread-safe. Open a second (read_only) Store to read from

@@ -10,8 +10,9 @@
 
 namespace edgeway::stream {
 
-// Analytics state saved at a gateway's stop and restored at its start, on the same machine and
-// build: plain values in host byte order, each vector after its length. Not a wire format.
+// Analytics state saved at a gateway's stop and in its snapshots, and restored at its start, on
+// the same machine and build: plain values in host byte order, each vector after its length. Not
+// a wire format.
 class StateWriter {
  public:
   template <typename T>
