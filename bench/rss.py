@@ -68,7 +68,8 @@ def main():
         print(f"gateway ({a.detector}) with {a.devices} devices at 1 msg/s each: {loaded:.1f} MiB resident, "
               f"peak {peak:.1f} MiB; {s['devices']} devices, {s['keys']} keys, "
               f"{s['readings_stored']} readings stored; {s['analytics_states_saved']} key states saved "
-              f"by snapshots every {a.save_interval:g} s; stopped in {stop:.1f} s")
+              f"by snapshots every {a.save_interval:g} s; stopped in {stop:.1f} s, "
+              f"peak {s['peak_resident_bytes'] / 2**20:.1f} MiB with the stop's final save")
     return 0
 
 

@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -89,9 +91,12 @@ int RunCommand(const RunFlags& flags) {
   }
   spdlog::info("signal {}: draining and stopping", sig);
   (*node)->Stop();
-  std::string summary = gw.Summary().dump(2);
-  spdlog::info("stopped: {}", gw.Summary().dump());
-  if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary)) {
+  nlohmann::json summary = gw.Summary();
+  // The most memory the process held, the stop's final save included: what a device needs.
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) summary["peak_resident_bytes"] = usage.ru_maxrss * 1024;
+  spdlog::info("stopped: {}", summary.dump());
+  if (!flags.summary_json.empty() && !WriteSummary(flags.summary_json, summary.dump(2))) {
     return kExitFailure;
   }
   return kExitOk;

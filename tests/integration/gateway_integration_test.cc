@@ -154,6 +154,9 @@ TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidO
   }
   EXPECT_EQ(summary["rejected"]["queue_full"], 0);
   EXPECT_EQ(summary["devices"], 3);
+  // The process's high-water mark, which a gateway this idle keeps well under 1 GiB.
+  EXPECT_GT(summary["peak_resident_bytes"].get<int64_t>(), 1 << 20);
+  EXPECT_LT(summary["peak_resident_bytes"].get<int64_t>(), int64_t{1} << 30);
 
   auto store = store::Store::Open({.path = db_, .read_only = true});
   ASSERT_TRUE(store.ok());
