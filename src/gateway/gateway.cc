@@ -375,7 +375,7 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                impl->broker_url, c.store.path);
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(impl)));
   if (restored && c.analytics_save_interval_s == 0) {
-    gateway->SaveAnalyticsState({});  // taken up: cleared
+    gateway->SaveAnalyticsState([] { return std::vector<SavedKeyState>(); });  // taken up: cleared
   }
   return gateway;
 }
@@ -392,19 +392,26 @@ void Gateway::Stop() {
   spdlog::debug("stop: store flushed");
   // Each key's detector, window and stuck rule, for the next start to go on from. Without it (a
   // crash, a power cut) the next start goes on from the last snapshot, or learns afresh.
-  SaveAnalyticsState(impl_->engine->SaveAnalytics());
+  // A chunk at a time: 30,000 ensemble keys are 90 MB of state.
+  SaveAnalyticsState([this] { return impl_->engine->SaveAnalytics(256 * 1024); });
   if (impl_->forwarder) impl_->forwarder->Stop();  // what is not acknowledged stays queued
   if (impl_->twins) impl_->twins->Stop();          // save what telemetry reported
   if (impl_->broker) impl_->broker->Stop();
   spdlog::debug("stop: done");
 }
 
-void Gateway::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
+void Gateway::SaveAnalyticsState(absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) {
   // On a connection of its own: the writer's is stopped at a stop, and busy at a start.
   auto store = store::Store::Open({.path = impl_->options.config.store.path});
-  absl::Status saved = store.ok() ? (*store)->SaveAnalyticsState(keys) : store.status();
+  size_t keys = 0;
+  auto counted = [&] {
+    std::vector<SavedKeyState> chunk = next_chunk();
+    keys += chunk.size();
+    return chunk;
+  };
+  absl::Status saved = store.ok() ? (*store)->SaveAnalyticsState(counted) : store.status();
   if (saved.ok()) {
-    spdlog::debug("analytics state of {} keys saved", keys.size());
+    spdlog::debug("analytics state of {} keys saved", keys);
   } else {
     spdlog::warn("analytics state not saved: {}", saved.message());
   }

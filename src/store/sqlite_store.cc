@@ -75,7 +75,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<OutboxSize> GetOutboxSize() override;
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() override;
   absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
-  absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) override;
+  absl::Status SaveAnalyticsState(
+      absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) override;
   absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() override;
   absl::Status ProvisionDevice(const RegisteredDevice& device) override;
   absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
@@ -545,10 +546,14 @@ absl::Status SqliteStore::SaveTwins(std::span<const std::pair<std::string, std::
   });
 }
 
-absl::Status SqliteStore::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
+absl::Status SqliteStore::SaveAnalyticsState(
+    absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) {
   return InTransaction([&] {
     if (absl::Status s = Exec("DELETE FROM analytics_state;"); !s.ok()) return s;
-    return ReplaceAnalyticsState(keys);
+    for (std::vector<SavedKeyState> chunk = next_chunk(); !chunk.empty(); chunk = next_chunk()) {
+      if (absl::Status s = ReplaceAnalyticsState(chunk); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   });
 }
 
@@ -938,6 +943,16 @@ absl::StatusOr<int64_t> SqliteStore::Count(const char* table) {
 }
 
 }  // namespace
+
+absl::Status Store::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
+  bool given = false;
+  return SaveAnalyticsState([&] {
+    std::vector<SavedKeyState> chunk;
+    if (!given) chunk.assign(keys.begin(), keys.end());
+    given = true;
+    return chunk;
+  });
+}
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   sqlite3* db = nullptr;

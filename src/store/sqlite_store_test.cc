@@ -147,9 +147,11 @@ TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   auto store = OpenStore();
   std::string binary("\0\1\xff state", 9);
   ASSERT_TRUE(store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", "old"}}).ok());
-  ASSERT_TRUE(
-      store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", binary}, {"e", "h", "x"}})
-          .ok());
+  // A chunk at a time, until none.
+  std::vector<std::vector<SavedKeyState>> chunks = {{{"d", "t", binary}}, {{"e", "h", "x"}}, {}};
+  size_t next = 0;
+  ASSERT_TRUE(store->SaveAnalyticsState([&] { return chunks.at(next++); }).ok());
+  EXPECT_EQ(next, 3u);
   auto loaded = store->LoadAnalyticsState();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_EQ(loaded->size(), 2u);

@@ -301,12 +301,12 @@ std::vector<SavedKeyState> KeyedAnalytics::Save() const {
   return out;
 }
 
-bool KeyedAnalytics::StartSnapshot() {
-  if (snapshot_next_ < snapshot_.size()) return false;
+bool KeyedAnalytics::StartSnapshot(bool every_key) {
+  if (snapshot_next_ < snapshot_.size() && !every_key) return false;
   snapshot_.clear();
   snapshot_next_ = 0;
   for (auto& [key, state] : keys_) {
-    if (!state.changed) continue;
+    if (!state.changed && !every_key) continue;
     snapshot_.push_back(key);
     state.changed = false;
   }

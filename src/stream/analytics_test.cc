@@ -255,6 +255,15 @@ TEST(KeyedAnalyticsTest, ASnapshotSavesTheKeysThatChangedSinceTheLast) {
   for (const SavedKeyState& k : rest) EXPECT_EQ(k.bytes, all[k.sensor]) << k.sensor;
   EXPECT_EQ(snapshot(analytics).size(), 5u);
 
+  // A snapshot of every key (a stop's save) takes the unchanged keys too, and starts over a
+  // snapshot under way.
+  analytics.Process(R("a", 40, 40), &insights);
+  ASSERT_TRUE(analytics.StartSnapshot());
+  ASSERT_EQ(analytics.NextSnapshotChunk(1).size(), 1u);
+  EXPECT_TRUE(analytics.StartSnapshot(/*every_key=*/true));
+  EXPECT_EQ(analytics.NextSnapshotChunk(SIZE_MAX).size(), 5u);
+  EXPECT_TRUE(analytics.NextSnapshotChunk(SIZE_MAX).empty());
+
   KeyedAnalytics restored({.skip_duplicates = true});
   for (const SavedKeyState& key : analytics.Save()) ASSERT_TRUE(restored.Restore(key));
   EXPECT_TRUE(snapshot(restored).empty());

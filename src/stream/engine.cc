@@ -1,7 +1,6 @@
 #include "edgeway/stream/engine.h"
 
 #include <functional>
-#include <iterator>
 #include <string_view>
 
 namespace edgeway::stream {
@@ -126,13 +125,14 @@ void ShardedEngine::Stop() {
   }
 }
 
-std::vector<SavedKeyState> ShardedEngine::SaveAnalytics() const {
-  std::vector<SavedKeyState> out;
-  for (const auto& shard : shards_) {
-    std::vector<SavedKeyState> keys = shard->analytics.Save();
-    std::move(keys.begin(), keys.end(), std::back_inserter(out));
+std::vector<SavedKeyState> ShardedEngine::SaveAnalytics(size_t max_bytes) {
+  for (; saving_shard_ < shards_.size(); ++saving_shard_, saving_started_ = false) {
+    KeyedAnalytics& analytics = shards_[saving_shard_]->analytics;
+    if (!saving_started_) saving_started_ = analytics.StartSnapshot(/*every_key=*/true);
+    std::vector<SavedKeyState> chunk = analytics.NextSnapshotChunk(max_bytes);
+    if (!chunk.empty()) return chunk;
   }
-  return out;
+  return {};
 }
 
 uint64_t ShardedEngine::Sum(std::atomic<uint64_t> Shard::*counter) const {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "edgeway/core/clock.h"
 #include "gtest/gtest.h"
@@ -81,7 +82,7 @@ TEST(ShardedEngineTest, ShardsCloseTheWindowsOfTheirKeys) {
 }
 
 // Each shard snapshots the keys that changed every save_interval_ns, without a stop: the latest
-// snapshot of each key is its state after its last reading, as SaveAnalytics has it at the stop.
+// snapshot of each key is its state after its last reading, as SaveAnalytics gives it at the stop.
 TEST(ShardedEngineTest, ShardsSnapshotTheirKeysStateNowAndThen) {
   CollectingSink sink;
   const AnalyticsOptions analytics = {.detector = DetectorKind::kEnsemble, .ensemble_warmup = 50};
@@ -114,9 +115,15 @@ TEST(ShardedEngineTest, ShardsSnapshotTheirKeysStateNowAndThen) {
   };
   EXPECT_TRUE(testing::WaitUntil(knows_the_last_readings, std::chrono::seconds(30)));
   engine.Stop();
-  for (const SavedKeyState& key : engine.SaveAnalytics()) {
+  // The stop's save gives every key once, a chunk at a time: with 1 byte a chunk, a key a chunk.
+  std::set<std::string> saved;
+  for (auto chunk = engine.SaveAnalytics(1); !chunk.empty(); chunk = engine.SaveAnalytics(1)) {
+    ASSERT_EQ(chunk.size(), 1u);
+    const SavedKeyState& key = chunk[0];
+    EXPECT_TRUE(saved.insert(key.device_id).second) << key.device_id << " given twice";
     EXPECT_EQ(sink.snapshot_[key.device_id + "/" + key.sensor], key.bytes) << key.device_id;
   }
+  EXPECT_EQ(saved.size(), 4u);
 }
 
 // The shards ask their windows about silent keys every second, by the engine's clock: the last

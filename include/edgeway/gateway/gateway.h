@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/gateway/config.h"
@@ -85,7 +86,8 @@ class Gateway {
  private:
   struct Impl;
   explicit Gateway(std::unique_ptr<Impl> impl);
-  void SaveAnalyticsState(std::span<const SavedKeyState> keys);
+  // Replaces the analytics state in the store with the chunks `next_chunk` gives until none.
+  void SaveAnalyticsState(absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "edgeway/telemetry/reading.h"
@@ -183,8 +184,11 @@ class Store {
   // The analytics' state of every key, saved at a stop in place of everything saved before
   // (none: cleared, once a start has taken it up), and loaded at the next start. Write saves
   // snapshots of some keys' state in between (ResultBatch::analytics_state), and deletes that of
-  // keys forgotten (ResultBatch::forgotten).
-  virtual absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys) = 0;
+  // keys forgotten (ResultBatch::forgotten). The keys come from `next_chunk`, a chunk a call,
+  // until it returns none; all in one transaction.
+  virtual absl::Status SaveAnalyticsState(
+      absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) = 0;
+  absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys);
   virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
   // is the same); SetRevoked is NotFound for an unknown device.

@@ -170,15 +170,16 @@ class KeyedAnalytics {
   // a duplicate.
   void Remember(const Reading& reading);
 
-  // Every key's state, to go on from after a restart (a gateway saves it at its stop).
+  // Every key's state, to go on from after a restart.
   std::vector<SavedKeyState> Save() const;
-  // A snapshot of what changed, for a start after a crash, taken a few keys at a time so that it
-  // never holds much more memory than one chunk: StartSnapshot picks the keys that took or
-  // remembered a reading since the last snapshot started (all of them the first time), unless a
-  // snapshot is still going on (false); each NextSnapshotChunk then saves the next of them, as
-  // they are at that moment, until their state reaches `max_bytes` (at least one key), and
-  // returns none once all are saved.
-  bool StartSnapshot();
+  // A snapshot, taken a few keys at a time so that it never holds much more memory than one
+  // chunk: StartSnapshot picks the keys that took or remembered a reading since the last snapshot
+  // started (all of them the first time), for a start after a crash, unless a snapshot is still
+  // going on (false); with `every_key` (a gateway's stop), it picks every key, in place of any
+  // snapshot going on. Each NextSnapshotChunk then saves the next of them, as they are at that
+  // moment, until their state reaches `max_bytes` (at least one key), and returns none once all
+  // are saved.
+  bool StartSnapshot(bool every_key = false);
   std::vector<SavedKeyState> NextSnapshotChunk(size_t max_bytes);
   // Restores a key's state saved by Save with the same detector and window for its sensor; false,
   // and nothing changes, for other options or bytes that are not such state.

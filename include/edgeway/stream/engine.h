@@ -71,8 +71,10 @@ class ShardedEngine {
   // Processes everything queued, then stops the shard threads. Idempotent.
   void Stop();
 
-  // Every key's analytics state, for the next start. After Stop().
-  std::vector<SavedKeyState> SaveAnalytics() const;
+  // Every key's analytics state, for the next start, a chunk at a time so that the stop never
+  // holds all of it at once: each call gives the next keys, until their state reaches
+  // `max_bytes` (at least one key), and none once all are given. After Stop().
+  std::vector<SavedKeyState> SaveAnalytics(size_t max_bytes);
   // Keys restored from `saved` at construction.
   size_t restored() const { return restored_; }
 
@@ -109,6 +111,10 @@ class ShardedEngine {
   std::atomic<bool> stopped_{false};
   size_t restored_ = 0;
   int64_t started_ns_ = 0;  // on options_.clock
+  // SaveAnalytics' progress: the shard it is at, and whether that shard's snapshot of every key
+  // has started.
+  size_t saving_shard_ = 0;
+  bool saving_started_ = false;
 };
 
 }  // namespace edgeway::stream
