@@ -1,6 +1,10 @@
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,43 +20,46 @@
 namespace edgeway::app {
 namespace {
 
-// One series replayed row by row through the gateway's analytics for one key, as `edgeway run`
-// would judge a device named after the file: the anomaly score of every row, from the rows up to
-// and including its own, and the rows where it raised a stuck insight. `threshold` is the
-// gateway's analytics.anomaly_threshold, at which the ensemble reports each event once; 0 gives
-// its scores as a threshold sweep needs them (its anomaly insights, one per nonzero score then,
-// are not used here).
-struct Replay {
-  std::vector<double> scores;
-  std::vector<std::pair<size_t, std::string>> stuck;  // row index and the insight's summary
-};
-
-Replay ReplaySeries(const std::vector<double>& values, const std::string& name, size_t window,
-                    const std::string& detector, double threshold, size_t warmup) {
-  const bool ensemble = detector == "ensemble";
-  stream::KeyedAnalytics analytics(
-      {.detector = ensemble ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma,
-       .anomaly_threshold = threshold,
-       .ensemble_warmup = warmup,
-       .window = window});
-  Reading r;
-  r.device_id = std::filesystem::path(name).stem().string();
-  r.sensor = "value";
-  Replay out;
-  out.scores.reserve(values.size());
-  std::vector<Insight> insights;
-  for (double v : values) {
-    r.value = v;
-    const stream::Verdict verdict = analytics.Process(r, &insights);
-    out.scores.push_back(ensemble ? verdict.score : stream::AnomalyScore(verdict));
-    for (const Insight& in : insights) {
-      if (in.kind == Insight::Kind::kStuck)
-        out.stuck.emplace_back(out.scores.size() - 1, in.summary);
-    }
-    insights.clear();
+// One series replayed reading by reading through the gateway's analytics for one key, as `edgeway
+// run` would judge a device named after the file. `threshold` is the gateway's
+// analytics.anomaly_threshold, at which the ensemble reports each event once; 0 gives its scores
+// as a threshold sweep needs them (its anomaly insights, one per nonzero score then, are not used
+// here).
+class SeriesScorer {
+ public:
+  SeriesScorer(const std::string& name, size_t window, const std::string& detector,
+               double threshold, size_t warmup)
+      : ensemble_(detector == "ensemble"),
+        analytics_(
+            {.detector = ensemble_ ? stream::DetectorKind::kEnsemble : stream::DetectorKind::kSigma,
+             .anomaly_threshold = threshold,
+             .ensemble_warmup = warmup,
+             .window = window}) {
+    reading_.device_id = std::filesystem::path(name).stem().string();
+    reading_.sensor = "value";
   }
-  return out;
-}
+
+  // The anomaly score of `value`, from the values before it and itself; `stuck` (when not null)
+  // becomes the summary of the stuck insight it raised, or empty.
+  double Score(double value, std::string* stuck) {
+    reading_.value = value;
+    insights_.clear();
+    const stream::Verdict verdict = analytics_.Process(reading_, &insights_);
+    if (stuck != nullptr) {
+      stuck->clear();
+      for (const Insight& in : insights_) {
+        if (in.kind == Insight::Kind::kStuck) *stuck = in.summary;
+      }
+    }
+    return ensemble_ ? verdict.score : stream::AnomalyScore(verdict);
+  }
+
+ private:
+  bool ensemble_;
+  stream::KeyedAnalytics analytics_;
+  Reading reading_;
+  std::vector<Insight> insights_;
+};
 
 void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector, double& threshold,
                         const char* threshold_help) {
@@ -75,13 +82,17 @@ void AddDetectorOptions(CLI::App* cmd, size_t& window, std::string& detector, do
 void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
   CLI::App* cmd = app.add_subcommand(
       "detect",
-      "Replay one series through the streaming detector offline. Reads timestamp,value rows and "
-      "writes timestamp,value,anomaly_score, the score in [0,1] computed only from the rows up "
-      "to and including its own (no look-ahead). A sensor stuck at one value (the gateway's "
-      "stuck insight) is reported on standard error, with its timestamp, row and line. Rows "
-      "that are not a time and a finite number are left out (as the gateway rejects bad "
-      "readings and goes on) and reported with their line, unless --strict.");
-  cmd->add_option("--input", flags.input, "CSV of timestamp,value rows, after a header line or not")
+      "Run one series through the gateway's streaming detector, outside the gateway. Reads "
+      "timestamp,value rows and writes timestamp,value,anomaly_score, the score in [0,1] "
+      "computed only from the rows up to and including its own (no look-ahead), each row as it "
+      "is read: any length in constant memory, and a live stream piped through (`tail -f "
+      "log.csv | edgeway detect --input - --output -`). A sensor stuck at one value (the "
+      "gateway's stuck insight) is reported on standard error, with its timestamp, row and "
+      "line. Rows that are not a time and a finite number are left out (as the gateway rejects "
+      "bad readings and goes on) and reported with their line, unless --strict.");
+  cmd->add_option(
+         "--input", flags.input,
+         "CSV of timestamp,value rows, after a header line or not ('-' for standard input)")
       ->required();
   cmd->add_option("--output", flags.output, "CSV to write ('-' for standard output)")->required();
   AddDetectorOptions(cmd, flags.window, flags.detector, flags.threshold,
@@ -97,45 +108,88 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
 }
 
 int DetectCommand(const DetectFlags& flags) {
-  std::vector<std::string> bad_rows;
-  auto series = eval::ReadSeriesCsv(flags.input, flags.strict ? nullptr : &bad_rows);
-  if (!series.ok()) {
-    std::fprintf(stderr, "edgeway detect: %s\n", std::string(series.status().message()).c_str());
-    return kExitUsage;
+  // The input is read and each row scored and written as it comes, in constant memory: a file of
+  // any length, or a live stream (`tail -f log.csv | edgeway detect --input - --output -`).
+  std::ios::sync_with_stdio(false);  // std::cin buffers, and says when it has nothing buffered
+  const std::string name = flags.input == "-" ? "stdin" : flags.input;
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (flags.input != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(flags.input, ec)) {
+      fmt::print(stderr, "edgeway detect: {}: is a directory, not a CSV file\n", flags.input);
+      return kExitUsage;
+    }
+    file.open(flags.input, std::ios::binary);
+    if (!file) {
+      fmt::print(stderr, "edgeway detect: {}: cannot open: {}\n", flags.input,
+                 std::strerror(errno));
+      return kExitUsage;
+    }
+    in = &file;
   }
-  constexpr size_t kShown = 10;
-  for (size_t i = 0; i < std::min(bad_rows.size(), kShown); ++i) {
-    fmt::print(stderr, "edgeway detect: {} (left out)\n", bad_rows[i]);
-  }
-  if (!bad_rows.empty()) {
-    fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", flags.input,
-               bad_rows.size(),
-               bad_rows.size() > kShown ? fmt::format(" (the first {} above)", kShown) : "",
-               series->values.size());
-  }
-  const Replay replay = ReplaySeries(series->values, flags.input, flags.window, flags.detector,
-                                     flags.threshold, flags.warmup);
-  const std::vector<double>& scores = replay.scores;
-  // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
-  // makes it an insight of its own, reported here with its timestamp, its row in the output (the
-  // first is 1) and its line in the input.
-  for (const auto& [row, summary] : replay.stuck) {
-    fmt::print(stderr, "edgeway detect: {}: {} (row {}, line {}): {}\n", flags.input,
-               series->timestamps[row], row + 1, series->lines[row], summary);
-  }
-  std::FILE* out = flags.output == "-" ? stdout : std::fopen(flags.output.c_str(), "w");
+  const bool to_stdout = flags.output == "-";
+  std::FILE* out = to_stdout ? stdout : std::fopen(flags.output.c_str(), "w");
   if (out == nullptr) {
-    std::fprintf(stderr, "edgeway detect: %s: cannot write\n", flags.output.c_str());
+    fmt::print(stderr, "edgeway detect: {}: cannot write: {}\n", flags.output,
+               std::strerror(errno));
     return kExitFailure;
   }
+  // On failure nothing is left behind but what went to standard output.
+  auto fail = [&](int code) {
+    if (!to_stdout) {
+      std::fclose(out);
+      std::remove(flags.output.c_str());
+    }
+    return code;
+  };
+  SeriesScorer scorer(name, flags.window, flags.detector, flags.threshold, flags.warmup);
   std::fputs("timestamp,value,anomaly_score\n", out);
-  for (size_t i = 0; i < scores.size(); ++i) {
-    fmt::print(out, "{},{},{:.6f}\n", series->timestamps[i], series->values[i], scores[i]);
+  constexpr size_t kShown = 10;
+  size_t line_no = 0, rows = 0, bad = 0;
+  std::string line, stuck;
+  while (std::getline(*in, line)) {
+    auto row = eval::ParseSeriesLine(line, ++line_no, name);
+    if (!row.ok()) {
+      if (flags.strict) {
+        fmt::print(stderr, "edgeway detect: {}\n", row.status().message());
+        return fail(kExitUsage);
+      }
+      // Left out, as the gateway rejects a bad reading and goes on.
+      if (++bad <= kShown)
+        fmt::print(stderr, "edgeway detect: {} (left out)\n", row.status().message());
+      continue;
+    }
+    if (!row->has_value()) continue;
+    const eval::SeriesRow& r = **row;
+    ++rows;
+    fmt::print(out, "{},{},{:.6f}\n", r.timestamp, r.value, scorer.Score(r.value, &stuck));
+    // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
+    // makes it an insight of its own, reported here with its timestamp, its row in the output (the
+    // first is 1) and its line in the input.
+    if (!stuck.empty()) {
+      fmt::print(stderr, "edgeway detect: {}: {} (row {}, line {}): {}\n", name, r.timestamp, rows,
+                 line_no, stuck);
+    }
+    // Before waiting for more input, what is scored goes out.
+    if (in->rdbuf()->in_avail() <= 0) std::fflush(out);
+  }
+  if (in->bad()) {
+    fmt::print(stderr, "edgeway detect: {}: read failed\n", name);
+    return fail(kExitFailure);
+  }
+  if (bad > 0) {
+    fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", name, bad,
+               bad > kShown ? fmt::format(" (the first {} above)", kShown) : "", rows);
+  }
+  if (rows == 0) {
+    fmt::print(stderr, "edgeway detect: {}: no rows\n", name);
+    return fail(kExitUsage);
   }
   bool ok = std::ferror(out) == 0;
-  if (out != stdout) ok = std::fclose(out) == 0 && ok;
+  if (!to_stdout) ok = std::fclose(out) == 0 && ok;
   if (!ok) {
-    std::fprintf(stderr, "edgeway detect: %s: write failed\n", flags.output.c_str());
+    fmt::print(stderr, "edgeway detect: {}: write failed\n", flags.output);
     return kExitFailure;
   }
   return kExitOk;
@@ -219,11 +273,12 @@ int NabCommand(const NabFlags& flags) {
   std::vector<eval::ScoredSeries> scored;
   for (const eval::LabeledSeries& s : *corpus) {
     const std::vector<double>& values = s.series.values;
-    scored.push_back({s.name,
-                      ReplaySeries(values, s.name, flags.window, flags.detector, flags.threshold,
-                                   eval::ProbationaryRows(values.size()))
-                          .scores,
-                      s.windows});
+    SeriesScorer scorer(s.name, flags.window, flags.detector, flags.threshold,
+                        eval::ProbationaryRows(values.size()));
+    std::vector<double> scores;
+    scores.reserve(values.size());
+    for (double v : values) scores.push_back(scorer.Score(v, nullptr));
+    scored.push_back({s.name, std::move(scores), s.windows});
   }
   nlohmann::json out = {
       {"detector", flags.detector == "ensemble" ? std::string("ensemble")

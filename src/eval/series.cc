@@ -42,60 +42,58 @@ bool ParseTimestamp(std::string_view text, int64_t* ns) {
 
 }  // namespace
 
-absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name,
-                                          std::vector<std::string>* bad_rows) {
+absl::StatusOr<std::optional<SeriesRow>> ParseSeriesLine(std::string_view line, size_t line_no,
+                                                         std::string_view name) {
+  const std::string_view l = Trim(line);
+  if (l.empty()) return std::nullopt;
+  const size_t comma = l.find(',');
+  if (comma == std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        StrCat(name, ":", line_no, ": expected 'timestamp,value', got '", l.substr(0, 60), "'"));
+  }
+  SeriesRow row{.timestamp = Trim(l.substr(0, comma))};
+  std::string_view value_text = Trim(l.substr(comma + 1));
+  if (size_t extra = value_text.find(','); extra != std::string_view::npos) {
+    value_text = Trim(value_text.substr(0, extra));  // more columns: the first two are ours
+  }
+  const bool is_time = ParseTimestamp(row.timestamp, &row.ts_ns);
+  auto [end, ec] =
+      std::from_chars(value_text.data(), value_text.data() + value_text.size(), row.value);
+  const bool is_number =
+      ec == std::errc() && end == value_text.data() + value_text.size() && std::isfinite(row.value);
+  // A first line that is neither a time nor a number names the columns, whatever the names.
+  if (line_no == 1 && !is_time && !is_number) return std::nullopt;
+  if (!is_time) {
+    return absl::InvalidArgumentError(StrCat(name, ":", line_no, ": timestamp '",
+                                             row.timestamp.substr(0, 40), "' is not a time"));
+  }
+  if (!is_number) {
+    return absl::InvalidArgumentError(
+        StrCat(name, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number"));
+  }
+  return row;
+}
+
+absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name) {
   TimeSeries out;
   size_t line_no = 0;
   while (!text.empty()) {
     ++line_no;
     const size_t eol = std::min(text.find('\n'), text.size());
-    std::string_view l = Trim(text.substr(0, eol));
+    auto row = ParseSeriesLine(text.substr(0, eol), line_no, name);
     text.remove_prefix(std::min(eol + 1, text.size()));
-    if (l.empty()) continue;
-    std::string problem;
-    std::string_view ts_text;
-    int64_t ns = 0;
-    double value = 0;
-    if (size_t comma = l.find(','); comma == std::string_view::npos) {
-      problem =
-          StrCat(name, ":", line_no, ": expected 'timestamp,value', got '", l.substr(0, 60), "'");
-    } else {
-      ts_text = Trim(l.substr(0, comma));
-      std::string_view value_text = Trim(l.substr(comma + 1));
-      if (size_t extra = value_text.find(','); extra != std::string_view::npos) {
-        value_text = Trim(value_text.substr(0, extra));  // more columns: the first two are ours
-      }
-      const bool is_time = ParseTimestamp(ts_text, &ns);
-      auto [end, ec] =
-          std::from_chars(value_text.data(), value_text.data() + value_text.size(), value);
-      const bool is_number =
-          ec == std::errc() && end == value_text.data() + value_text.size() && std::isfinite(value);
-      // A first line that is neither a time nor a number names the columns, whatever the names.
-      if (line_no == 1 && !is_time && !is_number) continue;
-      if (!is_time) {
-        problem =
-            StrCat(name, ":", line_no, ": timestamp '", ts_text.substr(0, 40), "' is not a time");
-      } else if (!is_number) {
-        problem =
-            StrCat(name, ":", line_no, ": value '", value_text.substr(0, 40), "' is not a number");
-      }
-    }
-    if (!problem.empty()) {
-      if (bad_rows == nullptr) return absl::InvalidArgumentError(problem);
-      bad_rows->push_back(std::move(problem));
-      continue;
-    }
-    out.timestamps.emplace_back(ts_text);
-    out.ts_ns.push_back(ns);
-    out.values.push_back(value);
+    if (!row.ok()) return row.status();
+    if (!row->has_value()) continue;
+    out.timestamps.emplace_back((*row)->timestamp);
+    out.ts_ns.push_back((*row)->ts_ns);
+    out.values.push_back((*row)->value);
     out.lines.push_back(line_no);
   }
   if (out.values.empty()) return absl::InvalidArgumentError(StrCat(name, ": no rows"));
   return out;
 }
 
-absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path,
-                                         std::vector<std::string>* bad_rows) {
+absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(StrCat(path, ": is a directory, not a CSV file"));
@@ -104,7 +102,7 @@ absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path,
   if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
   std::ostringstream text;
   text << in.rdbuf();
-  return ParseSeriesCsv(text.str(), path, bad_rows);
+  return ParseSeriesCsv(text.str(), path);
 }
 
 absl::StatusOr<std::vector<LabeledSeries>> LoadNabCorpus(const std::string& dir) {

@@ -1,6 +1,8 @@
 // The edgeway binary as a user runs it, against a real mosquitto on a free port and a real
 // SQLite file: all three wire formats with invalid messages among them, a restart with messages
 // published during the gap, the demo, and command-line errors.
+#include <sys/stat.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -511,6 +513,45 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   EXPECT_EQ(strict.Wait(kLong), 2);
   EXPECT_THAT(strict.output(), HasSubstr("bad.csv:3: value 'x' is not a number"));
   EXPECT_THAT(strict.output(), Not(HasSubstr("left out")));
+  // A failed run leaves no output file half written.
+  Process strict_file({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output",
+                       dir.File("strict.out"), "--strict"},
+                      dir.File("e.log"));
+  EXPECT_EQ(strict_file.Wait(kLong), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("strict.out")));
+}
+
+// Rows are scored and written as they come, so that a live stream can be piped through: from a
+// FIFO, the first rows are scored while the writer still holds it open; from standard input the
+// scores are those of the same rows read from a file.
+TEST(EdgewayCliTest, DetectScoresAStreamAsItComes) {
+  testing::TempDir dir;
+  constexpr int kRows = 400;
+  WriteNoiseWithSpike(dir.File("in.csv"), kRows, 350, 5);
+  const std::vector<std::string> in = Lines(dir.File("in.csv"));
+  ASSERT_EQ(mkfifo(dir.File("in.fifo").c_str(), 0600), 0);
+  Process live(
+      {EdgewayBinary(), "detect", "--input", dir.File("in.fifo"), "--output", dir.File("live.csv")},
+      dir.File("live.log"));
+  std::ofstream fifo(dir.File("in.fifo"));
+  for (int i = 0; i <= kRows / 2; ++i) fifo << in[i] << "\n";  // the header and half the rows
+  fifo.flush();
+  EXPECT_TRUE(WaitUntil([&] { return Lines(dir.File("live.csv")).size() == kRows / 2 + 1; }, kLong))
+      << Lines(dir.File("live.csv")).size() << " lines";
+  for (int i = kRows / 2 + 1; i <= kRows; ++i) fifo << in[i] << "\n";
+  fifo.close();
+  EXPECT_EQ(live.Wait(kLong), 0) << live.output();
+
+  Process piped({"/bin/sh", "-c",
+                 "cat '" + dir.File("in.csv") + "' | '" + EdgewayBinary() +
+                     "' detect --input - --output - > '" + dir.File("piped.csv") + "'"},
+                dir.File("piped.log"));
+  EXPECT_EQ(piped.Wait(kLong), 0) << piped.output();
+  const std::vector<std::string> scored = Lines(dir.File("live.csv"));
+  EXPECT_EQ(scored.size(), kRows + 1u);
+  EXPECT_EQ(Lines(dir.File("piped.csv")), scored);
+  EXPECT_EQ(DetectScores(dir, dir.File("in.csv"), {}).size(), kRows + 0u);
+  EXPECT_EQ(Lines(dir.File("scores.csv")), scored);
 }
 
 TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {

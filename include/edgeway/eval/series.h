@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,19 +19,29 @@ struct TimeSeries {
   std::vector<size_t> lines;  // of each row in the text, from 1
 };
 
-// Parses CSV text of `timestamp,value` rows, after a header line if the first line is neither a
-// time nor a number in its two fields (`timestamp,value`, `time,temperature`, ...); columns after
-// the second are ignored. The timestamp is RFC 3339, "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a
-// number of seconds since the epoch (within the nanosecond range of int64, about 292 years either
-// side of 1970). A bad row is an error (InvalidArgument) that names `name` and the line
-// ("x.csv:17: value 'abc' is not a number"); with `bad_rows`, it is described there instead and
-// left out. No valid row at all is an error either way.
-absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name,
-                                          std::vector<std::string>* bad_rows = nullptr);
+// One `timestamp,value` row.
+struct SeriesRow {
+  std::string_view timestamp;  // as written, in the line it came from
+  int64_t ts_ns = 0;
+  double value = 0;
+};
+
+// Parses line `line_no` (from 1) of CSV text of `timestamp,value` rows: a row; none for a blank
+// line, or for a first line that is neither a time nor a number in its two fields (a header:
+// `timestamp,value`, `time,temperature`, ...). Columns after the second are ignored. The
+// timestamp is RFC 3339, "YYYY-MM-DD HH:MM:SS[.frac]" (UTC), or a number of seconds since the
+// epoch (within the nanosecond range of int64, about 292 years either side of 1970). A bad row is
+// an error (InvalidArgument) that names `name` and the line ("x.csv:17: value 'abc' is not a
+// number").
+absl::StatusOr<std::optional<SeriesRow>> ParseSeriesLine(std::string_view line, size_t line_no,
+                                                         std::string_view name);
+
+// Parses CSV text of `timestamp,value` rows, line by line as ParseSeriesLine does; the first bad
+// row is the error, and so is no row at all.
+absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name);
 
 // ParseSeriesCsv on the file at `path`; NotFound when it cannot be read.
-absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path,
-                                         std::vector<std::string>* bad_rows = nullptr);
+absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path);
 
 // A NAB series with its labelled windows as inclusive row ranges.
 struct LabeledSeries {
