@@ -944,16 +944,6 @@ absl::StatusOr<int64_t> SqliteStore::Count(const char* table) {
 
 }  // namespace
 
-absl::Status Store::SaveAnalyticsState(std::span<const SavedKeyState> keys) {
-  bool given = false;
-  return SaveAnalyticsState([&] {
-    std::vector<SavedKeyState> chunk;
-    if (!given) chunk.assign(keys.begin(), keys.end());
-    given = true;
-    return chunk;
-  });
-}
-
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   sqlite3* db = nullptr;
   int flags =

@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <fstream>
+#include <utility>
 
 #include "edgeway/store/store.h"
 #include "gmock/gmock.h"
@@ -22,6 +23,11 @@ Reading MakeReading(std::string device, std::string sensor, int64_t ts, double v
   r.value = value;
   r.received_ns = ts + 5;
   return r;
+}
+
+// Saves `keys` as the analytics state, in one chunk.
+absl::Status SaveAnalyticsState(Store& store, std::vector<SavedKeyState> keys) {
+  return store.SaveAnalyticsState([&] { return std::exchange(keys, {}); });
 }
 
 class StoreTest : public ::testing::Test {
@@ -146,7 +152,7 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirstAndTheLimitDropsTheO
 TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   auto store = OpenStore();
   std::string binary("\0\1\xff state", 9);
-  ASSERT_TRUE(store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", "old"}}).ok());
+  ASSERT_TRUE(SaveAnalyticsState(*store, {{"d", "t", "old"}}).ok());
   // A chunk at a time, until none.
   std::vector<std::vector<SavedKeyState>> chunks = {{{"d", "t", binary}}, {{"e", "h", "x"}}, {}};
   size_t next = 0;
@@ -159,7 +165,7 @@ TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   EXPECT_EQ((*loaded)[0].sensor, "t");
   EXPECT_EQ((*loaded)[0].bytes, binary);
   EXPECT_EQ((*loaded)[1].bytes, "x");
-  ASSERT_TRUE(store->SaveAnalyticsState({}).ok());  // cleared
+  ASSERT_TRUE(SaveAnalyticsState(*store, {}).ok());  // cleared
   auto again = store->LoadAnalyticsState();
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->empty());
@@ -168,9 +174,7 @@ TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
 // A snapshot in a batch replaces the state of its keys only, in the batch's transaction.
 TEST_F(StoreTest, ASnapshotReplacesTheStateOfItsKeysOnly) {
   auto store = OpenStore();
-  ASSERT_TRUE(
-      store->SaveAnalyticsState(std::vector<SavedKeyState>{{"d", "t", "old"}, {"e", "h", "kept"}})
-          .ok());
+  ASSERT_TRUE(SaveAnalyticsState(*store, {{"d", "t", "old"}, {"e", "h", "kept"}}).ok());
   auto stats = store->Write({.readings = {MakeReading("d", "t", 1, 1)},
                              .analytics_state = {{"d", "t", "new"}, {"f", "t", "added"}}});
   ASSERT_TRUE(stats.ok()) << stats.status();

@@ -188,7 +188,6 @@ class Store {
   // until it returns none; all in one transaction.
   virtual absl::Status SaveAnalyticsState(
       absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) = 0;
-  absl::Status SaveAnalyticsState(std::span<const SavedKeyState> keys);
   virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
   // is the same); SetRevoked is NotFound for an unknown device.
