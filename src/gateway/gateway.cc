@@ -226,24 +226,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   // after a crash no older state comes back.
   auto saved = (*store)->LoadAnalyticsState();
   if (!saved.ok()) return saved.status();
-  std::vector<Reading> replay;
-  if (!c.windows.empty()) {
-    // Windows open when the gateway last stopped get their readings back from the store.
-    int64_t horizon = 0;
-    for (const stream::WindowSpec& w : c.windows) {
-      horizon = std::max(horizon, (w.kind == stream::WindowKind::kSession ? w.gap_ns : w.size_ns) +
-                                      w.watermark_delay_ns + w.allowed_lateness_ns);
-    }
-    constexpr int64_t kMaxReplay = 1'000'000;
-    auto recent = (*store)->RecentReadings(horizon, kMaxReplay);
-    if (!recent.ok()) return recent.status();
-    replay = std::move(*recent);
-    if (!replay.empty()) {
-      spdlog::info(
-          "windows: replayed {} stored readings to restore open windows{}", replay.size(),
-          replay.size() == kMaxReplay ? " (the limit; older open windows are incomplete)" : "");
-    }
-  }
   impl->writer = std::make_unique<store::BatchWriter>(
       std::move(*store),
       store::BatchWriterOptions{
@@ -302,6 +284,24 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   // One shard analyses millions of readings per second, more than one MQTT connection delivers;
   // more shards pay off only with many cores (and cost wake-ups on a small board).
   if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency() / 4, 1, 8);
+  // Windows open when the gateway last stopped get their readings back from the store, read one
+  // at a time on a connection of its own (the writer has the first).
+  int64_t horizon = 0;
+  for (const stream::WindowSpec& w : c.windows) {
+    horizon = std::max(horizon, (w.kind == stream::WindowKind::kSession ? w.gap_ns : w.size_ns) +
+                                    w.watermark_delay_ns + w.allowed_lateness_ns);
+  }
+  absl::Status replayed;
+  size_t replayed_readings = 0;
+  auto replay = [&](absl::FunctionRef<void(const Reading&)> feed) {
+    auto reader = store::Store::Open({.path = c.store.path, .read_only = true});
+    replayed = reader.ok() ? (*reader)->ForEachRecentReading(horizon,
+                                                             [&](const Reading& r) {
+                                                               ++replayed_readings;
+                                                               feed(r);
+                                                             })
+                           : reader.status();
+  };
   impl->engine = std::make_unique<stream::ShardedEngine>(
       stream::EngineOptions{
           .analytics = c.analytics,
@@ -313,8 +313,11 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
           .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond),
           .forget_after_ns = static_cast<int64_t>(c.analytics_forget_after_s * kNsPerSecond),
           .clock = impl->options.clock},
-      impl.get(), replay, *saved);
-  std::vector<Reading>().swap(replay);
+      impl.get(), c.windows.empty() ? stream::ShardedEngine::ReplaySource() : replay, *saved);
+  if (!replayed.ok()) return replayed;
+  if (replayed_readings > 0) {
+    spdlog::info("windows: replayed {} stored readings to restore open windows", replayed_readings);
+  }
   const bool restored = !saved->empty();
   if (restored) {
     spdlog::info("analytics: {} of {} keys go on from the state saved by the last run{}",

@@ -67,7 +67,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) override;
   absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
   absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
-  absl::StatusOr<std::vector<Reading>> RecentReadings(int64_t horizon_ns, int64_t limit) override;
+  absl::Status ForEachRecentReading(int64_t horizon_ns,
+                                    absl::FunctionRef<void(const Reading&)> fn) override;
   absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) override;
   absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) override;
   absl::StatusOr<std::vector<OutboxRow>> OutboxNext(int64_t after_seq, int64_t limit) override;
@@ -805,30 +806,28 @@ absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q
   return out;
 }
 
-absl::StatusOr<std::vector<Reading>> SqliteStore::RecentReadings(int64_t horizon_ns,
-                                                                 int64_t limit) {
+absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
+                                               absl::FunctionRef<void(const Reading&)> fn) {
   auto stmt = Prepare(
       "SELECT r.device, r.sensor, r.ts_ns, r.value, r.received_ns FROM readings r JOIN "
       "(SELECT device, sensor, max(ts_ns) AS newest FROM readings GROUP BY device, sensor) k "
       "ON r.device = k.device AND r.sensor = k.sensor WHERE r.ts_ns >= k.newest - ?1 "
-      "ORDER BY r.ts_ns DESC LIMIT ?2");  // the newest, if not all
+      "ORDER BY r.ts_ns");
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
   sqlite3_bind_int64(s, 1, horizon_ns);
-  sqlite3_bind_int64(s, 2, limit);
-  std::vector<Reading> out;
+  Reading r;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    Reading& r = out.emplace_back();
     r.device_id = stmt->ColumnText(0);
     r.sensor = stmt->ColumnText(1);
     r.ts_ns = sqlite3_column_int64(s, 2);
     r.value = sqlite3_column_double(s, 3);
     r.received_ns = sqlite3_column_int64(s, 4);
+    fn(r);
   }
   if (rc != SQLITE_DONE) return Error("reading recent readings");
-  std::reverse(out.begin(), out.end());
-  return out;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<WindowResult>> SqliteStore::WindowResults(const WindowQuery& q) {

@@ -5,8 +5,8 @@
 
 namespace edgeway::stream {
 
-ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
-                             std::span<const Reading> replay, std::span<const SavedKeyState> saved)
+ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink, const ReplaySource& replay,
+                             std::span<const SavedKeyState> saved)
     : options_(options), sink_(sink), started_ns_(options.clock->NowNs()) {
   if (options_.shards == 0) options_.shards = 1;
   options_.analytics.skip_duplicates = true;  // MQTT delivers at least once
@@ -18,12 +18,14 @@ ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink,
   }
   std::vector<WindowResult> results;
   std::vector<LateReading> late;
-  for (const Reading& r : replay) {
-    Shard& shard = ShardOf(r.device_id);
-    shard.analytics.Remember(r);
-    shard.windows.Process(r, &results, &late);
-    results.clear();
-    late.clear();
+  if (replay) {
+    replay([&](const Reading& r) {
+      Shard& shard = ShardOf(r.device_id);
+      shard.analytics.Remember(r);
+      shard.windows.Process(r, &results, &late);
+      results.clear();
+      late.clear();
+    });
   }
   for (auto& shard : shards_) {
     shard->windows.Revise(&results);

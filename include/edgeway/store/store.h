@@ -164,10 +164,11 @@ class Store {
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
   // For each (device, sensor) key, its readings no older than `horizon_ns` before the key's
-  // newest, oldest first: what event-time windows open at a restart held. Beyond `limit` in
-  // all, the oldest are left out.
-  virtual absl::StatusOr<std::vector<Reading>> RecentReadings(int64_t horizon_ns,
-                                                              int64_t limit) = 0;
+  // newest, oldest first, one at a time to `fn` (however many, in little memory): what
+  // event-time windows open at a restart held. Only the device, sensor, event time, value and
+  // receive time are read.
+  virtual absl::Status ForEachRecentReading(int64_t horizon_ns,
+                                            absl::FunctionRef<void(const Reading&)> fn) = 0;
   // Window results matching `query`, by start then window, device, sensor.
   virtual absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) = 0;
   // Late readings (the windows' side output) matching `query` on their event time: the newest

@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "edgeway/core/bounded_queue.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/stream/analytics.h"
@@ -54,13 +56,16 @@ struct EngineOptions {
 // keeps it once too). Submit is thread-safe.
 class ShardedEngine {
  public:
+  // Gives the readings to replay, oldest first, one at a time to the function it is called with.
+  using ReplaySource = std::function<void(absl::FunctionRef<void(const Reading&)>)>;
+
   // `saved`: the analytics' key states saved by the last run (SaveAnalytics, or its snapshots),
   // restored so that each key goes on where it was (a state saved with other options is left
-  // out: that key starts afresh). `replay`: readings stored before a restart, oldest first, fed to
-  // the event-time windows (only; the analytics remember their times, to know them if they are
+  // out: that key starts afresh). `replay`: readings stored before a restart, fed to the
+  // event-time windows (only; the analytics remember their times, to know them if they are
   // delivered again) before the shards start, so that windows open at the restart close with all
   // their readings. What they emit was stored before, and is not emitted again.
-  ShardedEngine(EngineOptions options, ResultSink* sink, std::span<const Reading> replay = {},
+  ShardedEngine(EngineOptions options, ResultSink* sink, const ReplaySource& replay = nullptr,
                 std::span<const SavedKeyState> saved = {});
   ~ShardedEngine();
 
