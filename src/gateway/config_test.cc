@@ -223,6 +223,7 @@ windows:
     type: session
     gap_s: 30
     idle_timeout_s: 600
+    percentiles: []
 )",
                        "edgeway.yaml");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -243,6 +244,7 @@ windows:
   EXPECT_EQ(c->windows[1].percentiles, (std::vector<double>{50, 90, 99}));
   EXPECT_EQ(c->windows[2].kind, stream::WindowKind::kSession);
   EXPECT_EQ(c->windows[2].gap_ns, 30 * kNsPerSecond);
+  EXPECT_TRUE(c->windows[2].percentiles.empty());  // none: no values kept
 }
 
 TEST(ConfigTest, WindowErrorsPointAtTheLine) {

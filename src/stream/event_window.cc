@@ -57,6 +57,30 @@ int64_t KeyWindows::NextAligned(int64_t start, size_t* slice) const {
   return first < start + spec_->size_ns ? start : first - spec_->size_ns + slide();
 }
 
+void Moments::Add(double x) {
+  ++count;
+  const double d = x - mean;
+  mean += d / static_cast<double>(count);
+  m2 += d * (x - mean);
+  min = std::min(min, x);
+  max = std::max(max, x);
+}
+
+void Moments::Merge(const Moments& other) {
+  if (other.count == 0) return;
+  if (count == 0) {
+    *this = other;
+    return;
+  }
+  const double n = static_cast<double>(count + other.count);
+  const double d = other.mean - mean;
+  mean += d * static_cast<double>(other.count) / n;
+  m2 += other.m2 + d * d * static_cast<double>(count) * static_cast<double>(other.count) / n;
+  count += other.count;
+  min = std::min(min, other.min);
+  max = std::max(max, other.max);
+}
+
 int64_t KeyWindows::FirstEndingAfter(int64_t t) const {
   return FloorDiv(t - spec_->size_ns, slide()) * slide() + slide();
 }
@@ -84,18 +108,22 @@ void KeyWindows::EmitAligned(int64_t first, int64_t last, std::vector<WindowResu
 }
 
 void KeyWindows::EmitSession(Session* session, std::vector<WindowResult>* results) {
-  Emit(session->start, session->end, session->emitted++, &session->values, results);
+  Emit(session->start, session->end, session->emitted++, session->moments, &session->values,
+       results);
   session->changed = false;
 }
 
 void KeyWindows::EmitClosed(Closed* closed, std::vector<WindowResult>* results) {
   size_t slice = 0;
   NextAligned(closed->start, &slice);
+  Moments moments;
   values_.clear();
   for (; slice < slices_.size() && slices_[slice].start < closed->start + spec_->size_ns; ++slice) {
+    moments.Merge(slices_[slice].moments);
     values_.insert(values_.end(), slices_[slice].values.begin(), slices_[slice].values.end());
   }
-  Emit(closed->start, closed->start + spec_->size_ns, closed->emitted++, &values_, results);
+  Emit(closed->start, closed->start + spec_->size_ns, closed->emitted++, moments, &values_,
+       results);
   closed->changed = false;
 }
 
@@ -105,7 +133,8 @@ bool KeyWindows::AddAligned(int64_t t, double value) {
   auto it = std::lower_bound(slices_.begin(), slices_.end(), start,
                              [](const Slice& s, int64_t at) { return s.start < at; });
   if (it == slices_.end() || it->start != start) it = slices_.insert(it, Slice{.start = start});
-  it->values.push_back(value);
+  it->moments.Add(value);
+  if (keeps_values()) it->values.push_back(value);
   if (watermark_ == INT64_MIN) return true;
   // The windows holding it that the watermark closed and that are not gone: changed.
   const int64_t last = std::min(start, FirstEndingAfter(watermark_) - slide());
@@ -124,13 +153,16 @@ bool KeyWindows::AddSession(int64_t t, double value) {
   if (Gone(end)) return false;
   // Sessions never overlap and are sorted, so the ones [t, end) touches are adjacent: they merge
   // into one, which takes the place of the first.
-  Session merged{.start = t, .end = end, .values = {value}};
+  Session merged{.start = t, .end = end};
+  merged.moments.Add(value);
+  if (keeps_values()) merged.values.push_back(value);
   auto first =
       std::find_if(sessions_.begin(), sessions_.end(), [&](const Session& s) { return s.end > t; });
   auto last = first;
   while (last != sessions_.end() && last->start < end) {
     merged.start = std::min(merged.start, last->start);
     merged.end = std::max(merged.end, last->end);
+    merged.moments.Merge(last->moments);
     merged.values.insert(merged.values.end(), last->values.begin(), last->values.end());
     merged.emitted = std::max(merged.emitted, last->emitted);
     ++last;
@@ -142,27 +174,19 @@ bool KeyWindows::AddSession(int64_t t, double value) {
   return true;
 }
 
-void KeyWindows::Emit(int64_t start, int64_t end, uint32_t revision, std::vector<double>* values,
-                      std::vector<WindowResult>* results) {
-  const std::vector<double>& v = *values;
+void KeyWindows::Emit(int64_t start, int64_t end, uint32_t revision, const Moments& moments,
+                      std::vector<double>* values, std::vector<WindowResult>* results) {
   WindowResult& r = results->emplace_back();
   r.window = spec_->name;
   r.device_id = device_id_;
   r.sensor = sensor_;
   r.start_ns = start;
   r.end_ns = end;
-  r.count = v.size();
-  double sum = 0;
-  r.min = r.max = v.front();
-  for (double x : v) {
-    sum += x;
-    r.min = std::min(r.min, x);
-    r.max = std::max(r.max, x);
-  }
-  r.mean = sum / static_cast<double>(v.size());
-  double squares = 0;
-  for (double x : v) squares += (x - r.mean) * (x - r.mean);
-  r.stddev = std::sqrt(squares / static_cast<double>(v.size()));
+  r.count = moments.count;
+  r.mean = moments.mean;
+  r.min = moments.min;
+  r.max = moments.max;
+  r.stddev = std::sqrt(moments.m2 / static_cast<double>(moments.count));
   for (double p : spec_->percentiles) r.percentiles.emplace_back(p, Percentile(values, p));
   r.revision = revision;
 }

@@ -441,12 +441,82 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
         EXPECT_NEAR(r.mean, sum / static_cast<double>(values.size()), 1e-9);
         EXPECT_EQ(r.min, values.front());
         EXPECT_EQ(r.max, values.back());
+        double squares = 0;
+        for (double v : values)
+          squares += std::pow(v - sum / static_cast<double>(values.size()), 2);
+        EXPECT_NEAR(r.stddev, std::sqrt(squares / static_cast<double>(values.size())), 1e-9);
         const size_t middle = (values.size() - 1) / 2;  // the median, as numpy
         EXPECT_NEAR(
             r.percentiles[0].second,
             values.size() % 2 == 1 ? values[middle] : (values[middle] + values[middle + 1]) / 2,
             1e-9);
       }
+    }
+  }
+}
+
+// Without percentiles a window keeps no values, only running moments per slice or session, and
+// its results are the same (but for rounding): tumbling, sliding and sessions, with late
+// readings that revise them and sessions that merge.
+TEST(KeyWindowsTest, WithoutPercentilesNoValuesAreKeptAndTheResultsAreTheSame) {
+  const std::vector<WindowSpec> specs = {
+      Tumbling(10, /*delay_s=*/2, /*lateness_s=*/20),
+      {.name = "s",
+       .kind = WindowKind::kSliding,
+       .size_ns = 30 * kS,
+       .slide_ns = 5 * kS,
+       .watermark_delay_ns = 2 * kS,
+       .allowed_lateness_ns = 20 * kS},
+      {.name = "g",
+       .kind = WindowKind::kSession,
+       .gap_ns = 3 * kS,
+       .watermark_delay_ns = 2 * kS,
+       .allowed_lateness_ns = 20 * kS},
+  };
+  for (const WindowSpec& with : specs) {
+    SCOPED_TRACE(with.name);
+    WindowSpec without = with;
+    without.percentiles.clear();
+    KeyWindows a(&with), b(&without);
+    std::vector<WindowResult> ra, rb;
+    std::vector<LateReading> la, lb;
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> jitter(-80, 1), noise(-50, 50);
+    std::exponential_distribution<double> pause(1.0);  // now and then a gap that ends a session
+    double clock = 0;
+    size_t most_buffered = 0;
+    for (int i = 0; i < 2000; ++i) {
+      clock += pause(rng);
+      const double at = std::max(0.0, clock + (i % 7 == 0 ? jitter(rng) : 0));
+      const double value = noise(rng);
+      a.Add(At(at, value), &ra, &la);
+      b.Add(At(at, value), &rb, &lb);
+      if (i % 16 == 15) {
+        a.Revise(&ra);
+        b.Revise(&rb);
+      }
+      most_buffered = std::max(most_buffered, a.buffered_values());
+      EXPECT_EQ(b.buffered_values(), 0u);
+    }
+    a.Flush(&ra);
+    b.Flush(&rb);
+    EXPECT_GT(most_buffered, 10u);
+    EXPECT_EQ(la.size(), lb.size());
+    EXPECT_GT(la.size(), 0u);
+    ASSERT_EQ(ra.size(), rb.size());
+    EXPECT_GT(ra.size(), 100u);
+    for (size_t i = 0; i < ra.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(rb[i].start_ns, ra[i].start_ns);
+      EXPECT_EQ(rb[i].end_ns, ra[i].end_ns);
+      EXPECT_EQ(rb[i].revision, ra[i].revision);
+      EXPECT_EQ(rb[i].count, ra[i].count);
+      EXPECT_NEAR(rb[i].mean, ra[i].mean, 1e-9);
+      EXPECT_EQ(rb[i].min, ra[i].min);
+      EXPECT_EQ(rb[i].max, ra[i].max);
+      EXPECT_NEAR(rb[i].stddev, ra[i].stddev, 1e-9);
+      EXPECT_EQ(ra[i].percentiles.size(), 3u);
+      EXPECT_THAT(rb[i].percentiles, IsEmpty());
     }
   }
 }

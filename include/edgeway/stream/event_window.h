@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -42,7 +43,7 @@ struct WindowSpec {
   int64_t allowed_lateness_ns = 0;
   int64_t idle_timeout_ns = 0;                     // 0: a silent key's watermark stays
   std::vector<std::string> sensors;                // empty: every sensor
-  std::vector<double> percentiles = {50, 90, 99};  // in [0, 100]
+  std::vector<double> percentiles = {50, 90, 99};  // in [0, 100]; none: no values are kept
 
   bool Applies(std::string_view sensor) const;
 };
@@ -51,11 +52,24 @@ struct WindowSpec {
 // statistics as numpy.percentile does by default. Reorders `values`: a selection, not a sort.
 double Percentile(std::vector<double>* values, double p);
 
-// The windows of one spec for one key. Tumbling and sliding windows keep each value once, in the
-// slice of width `slide` (`size` when tumbling) that holds it: a window is the size / slide
-// slices it spans, gathered when it is emitted. So a reading costs the same whatever the
-// overlap, and the memory is that of the values in one window's span, not size / slide times
-// it. Sessions keep their values per session.
+// The count, mean, spread and range of some values, kept without the values: Welford's update
+// for one more, and Chan et al.'s for merging two sets.
+struct Moments {
+  uint64_t count = 0;
+  double mean = 0;
+  double m2 = 0;  // the sum of squared deviations from the mean
+  double min = INFINITY, max = -INFINITY;
+
+  void Add(double x);
+  void Merge(const Moments& other);
+};
+
+// The windows of one spec for one key. Tumbling and sliding windows keep the moments of each
+// slice of width `slide` (`size` when tumbling), and its values for the percentiles: a window is
+// the size / slide slices it spans, gathered when it is emitted. So a reading costs the same
+// whatever the overlap, and the memory is that of the values in one window's span, not size /
+// slide times it; without percentiles, it is that of the slices alone, whatever the rate of
+// readings. Sessions keep their moments and values per session.
 //
 // A late reading (within the allowed lateness) marks the closed windows it falls in for
 // revision, and Revise() emits each of them again once, however many late readings it took: a
@@ -89,13 +103,15 @@ class KeyWindows {
  private:
   struct Slice {
     int64_t start;
-    std::vector<double> values;
+    Moments moments;
+    std::vector<double> values;  // only for percentiles
   };
   struct Session {
     int64_t start, end;
-    std::vector<double> values;
-    uint32_t emitted = 0;  // times its result was emitted
-    bool changed = false;  // closed, and changed by a late reading since last emitted
+    Moments moments;
+    std::vector<double> values;  // only for percentiles
+    uint32_t emitted = 0;        // times its result was emitted
+    bool changed = false;        // closed, and changed by a late reading since last emitted
   };
   // An aligned window that the watermark closed and that is not gone yet: the times it was
   // emitted, and whether a late reading changed it since.
@@ -127,9 +143,11 @@ class KeyWindows {
   // Emits the aligned window `closed` (again), or `session`.
   void EmitClosed(Closed* closed, std::vector<WindowResult>* results);
   void EmitSession(Session* session, std::vector<WindowResult>* results);
-  // The result of the window [start, end) holding `values`, which it reorders.
-  void Emit(int64_t start, int64_t end, uint32_t revision, std::vector<double>* values,
-            std::vector<WindowResult>* results);
+  // The result of the window [start, end) with `moments`, and `values` for the percentiles, which
+  // it reorders.
+  void Emit(int64_t start, int64_t end, uint32_t revision, const Moments& moments,
+            std::vector<double>* values, std::vector<WindowResult>* results);
+  bool keeps_values() const { return !spec_->percentiles.empty(); }
   bool Gone(int64_t end) const;
 
   const WindowSpec* spec_;
@@ -140,7 +158,7 @@ class KeyWindows {
   std::vector<Slice> slices_;      // tumbling and sliding, by start
   std::vector<Closed> closed_;     // tumbling and sliding, by start
   std::vector<Session> sessions_;  // by start; they never overlap
-  std::vector<double> values_;     // the window being emitted
+  std::vector<double> values_;     // the window being emitted, for its percentiles
   bool revising_ = false;
 };
 
