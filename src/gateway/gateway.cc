@@ -295,12 +295,14 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   size_t replayed_readings = 0;
   auto replay = [&](absl::FunctionRef<void(const Reading&)> feed) {
     auto reader = store::Store::Open({.path = c.store.path, .read_only = true});
-    replayed = reader.ok() ? (*reader)->ForEachRecentReading(horizon,
-                                                             [&](const Reading& r) {
-                                                               ++replayed_readings;
-                                                               feed(r);
-                                                             })
-                           : reader.status();
+    if (!reader.ok()) {
+      replayed = reader.status();
+      return;
+    }
+    replayed = (*reader)->ForEachRecentReading(horizon, [&](const Reading& r) {
+      ++replayed_readings;
+      feed(r);
+    });
   };
   impl->engine = std::make_unique<stream::ShardedEngine>(
       stream::EngineOptions{
