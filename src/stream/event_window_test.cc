@@ -34,6 +34,15 @@ WindowSpec Tumbling(int64_t size_s, int64_t delay_s = 0, int64_t lateness_s = 0)
           .allowed_lateness_ns = lateness_s * kS};
 }
 
+WindowSpec Sliding(int64_t size_s, int64_t slide_s, int64_t delay_s = 0, int64_t lateness_s = 0) {
+  return {.name = "s",
+          .kind = WindowKind::kSliding,
+          .size_ns = size_s * kS,
+          .slide_ns = slide_s * kS,
+          .watermark_delay_ns = delay_s * kS,
+          .allowed_lateness_ns = lateness_s * kS};
+}
+
 // Feeds readings to one key's windows, each a batch of its own, and keeps what comes out.
 struct Harness {
   explicit Harness(WindowSpec s) : spec(std::move(s)), windows(&spec) {}
@@ -222,7 +231,7 @@ TEST(KeyWindowsTest, AllowedLatenessUpdatesTheResultThenTheWindowIsGone) {
 }
 
 TEST(KeyWindowsTest, SlidingWindowsOverlap) {
-  Harness h({.name = "s", .kind = WindowKind::kSliding, .size_ns = 10 * kS, .slide_ns = 5 * kS});
+  Harness h(Sliding(10, 5));
   h.Add(1, 1);   // [-5, 5) and [0, 10)
   h.Add(7, 2);   // [0, 10) and [5, 15)
   h.Add(12, 3);  // [5, 15) and [10, 20); watermark 12 closes [-5, 5)
@@ -340,7 +349,7 @@ TEST(KeyWindowsTest, FlushClosesWhatIsOpen) {
 // Each value is kept once, whatever the overlap: an hour sliding every 10 s holds about an
 // hour of readings, not 360 copies of them.
 TEST(KeyWindowsTest, SlidingWindowsKeepEachValueOnce) {
-  Harness h({.name = "s", .kind = WindowKind::kSliding, .size_ns = 3600 * kS, .slide_ns = 10 * kS});
+  Harness h(Sliding(3600, 10));
   for (int i = 0; i < 7200; ++i) h.Add(i, i % 7);
   EXPECT_LE(h.windows.buffered_values(), 3600u + 10u);
   EXPECT_EQ(h.windows.open_windows(), 360u);
@@ -357,17 +366,8 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
   const std::vector<WindowSpec> specs = {
       Tumbling(10, /*delay_s=*/3),
       Tumbling(7, /*delay_s=*/0, /*lateness_s=*/12),
-      {.name = "s",
-       .kind = WindowKind::kSliding,
-       .size_ns = 60 * kS,
-       .slide_ns = 10 * kS,
-       .watermark_delay_ns = 5 * kS},
-      {.name = "s",
-       .kind = WindowKind::kSliding,
-       .size_ns = 30 * kS,
-       .slide_ns = 5 * kS,
-       .watermark_delay_ns = 2 * kS,
-       .allowed_lateness_ns = 20 * kS},
+      Sliding(60, 10, /*delay_s=*/5),
+      Sliding(30, 5, /*delay_s=*/2, /*lateness_s=*/20),
   };
   for (size_t k = 0; k < specs.size(); ++k) {
     size_t results_one_at_a_time = 0;
@@ -461,12 +461,7 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
 TEST(KeyWindowsTest, WithoutPercentilesNoValuesAreKeptAndTheResultsAreTheSame) {
   const std::vector<WindowSpec> specs = {
       Tumbling(10, /*delay_s=*/2, /*lateness_s=*/20),
-      {.name = "s",
-       .kind = WindowKind::kSliding,
-       .size_ns = 30 * kS,
-       .slide_ns = 5 * kS,
-       .watermark_delay_ns = 2 * kS,
-       .allowed_lateness_ns = 20 * kS},
+      Sliding(30, 5, /*delay_s=*/2, /*lateness_s=*/20),
       {.name = "g",
        .kind = WindowKind::kSession,
        .gap_ns = 3 * kS,
