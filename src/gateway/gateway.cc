@@ -221,11 +221,6 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
                                    .outbox_max_bytes = c.upstream.max_bytes,
                                    .outbox_drop_oldest = c.upstream.drop_oldest});
   if (!store.ok()) return store.status();
-  // Each key's analytics go on where the last run left them: its stop, or its last snapshot
-  // before a crash. Without snapshots the state is cleared once this start succeeds, so that
-  // after a crash no older state comes back.
-  auto saved = (*store)->LoadAnalyticsState();
-  if (!saved.ok()) return saved.status();
   impl->writer = std::make_unique<store::BatchWriter>(
       std::move(*store),
       store::BatchWriterOptions{
@@ -284,24 +279,30 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   // One shard analyses millions of readings per second, more than one MQTT connection delivers;
   // more shards pay off only with many cores (and cost wake-ups on a small board).
   if (shards == 0) shards = std::clamp<size_t>(std::thread::hardware_concurrency() / 4, 1, 8);
-  // Windows open when the gateway last stopped get their readings back from the store, read one
-  // at a time on a connection of its own (the writer has the first).
+  // What the last run left is read from the store as the engine takes it, on a connection of its
+  // own (the writer has the first). Each key's analytics go on where the last run left them: its
+  // stop, or its last snapshot before a crash (without snapshots the state is cleared once this
+  // start succeeds, so that after a crash no older state comes back). Windows open when it
+  // stopped get their readings back.
+  auto reader = store::Store::Open({.path = c.store.path, .read_only = true});
+  if (!reader.ok()) return reader.status();
+  absl::Status saved_read, replayed;
+  size_t saved_keys = 0, replayed_readings = 0;
+  auto saved = [&](absl::FunctionRef<void(const SavedKeyState&)> take) {
+    saved_read = (*reader)->ForEachAnalyticsState([&](const SavedKeyState& key) {
+      ++saved_keys;
+      take(key);
+    });
+  };
   int64_t horizon = 0;
   for (const stream::WindowSpec& w : c.windows) {
     horizon = std::max(horizon, (w.kind == stream::WindowKind::kSession ? w.gap_ns : w.size_ns) +
                                     w.watermark_delay_ns + w.allowed_lateness_ns);
   }
-  absl::Status replayed;
-  size_t replayed_readings = 0;
-  auto replay = [&](absl::FunctionRef<void(const Reading&)> feed) {
-    auto reader = store::Store::Open({.path = c.store.path, .read_only = true});
-    if (!reader.ok()) {
-      replayed = reader.status();
-      return;
-    }
+  auto replay = [&](absl::FunctionRef<void(const Reading&)> take) {
     replayed = (*reader)->ForEachRecentReading(horizon, [&](const Reading& r) {
       ++replayed_readings;
-      feed(r);
+      take(r);
     });
   };
   impl->engine = std::make_unique<stream::ShardedEngine>(
@@ -315,21 +316,22 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
           .save_interval_ns = static_cast<int64_t>(c.analytics_save_interval_s * kNsPerSecond),
           .forget_after_ns = static_cast<int64_t>(c.analytics_forget_after_s * kNsPerSecond),
           .clock = impl->options.clock},
-      impl.get(), c.windows.empty() ? stream::ShardedEngine::ReplaySource() : replay, *saved);
+      impl.get(), c.windows.empty() ? stream::ShardedEngine::Source<Reading>() : replay, saved);
+  reader->reset();
+  if (!saved_read.ok()) return saved_read;
   if (!replayed.ok()) return replayed;
   if (replayed_readings > 0) {
     spdlog::info("windows: replayed {} stored readings to restore open windows", replayed_readings);
   }
-  const bool restored = !saved->empty();
+  const bool restored = saved_keys > 0;
   if (restored) {
     spdlog::info("analytics: {} of {} keys go on from the state saved by the last run{}",
-                 impl->engine->restored(), saved->size(),
-                 impl->engine->restored() < saved->size()
+                 impl->engine->restored(), saved_keys,
+                 impl->engine->restored() < saved_keys
                      ? " (the others were saved with another detector, window or warmup, and "
                        "start afresh)"
                      : "");
   }
-  std::vector<SavedKeyState>().swap(*saved);
 
   impl->broker_url = c.mqtt.broker;
   if (impl->broker_url.empty()) {

@@ -78,7 +78,7 @@ class SqliteStore final : public Store {
   absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) override;
   absl::Status SaveAnalyticsState(
       absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) override;
-  absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() override;
+  absl::Status ForEachAnalyticsState(absl::FunctionRef<void(const SavedKeyState&)> fn) override;
   absl::Status ProvisionDevice(const RegisteredDevice& device) override;
   absl::Status SetRevoked(const std::string& device_id, bool revoked) override;
   absl::StatusOr<std::vector<RegisteredDevice>> RegisteredDevices() override;
@@ -574,17 +574,20 @@ absl::Status SqliteStore::ReplaceAnalyticsState(std::span<const SavedKeyState> k
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SavedKeyState>> SqliteStore::LoadAnalyticsState() {
+absl::Status SqliteStore::ForEachAnalyticsState(absl::FunctionRef<void(const SavedKeyState&)> fn) {
   auto stmt = Prepare("SELECT device, sensor, state FROM analytics_state ORDER BY device, sensor");
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
-  std::vector<SavedKeyState> out;
+  SavedKeyState key;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    out.push_back({stmt->ColumnText(0), stmt->ColumnText(1), stmt->ColumnBlob(2)});
+    key.device_id = stmt->ColumnText(0);
+    key.sensor = stmt->ColumnText(1);
+    key.bytes = stmt->ColumnBlob(2);
+    fn(key);
   }
   if (rc != SQLITE_DONE) return Error("reading analytics state");
-  return out;
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::ProvisionDevice(const RegisteredDevice& d) {

@@ -31,6 +31,13 @@ absl::Status SaveAnalyticsState(Store& store, std::vector<SavedKeyState> keys) {
   return store.SaveAnalyticsState([&] { return std::exchange(keys, {}); });
 }
 
+// Every key's analytics state the store holds, in its order.
+std::vector<SavedKeyState> LoadAnalyticsState(Store& store) {
+  std::vector<SavedKeyState> keys;
+  EXPECT_TRUE(store.ForEachAnalyticsState([&](const SavedKeyState& k) { keys.push_back(k); }).ok());
+  return keys;
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> OpenStore() {
@@ -160,17 +167,14 @@ TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
   size_t next = 0;
   ASSERT_TRUE(store->SaveAnalyticsState([&] { return chunks.at(next++); }).ok());
   EXPECT_EQ(next, 3u);
-  auto loaded = store->LoadAnalyticsState();
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_EQ(loaded->size(), 2u);
-  EXPECT_EQ((*loaded)[0].device_id, "d");
-  EXPECT_EQ((*loaded)[0].sensor, "t");
-  EXPECT_EQ((*loaded)[0].bytes, binary);
-  EXPECT_EQ((*loaded)[1].bytes, "x");
+  std::vector<SavedKeyState> loaded = LoadAnalyticsState(*store);
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].device_id, "d");
+  EXPECT_EQ(loaded[0].sensor, "t");
+  EXPECT_EQ(loaded[0].bytes, binary);
+  EXPECT_EQ(loaded[1].bytes, "x");
   ASSERT_TRUE(SaveAnalyticsState(*store, {}).ok());  // cleared
-  auto again = store->LoadAnalyticsState();
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->empty());
+  EXPECT_TRUE(LoadAnalyticsState(*store).empty());
 }
 
 // A snapshot in a batch replaces the state of its keys only, in the batch's transaction.
@@ -181,25 +185,22 @@ TEST_F(StoreTest, ASnapshotReplacesTheStateOfItsKeysOnly) {
                              .analytics_state = {{"d", "t", "new"}, {"f", "t", "added"}}});
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->analytics_states_saved, 2);
-  auto loaded = store->LoadAnalyticsState();
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
   std::vector<std::string> states;
-  for (const SavedKeyState& k : *loaded) states.push_back(k.device_id + ":" + k.bytes);
+  for (const SavedKeyState& k : LoadAnalyticsState(*store)) {
+    states.push_back(k.device_id + ":" + k.bytes);
+  }
   EXPECT_THAT(states, ElementsAre("d:new", "e:kept", "f:added"));
   // Keys the analytics forgot: their state goes.
   ASSERT_TRUE(store->Write({.forgotten = {{"d", "t"}, {"e", "other"}}}).ok());
   states.clear();
-  loaded = store->LoadAnalyticsState();
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  for (const SavedKeyState& k : *loaded) states.push_back(k.device_id);
+  for (const SavedKeyState& k : LoadAnalyticsState(*store)) states.push_back(k.device_id);
   EXPECT_THAT(states, ElementsAre("e", "f"));
   // Forgotten, and back with a new state, in one batch: the new state stays.
   ASSERT_TRUE(
       store->Write({.analytics_state = {{"e", "h", "back"}}, .forgotten = {{"e", "h"}}}).ok());
-  loaded = store->LoadAnalyticsState();
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  ASSERT_EQ(loaded->size(), 2u);
-  EXPECT_EQ((*loaded)[0].bytes, "back");
+  std::vector<SavedKeyState> loaded = LoadAnalyticsState(*store);
+  ASSERT_EQ(loaded.size(), 2u);
+  EXPECT_EQ(loaded[0].bytes, "back");
 }
 
 TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {

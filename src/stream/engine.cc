@@ -5,16 +5,18 @@
 
 namespace edgeway::stream {
 
-ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink, const ReplaySource& replay,
-                             std::span<const SavedKeyState> saved)
+ShardedEngine::ShardedEngine(EngineOptions options, ResultSink* sink, const Source<Reading>& replay,
+                             const Source<SavedKeyState>& saved)
     : options_(options), sink_(sink), started_ns_(options.clock->NowNs()) {
   if (options_.shards == 0) options_.shards = 1;
   options_.analytics.skip_duplicates = true;  // MQTT delivers at least once
   for (size_t i = 0; i < options_.shards; ++i) {
     shards_.push_back(std::make_unique<Shard>(options_));
   }
-  for (const SavedKeyState& key : saved) {
-    restored_ += ShardOf(key.device_id).analytics.Restore(key);
+  if (saved) {
+    saved([&](const SavedKeyState& key) {
+      restored_ += ShardOf(key.device_id).analytics.Restore(key);
+    });
   }
   std::vector<WindowResult> results;
   std::vector<LateReading> late;

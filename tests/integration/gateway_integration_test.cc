@@ -258,18 +258,20 @@ TEST_F(GatewayIntegrationTest, AfterACrashTheDetectorGoesOnFromItsLastSnapshot) 
   auto snapshot_has_the_last_reading = [&] {
     auto store = store::Store::Open({.path = db_, .read_only = true});
     if (!store.ok()) return false;
-    auto saved = (*store)->LoadAnalyticsState();
-    if (!saved.ok() || saved->size() != 1) return false;
+    std::vector<SavedKeyState> saved;
+    auto read =
+        (*store)->ForEachAnalyticsState([&](const SavedKeyState& k) { saved.push_back(k); });
+    if (!read.ok() || saved.size() != 1) return false;
     stream::KeyedAnalytics analytics({.detector = stream::DetectorKind::kEnsemble,
                                       .ensemble_warmup = 50,
                                       .skip_duplicates = true});
     std::vector<Insight> insights;
-    return analytics.Restore((*saved)[0]) && analytics
-                                                 .Process({.device_id = "crash-1",
-                                                           .sensor = "temperature",
-                                                           .ts_ns = (base + 199) * 1'000'000'000},
-                                                          &insights)
-                                                 .duplicate;
+    return analytics.Restore(saved[0]) && analytics
+                                              .Process({.device_id = "crash-1",
+                                                        .sensor = "temperature",
+                                                        .ts_ns = (base + 199) * 1'000'000'000},
+                                                       &insights)
+                                              .duplicate;
   };
   ASSERT_TRUE(WaitUntil(snapshot_has_the_last_reading, kLong)) << first->output();
   first->Signal(SIGKILL);

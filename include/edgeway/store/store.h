@@ -183,13 +183,14 @@ class Store {
   virtual absl::StatusOr<std::vector<std::pair<std::string, std::string>>> LoadTwins() = 0;
   virtual absl::Status SaveTwins(std::span<const std::pair<std::string, std::string>> twins) = 0;
   // The analytics' state of every key, saved at a stop in place of everything saved before
-  // (none: cleared, once a start has taken it up), and loaded at the next start. Write saves
+  // (none: cleared, once a start has taken it up), and read at the next start, a key at a time
+  // to `fn` (in little memory, however many), by device and sensor. Write saves
   // snapshots of some keys' state in between (ResultBatch::analytics_state), and deletes that of
   // keys forgotten (ResultBatch::forgotten). The keys come from `next_chunk`, a chunk a call,
   // until it returns none; all in one transaction.
   virtual absl::Status SaveAnalyticsState(
       absl::FunctionRef<std::vector<SavedKeyState>()> next_chunk) = 0;
-  virtual absl::StatusOr<std::vector<SavedKeyState>> LoadAnalyticsState() = 0;
+  virtual absl::Status ForEachAnalyticsState(absl::FunctionRef<void(const SavedKeyState&)> fn) = 0;
   // The device registry. Provision adds or replaces a device (keeping its high_seq when the key
   // is the same); SetRevoked is NotFound for an unknown device.
   virtual absl::Status ProvisionDevice(const RegisteredDevice& device) = 0;

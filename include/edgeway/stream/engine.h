@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <thread>
 #include <vector>
 
@@ -56,17 +55,19 @@ struct EngineOptions {
 // keeps it once too). Submit is thread-safe.
 class ShardedEngine {
  public:
-  // Gives the readings to replay, oldest first, one at a time to the function it is called with.
-  using ReplaySource = std::function<void(absl::FunctionRef<void(const Reading&)>)>;
+  // Gives what it holds, one at a time, to the function it is called with: from the store, read
+  // as it is taken (a start's memory need not hold it all at once).
+  template <typename T>
+  using Source = std::function<void(absl::FunctionRef<void(const T&)>)>;
 
   // `saved`: the analytics' key states saved by the last run (SaveAnalytics, or its snapshots),
   // restored so that each key goes on where it was (a state saved with other options is left
-  // out: that key starts afresh). `replay`: readings stored before a restart, fed to the
-  // event-time windows (only; the analytics remember their times, to know them if they are
+  // out: that key starts afresh). `replay`: readings stored before a restart, oldest first, fed to
+  // the event-time windows (only; the analytics remember their times, to know them if they are
   // delivered again) before the shards start, so that windows open at the restart close with all
   // their readings. What they emit was stored before, and is not emitted again.
-  ShardedEngine(EngineOptions options, ResultSink* sink, const ReplaySource& replay = nullptr,
-                std::span<const SavedKeyState> saved = {});
+  ShardedEngine(EngineOptions options, ResultSink* sink, const Source<Reading>& replay = nullptr,
+                const Source<SavedKeyState>& saved = nullptr);
   ~ShardedEngine();
 
   // Queues `reading` for its shard. With OverflowPolicy::kDrop returns false when the shard's
