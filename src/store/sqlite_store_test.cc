@@ -144,6 +144,9 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
   for (int i = 0; i < 10; ++i) batch.push_back(MakeReading("d", "s", 100 + i, i));
   batch.push_back(MakeReading("e", "t", 5, 50));  // its own newest: within its horizon
   batch.push_back(MakeReading("e", "t", 1, 10));  // 4 before it: beyond
+  batch.push_back(MakeReading("d", "a", 50, 1));  // another sensor of d, between d's times
+  batch.push_back(MakeReading("d", "a", 52, 2));
+  batch.push_back(MakeReading("c", "z", 200, 3));  // a device alone, newest of all
   ASSERT_TRUE(store->Write({.readings = batch}).ok());
   std::vector<std::string> seen;
   ASSERT_TRUE(store
@@ -154,8 +157,9 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
                                                                  r.received_ns));
                                          })
                   .ok());
-  EXPECT_THAT(seen, ElementsAre("e/t@5=50 at 10", "d/s@106=6 at 111", "d/s@107=7 at 112",
-                                "d/s@108=8 at 113", "d/s@109=9 at 114"));
+  EXPECT_THAT(seen, ElementsAre("e/t@5=50 at 10", "d/a@50=1 at 55", "d/a@52=2 at 57",
+                                "d/s@106=6 at 111", "d/s@107=7 at 112", "d/s@108=8 at 113",
+                                "d/s@109=9 at 114", "c/z@200=3 at 205"));
 }
 
 TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {
