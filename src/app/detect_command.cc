@@ -135,12 +135,17 @@ int DetectCommand(const DetectFlags& flags) {
                std::strerror(errno));
     return kExitFailure;
   }
-  // On failure nothing is left behind but what went to standard output.
-  auto fail = [&](int code) {
-    if (!to_stdout) {
-      std::fclose(out);
-      std::remove(flags.output.c_str());
+  // On failure no half-written file is left behind: a regular file is removed (not a device, a
+  // FIFO or standard output, such as /dev/null or a pipe's end).
+  auto remove_output = [&] {
+    std::error_code ec;
+    if (!to_stdout && std::filesystem::is_regular_file(flags.output, ec)) {
+      std::filesystem::remove(flags.output, ec);
     }
+  };
+  auto fail = [&](int code) {
+    if (!to_stdout) std::fclose(out);
+    remove_output();
     return code;
   };
   SeriesScorer scorer(name, flags.window, flags.detector, flags.threshold, flags.warmup);
@@ -190,6 +195,7 @@ int DetectCommand(const DetectFlags& flags) {
   if (!to_stdout) ok = std::fclose(out) == 0 && ok;
   if (!ok) {
     fmt::print(stderr, "edgeway detect: {}: write failed\n", flags.output);
+    remove_output();
     return kExitFailure;
   }
   return kExitOk;

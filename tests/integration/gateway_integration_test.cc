@@ -521,6 +521,18 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
                       dir.File("e.log"));
   EXPECT_EQ(strict_file.Wait(kLong), 2);
   EXPECT_FALSE(std::filesystem::exists(dir.File("strict.out")));
+  // But what is not a regular file (a FIFO here; /dev/null alike) is written to, never removed.
+  ASSERT_EQ(mkfifo(dir.File("out.fifo").c_str(), 0600), 0);
+  Process reader(
+      {"/bin/sh", "-c", "cat '" + dir.File("out.fifo") + "' > '" + dir.File("got") + "'"},
+      dir.File("f.log"));
+  Process strict_fifo({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output",
+                       dir.File("out.fifo"), "--strict"},
+                      dir.File("g.log"));
+  EXPECT_EQ(strict_fifo.Wait(kLong), 2);
+  EXPECT_EQ(reader.Wait(kLong), 0);
+  EXPECT_TRUE(std::filesystem::is_fifo(dir.File("out.fifo")));
+  EXPECT_EQ(Lines(dir.File("got")).front(), "timestamp,value,anomaly_score");
 }
 
 // Rows are scored and written as they come, so that a live stream can be piped through: from a
