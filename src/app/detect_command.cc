@@ -115,17 +115,12 @@ int DetectCommand(const DetectFlags& flags) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (flags.input != "-") {
-    std::error_code ec;
-    if (std::filesystem::is_directory(flags.input, ec)) {
-      fmt::print(stderr, "edgeway detect: {}: is a directory, not a CSV file\n", flags.input);
+    auto opened = eval::OpenSeriesFile(flags.input);
+    if (!opened.ok()) {
+      fmt::print(stderr, "edgeway detect: {}\n", opened.status().message());
       return kExitUsage;
     }
-    file.open(flags.input, std::ios::binary);
-    if (!file) {
-      fmt::print(stderr, "edgeway detect: {}: cannot open: {}\n", flags.input,
-                 std::strerror(errno));
-      return kExitUsage;
-    }
+    file = std::move(*opened);
     in = &file;
   }
   const bool to_stdout = flags.output == "-";

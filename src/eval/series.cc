@@ -1,8 +1,10 @@
 #include "edgeway/eval/series.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -93,15 +95,21 @@ absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_vie
   return out;
 }
 
-absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
+absl::StatusOr<std::ifstream> OpenSeriesFile(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(StrCat(path, ": is a directory, not a CSV file"));
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open"));
+  if (!in) return absl::NotFoundError(StrCat(path, ": cannot open: ", std::strerror(errno)));
+  return in;
+}
+
+absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path) {
+  auto in = OpenSeriesFile(path);
+  if (!in.ok()) return in.status();
   std::ostringstream text;
-  text << in.rdbuf();
+  text << in->rdbuf();
   return ParseSeriesCsv(text.str(), path);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,7 +41,11 @@ absl::StatusOr<std::optional<SeriesRow>> ParseSeriesLine(std::string_view line, 
 // row is the error, and so is no row at all.
 absl::StatusOr<TimeSeries> ParseSeriesCsv(std::string_view text, std::string_view name);
 
-// ParseSeriesCsv on the file at `path`; NotFound when it cannot be read.
+// The file at `path`, open to read: NotFound (with the system's reason) when it cannot be
+// opened, InvalidArgument when it is a directory.
+absl::StatusOr<std::ifstream> OpenSeriesFile(const std::string& path);
+
+// ParseSeriesCsv on the file at `path`, opened by OpenSeriesFile.
 absl::StatusOr<TimeSeries> ReadSeriesCsv(const std::string& path);
 
 // A NAB series with its labelled windows as inclusive row ranges.
