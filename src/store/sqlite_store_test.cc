@@ -1,7 +1,9 @@
 // Tests on a real SQLite file in a temporary directory.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <fstream>
+#include <tuple>
 #include <utility>
 
 #include "edgeway/core/strings.h"
@@ -136,6 +138,62 @@ TEST_F(StoreTest, LatestReturnsTheNewestRowsOldestFirstAndKeysSummarise) {
   EXPECT_EQ((*keys)[0].last_received_ns, 14);
   EXPECT_EQ((*keys)[0].anomalies, 2);
   EXPECT_EQ((*keys)[1].anomalies, 0);
+}
+
+TEST_F(StoreTest, ReadingQueriesAnswerAsTheirDefinition) {
+  // Several sensors per device with interleaved and equal times, and devices whose names are
+  // prefixes of each other: every query (device or not, sensor or not, a time range, latest or
+  // oldest, a limit) gives what filtering and sorting every reading gives.
+  auto store = OpenStore();
+  std::vector<Reading> all;
+  for (const char* device : {"d", "d0", "dd"}) {
+    for (const char* sensor : {"a", "b", "c"}) {
+      for (int64_t t = 0; t < 20; ++t) {
+        if ((t + sensor[0] + std::string(device).size()) % 3 == 0) continue;  // gaps differ
+        all.push_back(MakeReading(device, sensor, t, static_cast<double>(t)));
+      }
+    }
+  }
+  ASSERT_TRUE(store->Write({.readings = all}).ok());
+  auto key = [](const Reading& r) { return StrCat(r.ts_ns, " ", r.device_id, "/", r.sensor); };
+  std::sort(all.begin(), all.end(), [](const Reading& x, const Reading& y) {
+    return std::tie(x.ts_ns, x.device_id, x.sensor) < std::tie(y.ts_ns, y.device_id, y.sensor);
+  });
+  for (const std::string device : {"", "d", "d0", "none"}) {
+    for (const std::string sensor : {"", "b", "none"}) {
+      for (int64_t limit : {1, 4, 1000}) {
+        for (bool latest : {false, true}) {
+          ReadingQuery q{.device_id = device,
+                         .sensor = sensor,
+                         .from_ns = 3,
+                         .to_ns = 17,
+                         .limit = limit,
+                         .latest = latest};
+          std::vector<std::string> want;
+          for (const Reading& r : all) {
+            if ((device.empty() || r.device_id == device) &&
+                (sensor.empty() || r.sensor == sensor) && r.ts_ns >= q.from_ns &&
+                r.ts_ns < q.to_ns) {
+              want.push_back(key(r));
+            }
+          }
+          if (want.size() > static_cast<size_t>(limit)) {
+            if (latest) {
+              want.erase(want.begin(), want.end() - limit);
+            } else {
+              want.resize(static_cast<size_t>(limit));
+            }
+          }
+          auto got = store->Readings(q);
+          ASSERT_TRUE(got.ok()) << got.status();
+          std::vector<std::string> got_keys;
+          for (const Reading& r : *got) got_keys.push_back(key(r));
+          EXPECT_EQ(got_keys, want) << "device '" << device << "' sensor '" << sensor << "' limit "
+                                    << limit << " latest " << latest;
+        }
+      }
+    }
+  }
 }
 
 TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
