@@ -76,6 +76,48 @@ Reading ReadingRow(const Statement& stmt) {
   return r;
 }
 
+WindowResult WindowResultRow(const Statement& stmt) {
+  sqlite3_stmt* s = stmt.get();
+  WindowResult w;
+  w.window = stmt.ColumnText(0);
+  w.device_id = stmt.ColumnText(1);
+  w.sensor = stmt.ColumnText(2);
+  w.start_ns = sqlite3_column_int64(s, 3);
+  w.end_ns = sqlite3_column_int64(s, 4);
+  w.count = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+  w.mean = sqlite3_column_double(s, 6);
+  w.min = sqlite3_column_double(s, 7);
+  w.max = sqlite3_column_double(s, 8);
+  w.stddev = sqlite3_column_double(s, 9);
+  nlohmann::json p = nlohmann::json::parse(stmt.ColumnText(10), nullptr, false);
+  if (p.is_array()) {
+    for (const auto& pair : p) {
+      if (pair.is_array() && pair.size() == 2 && pair[0].is_number() && pair[1].is_number()) {
+        w.percentiles.emplace_back(pair[0].get<double>(), pair[1].get<double>());
+      }
+    }
+  }
+  w.revision = static_cast<uint32_t>(sqlite3_column_int64(s, 11));
+  return w;
+}
+
+// Rows read key by key (each key's newest first when `latest`, else oldest first) as every query
+// answers: oldest first by `earlier`, the first `limit` of them, or the last with `latest`.
+// `several_keys`: the keys' rows are to be merged.
+template <typename Row, typename Earlier>
+void KeepInOrder(std::vector<Row>& rows, bool several_keys, bool latest, int64_t limit,
+                 Earlier earlier) {
+  if (latest) std::reverse(rows.begin(), rows.end());
+  if (several_keys) std::stable_sort(rows.begin(), rows.end(), earlier);
+  const auto keep = static_cast<size_t>(std::max<int64_t>(limit, 0));
+  if (rows.size() <= keep) return;
+  if (latest) {
+    rows.erase(rows.begin(), rows.end() - static_cast<std::ptrdiff_t>(keep));
+  } else {
+    rows.resize(keep);
+  }
+}
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(sqlite3* db, const StoreOptions& options)
@@ -147,8 +189,11 @@ class SqliteStore final : public Store {
     return Statement(stmt);
   }
   absl::StatusOr<int64_t> Count(const char* table);
-  // The sensors `device_id` has readings of, in order.
-  absl::StatusOr<std::vector<std::string>> SensorsOf(const std::string& device_id);
+  // The distinct values of `column` in `table` among the rows where `where` holds (with
+  // `params` as ?1, ?2...), in order. `where` fixes the columns before `column` in an index.
+  absl::StatusOr<std::vector<std::string>> Distinct(const char* table, const char* column,
+                                                    const char* where,
+                                                    std::initializer_list<std::string> params);
   // Each key's state in place of what was saved for it before (the others stay).
   absl::Status ReplaceAnalyticsState(std::span<const SavedKeyState> keys);
 
@@ -756,16 +801,14 @@ absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns) {
 
 absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q) {
   // Without a device, the newest (or oldest) rows of the time range come from the ts_ns index.
-  // With one, each of its keys is a range of the primary key, searched alone: through the ts_ns
-  // index a device's rows are one in every few thousand of a large fleet's, and all of them are
-  // visited when it has fewer than `limit`.
-  std::vector<std::string> sensors;
+  // With one, each of its keys is a range of the primary key, read alone: through the ts_ns index
+  // a device's rows are one in every few thousand of a large fleet's, and all of them are visited
+  // when it has fewer than `limit`.
+  std::vector<std::string> sensors = {q.sensor};
   if (!q.device_id.empty() && q.sensor.empty()) {
-    auto found = SensorsOf(q.device_id);
+    auto found = Distinct("readings", "sensor", "device = ?1", {q.device_id});
     if (!found.ok()) return found.status();
     sensors = *std::move(found);
-  } else {
-    sensors = {q.sensor};
   }
   const char* order = q.latest ? "DESC" : "";
   auto stmt = Prepare(
@@ -794,40 +837,30 @@ absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(ReadingRow(*stmt));
     if (rc != SQLITE_DONE) return Error("reading readings");
   }
-  // Oldest first, as every query answers; then the first (or, for the latest, the last) `limit`
-  // of the sensors' rows together.
-  auto earlier = [](const Reading& a, const Reading& b) {
+  KeepInOrder(out, sensors.size() > 1, q.latest, q.limit, [](const Reading& a, const Reading& b) {
     return std::tie(a.ts_ns, a.device_id, a.sensor) < std::tie(b.ts_ns, b.device_id, b.sensor);
-  };
-  if (q.latest) std::reverse(out.begin(), out.end());
-  if (sensors.size() > 1) std::stable_sort(out.begin(), out.end(), earlier);
-  const auto keep = static_cast<size_t>(std::max<int64_t>(q.limit, 0));
-  if (out.size() > keep) {
-    if (q.latest) {
-      out.erase(out.begin(), out.end() - static_cast<std::ptrdiff_t>(keep));
-    } else {
-      out.resize(keep);
-    }
-  }
+  });
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> SqliteStore::SensorsOf(const std::string& device_id) {
-  // A skip along the primary key from one sensor to the next: a search per sensor, however many
-  // readings each has.
-  auto stmt = Prepare(
-      "WITH RECURSIVE sensors(sensor) AS ("
-      "  SELECT min(sensor) FROM readings WHERE device = ?1"
-      "  UNION ALL"
-      "  SELECT (SELECT min(sensor) FROM readings WHERE device = ?1 AND sensor > s.sensor)"
-      "  FROM sensors s WHERE s.sensor IS NOT NULL) "
-      "SELECT sensor FROM sensors WHERE sensor IS NOT NULL");
+absl::StatusOr<std::vector<std::string>> SqliteStore::Distinct(
+    const char* table, const char* column, const char* where,
+    std::initializer_list<std::string> params) {
+  // A skip along the index from one value to the next: a search per value, however many rows
+  // each has.
+  auto stmt = Prepare(StrCat("WITH RECURSIVE v(x) AS (SELECT min(", column, ") FROM ", table,
+                             " WHERE ", where, " UNION ALL SELECT (SELECT min(", column, ") FROM ",
+                             table, " WHERE ", where, " AND ", column,
+                             " > v.x) FROM v WHERE v.x IS NOT NULL) SELECT x FROM v WHERE x IS "
+                             "NOT NULL")
+                          .c_str());
   if (!stmt.ok()) return stmt.status();
-  stmt->BindText(1, device_id);
+  int i = 0;
+  for (const std::string& p : params) stmt->BindText(++i, p);
   std::vector<std::string> out;
   int rc;
   while ((rc = sqlite3_step(stmt->get())) == SQLITE_ROW) out.push_back(stmt->ColumnText(0));
-  if (rc != SQLITE_DONE) return Error("listing a device's sensors");
+  if (rc != SQLITE_DONE) return Error(StrCat("listing the ", column, "s in ", table));
   return out;
 }
 
@@ -914,50 +947,64 @@ absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
 }
 
 absl::StatusOr<std::vector<WindowResult>> SqliteStore::WindowResults(const WindowQuery& q) {
+  // As Readings: a device's results are read a key (window, sensor) at a time along the primary
+  // key, the others through the start_ns index.
+  std::vector<std::pair<std::string, std::string>> keys = {{q.window, q.sensor}};
+  if (!q.device_id.empty()) {
+    std::vector<std::string> windows = {q.window};
+    if (q.window.empty()) {
+      auto found = Distinct("window_results", "window", "1", {});
+      if (!found.ok()) return found.status();
+      windows = *std::move(found);
+    }
+    keys.clear();
+    for (const std::string& window : windows) {
+      std::vector<std::string> sensors = {q.sensor};
+      if (q.sensor.empty()) {
+        auto found = Distinct("window_results", "sensor", "window = ?1 AND device = ?2",
+                              {window, q.device_id});
+        if (!found.ok()) return found.status();
+        sensors = *std::move(found);
+      }
+      for (std::string& sensor : sensors) keys.emplace_back(window, std::move(sensor));
+    }
+  }
+  const char* order = q.latest ? "DESC" : "";
   constexpr const char* kColumns =
-      "window, device, sensor, start_ns, end_ns, count, mean, min, max, stddev, percentiles, "
-      "revision FROM window_results WHERE (?1 = '' OR window = ?1) AND (?2 = '' OR device = ?2) "
-      "AND (?3 = '' OR sensor = ?3) AND start_ns >= ?4 AND start_ns < ?5";
+      "SELECT window, device, sensor, start_ns, end_ns, count, mean, min, max, stddev, "
+      "percentiles, revision FROM window_results WHERE ";
   auto stmt = Prepare(
-      q.latest ? StrCat("SELECT * FROM (SELECT ", kColumns,
-                        " ORDER BY start_ns DESC, window DESC, device DESC, sensor DESC LIMIT ?6) "
-                        "ORDER BY start_ns, window, device, sensor")
-                     .c_str()
-               : StrCat("SELECT ", kColumns, " ORDER BY start_ns, window, device, sensor LIMIT ?6")
-                     .c_str());
+      q.device_id.empty()
+          ? StrCat(kColumns,
+                   "(?1 = '' OR window = ?1) AND (?3 = '' OR sensor = ?3) AND start_ns >= ?4 AND "
+                   "start_ns < ?5 ORDER BY start_ns ",
+                   order, ", window ", order, ", device ", order, ", sensor ", order, " LIMIT ?6")
+                .c_str()
+          : StrCat(kColumns,
+                   "window = ?1 AND device = ?2 AND sensor = ?3 AND start_ns >= ?4 AND start_ns < "
+                   "?5 ORDER BY start_ns ",
+                   order, " LIMIT ?6")
+                .c_str());
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* s = stmt->get();
-  stmt->BindText(1, q.window);
-  stmt->BindText(2, q.device_id);
-  stmt->BindText(3, q.sensor);
-  sqlite3_bind_int64(s, 4, q.from_ns);
-  sqlite3_bind_int64(s, 5, q.to_ns);
-  sqlite3_bind_int64(s, 6, q.limit);
   std::vector<WindowResult> out;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    WindowResult& w = out.emplace_back();
-    w.window = stmt->ColumnText(0);
-    w.device_id = stmt->ColumnText(1);
-    w.sensor = stmt->ColumnText(2);
-    w.start_ns = sqlite3_column_int64(s, 3);
-    w.end_ns = sqlite3_column_int64(s, 4);
-    w.count = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
-    w.mean = sqlite3_column_double(s, 6);
-    w.min = sqlite3_column_double(s, 7);
-    w.max = sqlite3_column_double(s, 8);
-    w.stddev = sqlite3_column_double(s, 9);
-    nlohmann::json p = nlohmann::json::parse(stmt->ColumnText(10), nullptr, false);
-    if (p.is_array()) {
-      for (const auto& pair : p) {
-        if (pair.is_array() && pair.size() == 2 && pair[0].is_number() && pair[1].is_number()) {
-          w.percentiles.emplace_back(pair[0].get<double>(), pair[1].get<double>());
-        }
-      }
-    }
-    w.revision = static_cast<uint32_t>(sqlite3_column_int64(s, 11));
+  for (const auto& [window, sensor] : keys) {
+    sqlite3_reset(s);
+    stmt->BindText(1, window);
+    stmt->BindText(2, q.device_id);
+    stmt->BindText(3, sensor);
+    sqlite3_bind_int64(s, 4, q.from_ns);
+    sqlite3_bind_int64(s, 5, q.to_ns);
+    sqlite3_bind_int64(s, 6, q.limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(WindowResultRow(*stmt));
+    if (rc != SQLITE_DONE) return Error("reading window results");
   }
-  if (rc != SQLITE_DONE) return Error("reading window results");
+  KeepInOrder(out, keys.size() > 1, q.latest, q.limit,
+              [](const WindowResult& a, const WindowResult& b) {
+                return std::tie(a.start_ns, a.window, a.device_id, a.sensor) <
+                       std::tie(b.start_ns, b.window, b.device_id, b.sensor);
+              });
   return out;
 }
 

@@ -40,6 +40,18 @@ std::vector<SavedKeyState> LoadAnalyticsState(Store& store) {
   return keys;
 }
 
+// The first `limit` of `rows`, or with `latest` the last.
+std::vector<std::string> FirstOrLast(std::vector<std::string> rows, int64_t limit, bool latest) {
+  if (rows.size() > static_cast<size_t>(limit)) {
+    if (latest) {
+      rows.erase(rows.begin(), rows.end() - limit);
+    } else {
+      rows.resize(static_cast<size_t>(limit));
+    }
+  }
+  return rows;
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> OpenStore() {
@@ -177,19 +189,13 @@ TEST_F(StoreTest, ReadingQueriesAnswerAsTheirDefinition) {
               want.push_back(key(r));
             }
           }
-          if (want.size() > static_cast<size_t>(limit)) {
-            if (latest) {
-              want.erase(want.begin(), want.end() - limit);
-            } else {
-              want.resize(static_cast<size_t>(limit));
-            }
-          }
           auto got = store->Readings(q);
           ASSERT_TRUE(got.ok()) << got.status();
           std::vector<std::string> got_keys;
           for (const Reading& r : *got) got_keys.push_back(key(r));
-          EXPECT_EQ(got_keys, want) << "device '" << device << "' sensor '" << sensor << "' limit "
-                                    << limit << " latest " << latest;
+          EXPECT_EQ(got_keys, FirstOrLast(want, limit, latest))
+              << "device '" << device << "' sensor '" << sensor << "' limit " << limit << " latest "
+              << latest;
         }
       }
     }
@@ -360,6 +366,69 @@ TEST_F(StoreTest, WindowResultsAreReplacedByRevisionsAndMergedSessions) {
   EXPECT_EQ(g.percentiles, a.percentiles);
   EXPECT_EQ(store->WindowResults({.sensor = "t"})->size(), 1u);
   EXPECT_EQ(store->WindowResults({.from_ns = 1})->size(), 1u);  // by start: other_key at 9
+}
+
+TEST_F(StoreTest, WindowQueriesAnswerAsTheirDefinition) {
+  // As for readings: several windows and sensors per device, equal start times, devices whose
+  // names are prefixes of each other.
+  auto store = OpenStore();
+  std::vector<WindowResult> all;
+  for (const char* window : {"a", "b"}) {
+    for (const char* device : {"d", "d0", "dd"}) {
+      for (const char* sensor : {"x", "y"}) {
+        for (int64_t t = 0; t < 20; ++t) {
+          if ((t + window[0] + sensor[0] + std::string(device).size()) % 3 == 0) continue;
+          all.push_back({.window = window,
+                         .device_id = device,
+                         .sensor = sensor,
+                         .start_ns = t,
+                         .end_ns = t + 2,
+                         .count = 1});
+        }
+      }
+    }
+  }
+  ASSERT_TRUE(store->Write({.windows = all}).ok());
+  auto key = [](const WindowResult& w) {
+    return StrCat(w.start_ns, " ", w.window, "/", w.device_id, "/", w.sensor);
+  };
+  std::sort(all.begin(), all.end(), [](const WindowResult& x, const WindowResult& y) {
+    return std::tie(x.start_ns, x.window, x.device_id, x.sensor) <
+           std::tie(y.start_ns, y.window, y.device_id, y.sensor);
+  });
+  for (const std::string window : {"", "b", "none"}) {
+    for (const std::string device : {"", "d", "none"}) {
+      for (const std::string sensor : {"", "y"}) {
+        for (int64_t limit : {1, 4, 1000}) {
+          for (bool latest : {false, true}) {
+            WindowQuery q{.window = window,
+                          .device_id = device,
+                          .sensor = sensor,
+                          .from_ns = 3,
+                          .to_ns = 17,
+                          .limit = limit,
+                          .latest = latest};
+            std::vector<std::string> want;
+            for (const WindowResult& w : all) {
+              if ((window.empty() || w.window == window) &&
+                  (device.empty() || w.device_id == device) &&
+                  (sensor.empty() || w.sensor == sensor) && w.start_ns >= q.from_ns &&
+                  w.start_ns < q.to_ns) {
+                want.push_back(key(w));
+              }
+            }
+            auto got = store->WindowResults(q);
+            ASSERT_TRUE(got.ok()) << got.status();
+            std::vector<std::string> got_keys;
+            for (const WindowResult& w : *got) got_keys.push_back(key(w));
+            EXPECT_EQ(got_keys, FirstOrLast(want, limit, latest))
+                << "window '" << window << "' device '" << device << "' sensor '" << sensor
+                << "' limit " << limit << " latest " << latest;
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST_F(StoreTest, LateReadingsAreKeptInArrivalOrder) {
