@@ -52,7 +52,7 @@ def main():
         print(f"gateway idle: {idle:.1f} MiB resident (started in under {time.time() - start - 2 + 0.1:.1f} s)")
         dev = subprocess.Popen([a.edgeway, "device", "--simulate", str(a.devices), "--broker", url,
                                 "--interval", "1", "--duration", str(a.seconds),
-                                "--anomaly-every", "0", "--log-level", "warn"],
+                                "--anomaly-every", "0", "--stuck-every", "0", "--log-level", "warn"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(a.seconds * 0.8)
         loaded = status(gw.pid, "VmRSS")

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "edgeway/device/fleet.h"
 #include "edgeway/stream/detector.h"
 
 namespace edgeway::app {
@@ -33,6 +34,7 @@ struct DeviceFlags {
   uint64_t samples = 0;
   int qos = 1;
   uint64_t anomaly_every = 200;
+  uint64_t stuck_every = device::FleetOptions{}.stuck_every;
   uint64_t bad_every = 0;
   uint64_t seed = 1;
   std::string log_level = "info";

@@ -94,6 +94,10 @@ void AddDeviceCommand(CLI::App& app, DeviceFlags& flags) {
   cmd->add_option("--anomaly-every", flags.anomaly_every,
                   "--simulate: inject an anomaly every N samples per device (0: none)")
       ->capture_default_str();
+  cmd->add_option("--stuck-every", flags.stuck_every,
+                  StrCat("--simulate: one device in N has one sensor stuck at one value for ",
+                         device::FleetOptions{}.stuck_samples, " samples, once (0: none)"))
+      ->capture_default_str();
   cmd->add_option("--bad-every", flags.bad_every,
                   "--simulate: also publish one malformed message every N messages (0: none)")
       ->capture_default_str();
@@ -243,6 +247,7 @@ int DeviceCommand(const DeviceFlags& flags) {
                                      .qos = flags.qos,
                                      .seed = flags.seed,
                                      .anomaly_every = flags.anomaly_every,
+                                     .stuck_every = flags.stuck_every,
                                      .bad_every = flags.bad_every,
                                      .samples_per_device = flags.samples});
   if (!fleet.ok()) {

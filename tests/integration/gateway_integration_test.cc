@@ -375,6 +375,21 @@ TEST_F(GatewayIntegrationTest, DeviceAgentReadsSysfsAndFollowsItsTwin) {
   StopGateway(*gw, "agent-gw");
 }
 
+TEST_F(GatewayIntegrationTest, TheSimulatedFleetInjectsOnlyTheFaultsAskedFor) {
+  // 20 devices, 60 samples each: with --stuck-every 4, five devices have a sensor stuck for 25
+  // samples from their 20th-29th; spikes and steps are off. With both off, nothing is injected.
+  auto run = [&](const std::string& tag, const std::string& stuck_every) {
+    Process fleet({EdgewayBinary(), "device", "--simulate", "20", "--broker", broker_->url(),
+                   "--interval", "0.005", "--samples", "60", "--anomaly-every", "0",
+                   "--stuck-every", stuck_every},
+                  dir_.File(tag + ".log"));
+    EXPECT_EQ(fleet.Wait(kLong), 0) << fleet.output();
+    return fleet.output();
+  };
+  EXPECT_THAT(run("stuck", "4"), HasSubstr("5 anomalies injected (5 of them stuck sensors)"));
+  EXPECT_THAT(run("none", "0"), HasSubstr("0 anomalies injected (0 of them stuck sensors)"));
+}
+
 TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   testing::TempDir dir;
   Process demo({EdgewayBinary(), "demo", "--devices", "20", "--duration", "8", "--interval", "0.1",
