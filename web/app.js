@@ -77,14 +77,20 @@ async function refreshSummary() {
   }
 }
 
+// The fleet table lists at most FLEET_ROWS devices, in id order; the filter finds the others.
+const FLEET_ROWS = 200;
+let fleetRequest = 0;
 async function refreshFleet() {
+  const filter = document.getElementById('fleet-filter').value.trim();
+  const request = ++fleetRequest;
   let body;
-  try { body = await api('/api/v1/devices'); } catch (e) { return; }
+  try {
+    body = await api('/api/v1/devices?limit=' + FLEET_ROWS + (filter ? '&match=' + encodeURIComponent(filter) : ''));
+  } catch (e) { return; }
+  if (request !== fleetRequest) return;  // a newer filter's answer is on its way
   const rows = document.getElementById('fleet-rows');
   rows.replaceChildren();
-  let online = 0;
   for (const d of body.devices) {
-    if (d.status === 'online') online++;
     const tr = el('tr', {className: d.id === state.device ? 'selected' : ''},
       el('td', {}, d.id),
       el('td', {className: 'status-' + d.status}, d.status),
@@ -95,9 +101,14 @@ async function refreshFleet() {
     tr.onclick = () => selectDevice(d.id);
     rows.append(tr);
   }
-  document.getElementById('devices').textContent = online + ' / ' + body.devices.length;
+  document.getElementById('devices').textContent = number(body.fleet.online) + ' / ' + number(body.fleet.devices);
+  document.getElementById('fleet-more').textContent =
+    body.total > body.count ? 'the first ' + number(body.count) + ' of ' + number(body.total) +
+      (filter ? ' matching' : '') + ' devices; type part of an id to find one'
+    : filter && body.total === 0 ? 'no device id contains "' + filter + '"' : '';
   if (!state.device && body.devices.length) selectDevice(params.get('device') || body.devices[0].id);
 }
+document.getElementById('fleet-filter').addEventListener('input', refreshFleet);
 
 function show(x) {
   if (x === undefined) return '';

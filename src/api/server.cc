@@ -27,6 +27,7 @@ namespace {
 using nlohmann::json;
 
 constexpr int64_t kMaxLimit = 10000;
+constexpr int64_t kDefaultLimit = store::ReadingQuery{}.limit;  // every list's, devices' too
 // Live streams each hold a server thread while open; a dashboard tab uses one.
 constexpr size_t kMaxStreams = 8;
 constexpr size_t kMaxQueuedEvents = 256;       // per stream; the oldest go first when full
@@ -195,10 +196,13 @@ struct ApiServer::Impl {
     }
   }
 
+  bool Online(const DeviceEntry& d, int64_t now) const {
+    return now - d.last_seen_ns <= options.online_window_s * kNsPerSecond;
+  }
+
   json DeviceJson(const std::string& id, const DeviceEntry& d, int64_t now, bool with_sensors) {
-    const bool online = now - d.last_seen_ns <= options.online_window_s * kNsPerSecond;
     json j = {{"id", id},
-              {"status", online ? "online" : "stale"},
+              {"status", Online(d, now) ? "online" : "stale"},
               {"last_seen", Seconds(d.last_seen_ns)},
               {"readings", d.readings},
               {"anomalies", d.anomalies}};
@@ -368,6 +372,39 @@ struct ApiServer::Impl {
     json out = json::array();
     for (const Insight& in : *rows) out.push_back(InsightJson(in));
     res.set_content(Dump({{"insights", out}, {"count", out.size()}}), "application/json");
+  }
+
+  // The devices in id order: ?match (a part of the id), ?status (online or stale), ?offset and
+  // ?limit page through them; "total" counts those matching, "fleet" every device.
+  void HandleDevices(const httplib::Request& req, httplib::Response& res) {
+    int64_t offset = 0, limit = kDefaultLimit;
+    if (!IntParam(req, res, "offset", 0, INT64_MAX, &offset) ||
+        !IntParam(req, res, "limit", 1, kMaxLimit, &limit)) {
+      return;
+    }
+    const std::string match = req.get_param_value("match");
+    const std::string status = req.get_param_value("status");
+    if (!status.empty() && status != "online" && status != "stale")
+      return Error(res, 400, "query parameter status must be online or stale");
+    const int64_t now = Clock::Real()->NowNs();
+    json out = json::array();
+    int64_t total = 0, online = 0;
+    std::lock_guard lock(directory_mu);
+    for (const auto& [id, d] : directory) {
+      const bool is_online = Online(d, now);
+      online += is_online;
+      if (id.find(match) == std::string::npos ||
+          (!status.empty() && is_online != (status == "online"))) {
+        continue;
+      }
+      if (total++ >= offset && std::ssize(out) < limit)
+        out.push_back(DeviceJson(id, d, now, false));
+    }
+    res.set_content(Dump({{"devices", out},
+                          {"count", out.size()},
+                          {"total", total},
+                          {"fleet", {{"devices", directory.size()}, {"online", online}}}}),
+                    "application/json");
   }
 
   // Window results, or with `late` the late readings: ?window&device&sensor&from&to&limit&latest.
@@ -633,12 +670,8 @@ struct ApiServer::Impl {
       }
       res.set_content(Dump({{"pipelines", json::array({pipeline})}}), "application/json");
     });
-    server.Get("/api/v1/devices", [this](const httplib::Request&, httplib::Response& res) {
-      const int64_t now = Clock::Real()->NowNs();
-      json out = json::array();
-      std::lock_guard lock(directory_mu);
-      for (const auto& [id, d] : directory) out.push_back(DeviceJson(id, d, now, false));
-      res.set_content(Dump({{"devices", out}, {"count", out.size()}}), "application/json");
+    server.Get("/api/v1/devices", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleDevices(req, res);
     });
     server.Get(R"(/api/v1/devices/([^/]+))",
                [this](const httplib::Request& req, httplib::Response& res) {

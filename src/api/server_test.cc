@@ -116,6 +116,22 @@ TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {
   EXPECT_EQ(devices["devices"][0]["readings"], 30);
   EXPECT_EQ(devices["devices"][0]["anomalies"], 1);
   EXPECT_EQ(devices["devices"][0]["status"], "online");
+  EXPECT_EQ(devices["total"], 2);
+  EXPECT_EQ(devices["fleet"], json({{"devices", 2}, {"online", 2}}));
+  // A page, a part of the id, a status: "total" counts the matches, "fleet" stays the whole.
+  json page = Get("/api/v1/devices?offset=1&limit=1");
+  ASSERT_EQ(page["count"], 1);
+  EXPECT_EQ(page["devices"][0]["id"], "sim-2");
+  EXPECT_EQ(page["total"], 2);
+  json matched = Get("/api/v1/devices?match=m-1");
+  ASSERT_EQ(matched["count"], 1);
+  EXPECT_EQ(matched["devices"][0]["id"], "sim-1");
+  EXPECT_EQ(matched["total"], 1);
+  EXPECT_EQ(matched["fleet"]["devices"], 2);
+  EXPECT_EQ(Get("/api/v1/devices?status=online")["total"], 2);
+  EXPECT_EQ(Get("/api/v1/devices?status=stale")["count"], 0);
+  EXPECT_THAT(Get("/api/v1/devices?status=gone", 400)["error"].get<std::string>(),
+              HasSubstr("online or stale"));
 
   json one = Get("/api/v1/devices/sim-2");
   EXPECT_EQ(one["sensors"][0]["sensor"], "hum");

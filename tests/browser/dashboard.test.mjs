@@ -79,6 +79,21 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
     assert.ok(insights > 0, 'the insights feed lists anomalies');
     assert.equal(await page.$eval('#detector', (e) => e.textContent),
       'detector 3-sigma over 50 readings');
+    // The header counts the fleet; the filter finds a device by part of its id, and says when
+    // none has it.
+    assert.match(await page.$eval('#devices', (e) => e.textContent), /^\d+ \/ 8$/);
+    await page.fill('#fleet-filter', '0003');
+    await page.waitForFunction(() => document.querySelectorAll('#fleet-rows tr').length === 1,
+      null, { timeout: 10000 });
+    assert.equal(await page.$eval('#fleet-rows tr', (e) => e.dataset.device), 'sim-0003');
+    await page.fill('#fleet-filter', 'nobody');
+    await page.waitForFunction(() => document.querySelectorAll('#fleet-rows tr').length === 0,
+      null, { timeout: 10000 });
+    assert.equal(await page.$eval('#fleet-more', (e) => e.textContent),
+      'no device id contains "nobody"');
+    await page.fill('#fleet-filter', '');
+    await page.waitForFunction(() => document.querySelectorAll('#fleet-rows tr').length === 8,
+      null, { timeout: 10000 });
     const stored = await page.$eval('#stored', (e) => e.textContent);
     assert.notEqual(stored, '–');
     await page.screenshot({ path: screenshot, fullPage: true });
