@@ -63,6 +63,7 @@ void BatchWriter::Run() {
   std::vector<ResultBatch> batches;
   ResultBatch pending;
   int64_t next_retention = options_.clock->NowNs();
+  int64_t expiring = 0;        // rows the retention pass under way has deleted
   int64_t oldest_pending = 0;  // monotonic time the oldest uncommitted row arrived
   const int64_t flush_ns = options_.flush_interval_ms * kNsPerMs;
   const int64_t group_ns = options_.group_commit_ms * kNsPerMs;
@@ -98,14 +99,21 @@ void BatchWriter::Run() {
     }
     if (options_.retention_ns > 0 && options_.clock->NowNs() >= next_retention) {
       const int64_t wall_now = options_.clock->NowNs();
-      auto deleted = store_->DeleteOlderThan(wall_now - options_.retention_ns);
+      auto deleted =
+          store_->DeleteOlderThan(wall_now - options_.retention_ns, options_.retention_step_rows);
+      next_retention = wall_now + options_.retention_check_ns;
       if (deleted.ok()) {
         rows_expired_.fetch_add(*deleted, std::memory_order_relaxed);
-        if (*deleted > 0) spdlog::info("store: retention removed {} rows", *deleted);
+        expiring += *deleted;
+        if (*deleted > 0) {
+          next_retention = wall_now;  // the next step after the next commit
+        } else if (expiring > 0) {
+          spdlog::info("store: retention removed {} rows", expiring);
+          expiring = 0;
+        }
       } else {
         spdlog::error("store: retention: {}", deleted.status().message());
       }
-      next_retention = wall_now + options_.retention_check_ns;
     }
     if (!open) break;
   }

@@ -61,5 +61,30 @@ TEST(BatchWriterTest, RetentionUsesTheInjectedClock) {
   EXPECT_EQ(*(*check)->CountReadings(), 1);
 }
 
+TEST(BatchWriterTest, RetentionCatchesUpInSteps) {
+  testing::TempDir dir;
+  const int64_t day = 24 * 3600 * kNsPerSecond;
+  {
+    auto store = Store::Open({.path = dir.File("r.db")});
+    std::vector<Reading> readings;
+    for (int64_t i = 0; i < 9; ++i)
+      readings.push_back({.device_id = "d", .sensor = "s", .ts_ns = i});
+    readings.push_back({.device_id = "d", .sensor = "s", .ts_ns = 19 * day});
+    ASSERT_TRUE((*store)->Write({.readings = readings}).ok());
+  }
+  ManualClock clock(20 * day);
+  auto store = Store::Open({.path = dir.File("r.db")});
+  // Steps of 2 rows: five steps, one after another, without waiting the minute between checks.
+  BatchWriter writer(std::move(*store),
+                     {.retention_ns = 7 * day, .retention_step_rows = 2, .clock = &clock});
+  for (int i = 0; i < 3000 && writer.rows_expired() < 9; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(writer.rows_expired(), 9);
+  writer.Stop();
+  auto check = Store::Open({.path = dir.File("r.db"), .read_only = true});
+  ASSERT_TRUE(check.ok()) << check.status();
+  EXPECT_EQ(*(*check)->CountReadings(), 1);
+}
+
 }  // namespace
 }  // namespace edgeway::store

@@ -291,7 +291,7 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
                            .windows = {old_window, open_window},
                            .late = {late}})
                   .ok());
-  auto deleted = store->DeleteOlderThan(500);
+  auto deleted = store->DeleteOlderThan(500, 1000);
   ASSERT_TRUE(deleted.ok());
   // Readings at 0..400, the insight at 50, the window ending at 100, the late reading at 10.
   EXPECT_EQ(*deleted, 8);
@@ -299,6 +299,24 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   auto left = store->Readings({});
   ASSERT_EQ(left->size(), 5u);
   EXPECT_EQ(left->front().ts_ns, 500);
+}
+
+TEST_F(StoreTest, RetentionDeletesInStepsOfTheOldestTimes) {
+  auto store = OpenStore();
+  std::vector<Reading> batch;
+  for (int64_t t = 0; t < 10; ++t) {
+    batch.push_back(MakeReading("a", "s", t, 0));
+    batch.push_back(MakeReading("b", "s", t, 0));
+  }
+  ASSERT_TRUE(store->Write({.readings = batch}).ok());
+  // Before 7: 14 rows. Steps of 3 rows take every row of the time of the third oldest (two keys
+  // share each time): 4, 4, 4, then the 2 at time 6, then nothing.
+  std::vector<int64_t> steps;
+  for (int i = 0; i < 6; ++i) steps.push_back(*store->DeleteOlderThan(7, 3));
+  EXPECT_THAT(steps, ElementsAre(4, 4, 4, 2, 0, 0));
+  auto left = store->Readings({});
+  ASSERT_EQ(left->size(), 6u);
+  EXPECT_EQ(left->front().ts_ns, 7);
 }
 
 TEST_F(StoreTest, WalModeAndSchemaVersionRecorded) {

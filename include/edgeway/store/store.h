@@ -156,8 +156,11 @@ class Store {
 
   // Writes everything in `batch` in one transaction: all or nothing.
   virtual absl::StatusOr<WriteStats> Write(const ResultBatch& batch) = 0;
-  // Deletes rows with event time (windows: end) before `cutoff_ns`; returns rows deleted.
-  virtual absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns) = 0;
+  // Deletes rows with event time (windows: end) before `cutoff_ns`, the oldest first, about
+  // `max_rows` of each table (more when several share the last time deleted); returns rows
+  // deleted. Call again until it returns 0: each call is one transaction per table, so that
+  // a large backlog is deleted in steps between the writer's commits.
+  virtual absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) = 0;
 
   // Readings matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
