@@ -374,15 +374,28 @@ struct ApiServer::Impl {
     res.set_content(Dump({{"insights", out}, {"count", out.size()}}), "application/json");
   }
 
+  // A page of a list in id order: ?match (a part of the id), ?offset and ?limit.
+  struct Page {
+    std::string match;
+    int64_t offset = 0;
+    int64_t limit = kDefaultLimit;
+    bool Matches(const std::string& id) const { return id.find(match) != std::string::npos; }
+    // Whether the index-th match goes on a page that has `taken` entries so far.
+    bool Takes(int64_t index, size_t taken) const {
+      return index >= offset && static_cast<int64_t>(taken) < limit;
+    }
+  };
+  static bool PageParams(const httplib::Request& req, httplib::Response& res, Page* page) {
+    page->match = req.get_param_value("match");
+    return IntParam(req, res, "offset", 0, INT64_MAX, &page->offset) &&
+           IntParam(req, res, "limit", 1, kMaxLimit, &page->limit);
+  }
+
   // The devices in id order: ?match (a part of the id), ?status (online or stale), ?offset and
   // ?limit page through them; "total" counts those matching, "fleet" every device.
   void HandleDevices(const httplib::Request& req, httplib::Response& res) {
-    int64_t offset = 0, limit = kDefaultLimit;
-    if (!IntParam(req, res, "offset", 0, INT64_MAX, &offset) ||
-        !IntParam(req, res, "limit", 1, kMaxLimit, &limit)) {
-      return;
-    }
-    const std::string match = req.get_param_value("match");
+    Page page;
+    if (!PageParams(req, res, &page)) return;
     const std::string status = req.get_param_value("status");
     if (!status.empty() && status != "online" && status != "stale")
       return Error(res, 400, "query parameter status must be online or stale");
@@ -393,12 +406,8 @@ struct ApiServer::Impl {
     for (const auto& [id, d] : directory) {
       const bool is_online = Online(d, now);
       online += is_online;
-      if (id.find(match) == std::string::npos ||
-          (!status.empty() && is_online != (status == "online"))) {
-        continue;
-      }
-      if (total++ >= offset && std::ssize(out) < limit)
-        out.push_back(DeviceJson(id, d, now, false));
+      if (!page.Matches(id) || (!status.empty() && is_online != (status == "online"))) continue;
+      if (page.Takes(total++, out.size())) out.push_back(DeviceJson(id, d, now, false));
     }
     res.set_content(Dump({{"devices", out},
                           {"count", out.size()},
@@ -698,16 +707,21 @@ struct ApiServer::Impl {
     server.Get("/api/v1/windows/late", [this](const httplib::Request& req, httplib::Response& res) {
       HandleWindows(req, res, true);
     });
-    server.Get("/api/v1/twins", [this](const httplib::Request&, httplib::Response& res) {
+    server.Get("/api/v1/twins", [this](const httplib::Request& req, httplib::Response& res) {
+      Page page;
+      if (!PageParams(req, res, &page)) return;
       twin::TwinRegistry* twins = gateway->twins();
       json out = json::array();
+      int64_t total = 0;
       if (twins != nullptr) {
         for (const std::string& id : twins->Devices()) {
+          if (!page.Matches(id) || !page.Takes(total++, out.size())) continue;
           auto doc = twins->Get(id);
           if (doc.ok()) out.push_back(*doc);
         }
       }
-      res.set_content(Dump({{"twins", out}, {"count", out.size()}}), "application/json");
+      res.set_content(Dump({{"twins", out}, {"count", out.size()}, {"total", total}}),
+                      "application/json");
     });
     server.Get(R"(/api/v1/twins/([^/]+))",
                [this](const httplib::Request& req, httplib::Response& res) {

@@ -199,6 +199,12 @@ TEST_F(ApiServerTest, TwinsFollowTelemetryAndTakeDesiredWithOptimisticLocking) {
   EXPECT_EQ(twin["version"], 0);
   EXPECT_TRUE(twin["state"]["reported"].contains("temp"));
   EXPECT_EQ(Get("/api/v1/twins")["count"], 2);
+  json second = Get("/api/v1/twins?offset=1&limit=5");
+  ASSERT_EQ(second["count"], 1);
+  EXPECT_EQ(second["twins"][0]["device"], "sim-2");
+  EXPECT_EQ(second["total"], 2);
+  EXPECT_EQ(Get("/api/v1/twins?match=m-2")["twins"][0]["device"], "sim-2");
+  Get("/api/v1/twins?limit=0", 400);
   EXPECT_THAT(Get("/api/v1/twins/nobody", 404)["error"].get<std::string>(), HasSubstr("nobody"));
 
   auto patch = [&](const std::string& body, int status) {
