@@ -166,6 +166,11 @@ struct ApiServer::Impl {
 
   std::mutex directory_mu;
   std::map<std::string, DeviceEntry> directory;  // guarded by directory_mu
+  // SeedDirectory's reader and thread.
+  std::mutex seed_mu;
+  std::unique_ptr<store::Store> seed_store;
+  std::thread seed_thread;
+  std::atomic<bool> seed_interrupted{false};
 
   std::array<std::atomic<uint64_t>, kBucketCount> latency_buckets{};
   std::atomic<uint64_t> latency_count{0};
@@ -179,21 +184,44 @@ struct ApiServer::Impl {
   std::string store_path() const { return gateway->config().store.path; }
 
   void SeedDirectory() {
+    if (seed_thread.joinable()) return;  // once
     auto store = store::Store::Open({.path = store_path(), .read_only = true});
-    if (!store.ok()) return;
-    auto keys = (*store)->Keys();
-    if (!keys.ok()) {
-      spdlog::warn("api: reading devices from the store: {}", keys.status().message());
+    if (!store.ok()) return;  // no store yet: nothing before
+    absl::Status pinned;
+    gateway->BetweenCommits([&] {
+      pinned = (*store)->BeginRead();
+      // What Publish added so far is in the snapshot too.
+      std::lock_guard lock(directory_mu);
+      directory.clear();
+    });
+    if (!pinned.ok()) {
+      spdlog::warn("api: reading devices from the store: {}", pinned.message());
       return;
     }
-    std::lock_guard lock(directory_mu);
-    for (const store::KeySummary& k : *keys) {
-      DeviceEntry& d = directory[k.device_id];
-      d.last_seen_ns = std::max(d.last_seen_ns, k.last_received_ns);
-      d.readings += k.readings;
-      d.anomalies += k.anomalies;
-      d.sensors[k.sensor] = {k.last_value, k.unit, k.last_ts_ns};
-    }
+    std::lock_guard seed_lock(seed_mu);
+    seed_store = std::move(*store);
+    seed_thread = std::thread([this] {
+      const int64_t start = MonotonicNs();
+      auto keys = seed_store->Keys();
+      (void)seed_store->EndRead();
+      if (!keys.ok()) {
+        if (!seed_interrupted) {
+          spdlog::warn("api: reading devices from the store: {}", keys.status().message());
+        }
+        return;
+      }
+      std::lock_guard lock(directory_mu);
+      for (const store::KeySummary& k : *keys) {
+        DeviceEntry& d = directory[k.device_id];
+        d.last_seen_ns = std::max(d.last_seen_ns, k.last_received_ns);
+        d.readings += k.readings;
+        d.anomalies += k.anomalies;
+        SensorEntry& s = d.sensors[k.sensor];
+        if (k.last_ts_ns >= s.ts_ns) s = {k.last_value, k.unit, k.last_ts_ns};
+      }
+      spdlog::info("api: {} keys of {} devices read from the store in {:.1f} s", keys->size(),
+                   directory.size(), static_cast<double>(MonotonicNs() - start) / 1e9);
+    });
   }
 
   bool Online(const DeviceEntry& d, int64_t now) const {
@@ -784,7 +812,6 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
   impl->server.set_read_timeout(std::chrono::seconds(10));
   impl->server.set_payload_max_length(64 * 1024);
   impl->Routes();
-  impl->SeedDirectory();
   if (port == 0) {
     impl->port = impl->server.bind_to_any_port(impl->host);
   } else {
@@ -809,6 +836,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
 }
 
 void ApiServer::Publish(const ResultBatch& committed) { impl_->Publish(committed); }
+void ApiServer::SeedDirectory() { impl_->SeedDirectory(); }
 
 std::string ApiServer::url() const {
   bool v6 = impl_->host.find(':') != std::string::npos;
@@ -825,6 +853,10 @@ void ApiServer::Stop() {
   impl_->streams_cv.notify_all();
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+  std::lock_guard lock(impl_->seed_mu);
+  impl_->seed_interrupted = true;
+  if (impl_->seed_store) impl_->seed_store->Interrupt();
+  if (impl_->seed_thread.joinable()) impl_->seed_thread.join();
 }
 
 }  // namespace edgeway::api

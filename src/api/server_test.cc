@@ -1,6 +1,8 @@
 // The API over real HTTP, against a running gateway with a real mosquitto and SQLite file.
 #include "edgeway/api/server.h"
 
+#include <map>
+
 #include "edgeway/mqtt/client.h"
 #include "fmt/format.h"
 #include "gmock/gmock.h"
@@ -44,11 +46,14 @@ class ApiServerTest : public ::testing::Test {
     live_.store(nullptr);
     if (server_) server_->Stop();
   }
-  void StartServer(ApiOptions options) {
+  // With `seed`, the server adds what the store held before to its devices (as edgeway run's).
+  void StartServer(ApiOptions options, bool seed = true) {
     auto server = ApiServer::Start(options, gateway_.get());
     ASSERT_TRUE(server.ok()) << server.status();
+    // Swapped between commits: no call to the one replaced is under way when it stops.
+    gateway_->BetweenCommits([&] { live_.store(server->get()); });
     server_ = std::move(*server);
-    live_.store(server_.get());
+    if (seed) server_->SeedDirectory();
     std::string url = server_->url();
     client_ = std::make_unique<httplib::Client>(url);
   }
@@ -106,6 +111,41 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   EXPECT_EQ(pipelines["pipelines"][0]["windows"][0]["idle_timeout_s"], 10);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["save_interval_s"], 900);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["forget_after_s"], 7 * 24 * 3600);
+}
+
+TEST_F(ApiServerTest, ARestartedServerCountsEachStoredReadingOnce) {
+  // A new server gets every commit, then reads the devices the store holds: each reading is
+  // counted either from the store or as it is committed, never both, never neither.
+  PublishFleet();
+  StartServer({.listen = "127.0.0.1:0"}, /*seed=*/false);
+  auto publish = [&](int n, int64_t base) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(publisher_
+                      ->Publish("devices/sim-1/telemetry",
+                                fmt::format(R"({{"timestamp": {}.{:03d}, "temp": 20}})", base, i),
+                                1)
+                      .ok());
+    }
+  };
+  auto counts = [&] {  // readings per device
+    std::map<std::string, int64_t> out;
+    const json devices = Get("/api/v1/devices");
+    for (const json& d : devices["devices"]) out[d["id"]] = d["readings"];
+    return out;
+  };
+
+  const int64_t base = Clock::Real()->NowNs() / 1'000'000'000 - 50;
+  publish(300, base);  // counted as committed, and then in the store as well
+  ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 340; },
+                                 milliseconds(10000)));
+  EXPECT_EQ(counts(), (std::map<std::string, int64_t>{{"sim-1", 300}}));  // what it saw committed
+  server_->SeedDirectory();
+  publish(50, base + 1);  // after the store was read
+  ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 390; },
+                                 milliseconds(10000)));
+  const std::map<std::string, int64_t> stored = {{"sim-1", 380}, {"sim-2", 10}};
+  EXPECT_TRUE(testing::WaitUntil([&] { return counts() == stored; }, milliseconds(10000)))
+      << Get("/api/v1/devices").dump();
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {

@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const gateway::GatewayConfig& 
     if (!server.ok()) return server.status();
     node->api_ = std::move(*server);
     node->live_->store(node->api_.get(), std::memory_order_release);
+    node->api_->SeedDirectory();  // now that every commit reaches it
   }
   return node;
 }

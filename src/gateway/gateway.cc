@@ -503,5 +503,8 @@ const std::string& Gateway::broker_url() const { return impl_->broker_url; }
 bool Gateway::connected() const { return impl_->client->connected(); }
 const GatewayConfig& Gateway::config() const { return impl_->options.config; }
 twin::TwinRegistry* Gateway::twins() const { return impl_->twins.get(); }
+void Gateway::BetweenCommits(absl::FunctionRef<void()> fn) const {
+  impl_->writer->BetweenCommits(fn);
+}
 
 }  // namespace edgeway::gateway

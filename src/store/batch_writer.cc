@@ -27,8 +27,14 @@ void BatchWriter::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void BatchWriter::BetweenCommits(absl::FunctionRef<void()> fn) {
+  std::lock_guard lock(commit_mu_);
+  fn();
+}
+
 void BatchWriter::Commit(ResultBatch* pending) {
   if (pending->empty()) return;
+  std::lock_guard lock(commit_mu_);
   absl::StatusOr<WriteStats> stats;
   for (int attempt = 0; attempt < 3; ++attempt) {
     stats = store_->Write(*pending);

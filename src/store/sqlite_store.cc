@@ -156,6 +156,13 @@ class SqliteStore final : public Store {
   absl::Status SaveSession(const StoredSession& session) override;
   absl::StatusOr<std::vector<StoredSession>> Sessions() override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
+  absl::Status BeginRead() override {
+    // A deferred transaction takes its snapshot at its first read.
+    if (absl::Status s = Exec("BEGIN; SELECT count(*) FROM meta;"); !s.ok()) return s;
+    return absl::OkStatus();
+  }
+  absl::Status EndRead() override { return Exec("COMMIT;"); }
+  void Interrupt() override { sqlite3_interrupt(db_); }
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
   absl::StatusOr<int64_t> CountInsights() override { return Count("insights"); }
   absl::StatusOr<int> SchemaVersion() override;

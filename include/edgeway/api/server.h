@@ -29,7 +29,8 @@ struct ApiOptions {
 //   GET /api/v1/health/ready          200 when subscribed to the broker, else 503
 //   GET /api/v1/summary               the run counters (as edgeway run --summary-json)
 //   GET /api/v1/pipelines             ingest topics and analytics parameters
-//   GET /api/v1/devices               every device: status, last seen, readings, anomalies
+//   GET /api/v1/devices               devices in id order: status, last seen, readings,
+//                                     anomalies; ?match (part of the id)&status&offset&limit
 //   GET /api/v1/devices/{id}          one device with its sensors' latest values
 //   GET /api/v1/readings              ?device&sensor&from&to (ns)&limit (<= 10000)&latest
 //   GET /api/v1/insights              ?device&kind (anomaly|trend)&from&to&limit&latest
@@ -37,7 +38,7 @@ struct ApiOptions {
 //   GET /api/v1/windows               event-time window results: ?window&device&sensor&from&to
 //                                     (on the window start, ns)&limit&latest
 //   GET /api/v1/windows/late          late readings (the windows' side output), same parameters
-//   GET /api/v1/twins                 every device twin
+//   GET /api/v1/twins                 device twins in id order; ?match&offset&limit
 //   GET /api/v1/twins/{id}            one twin: version, state (reported, desired, delta),
 //                                     metadata (update times), maintenance forecasts
 //   PATCH /api/v1/twins/{id}          {"desired": {...}, "version": N}: merge patch; 409 when
@@ -58,6 +59,13 @@ class ApiServer {
   // Feeds the device directory, the latency histogram and the live stream with what the store
   // just committed. Call from the store's commit observer.
   void Publish(const ResultBatch& committed);
+
+  // Adds what the store held before to the device directory, in the background: the devices of
+  // a large store are listed as they report until its summary is read (0.6 s for 3,000,000
+  // readings of 30,000 keys). Call once Publish gets every commit: the store is read as of a
+  // point between two commits, and the commits after it come through Publish, so each reading
+  // is counted once.
+  void SeedDirectory();
 
   // http://host:port
   std::string url() const;

@@ -81,6 +81,10 @@ class Gateway {
   const GatewayConfig& config() const;
   // Device twins; null when twins.enabled is false.
   twin::TwinRegistry* twins() const;
+  // Runs `fn` between two commits of the store (see store::BatchWriter::BetweenCommits): a
+  // reader that opens its snapshot in `fn` sees exactly the commits on_commit was called for
+  // before it.
+  void BetweenCommits(absl::FunctionRef<void()> fn) const;
 
  private:
   struct Impl;

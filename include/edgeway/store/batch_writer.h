@@ -3,10 +3,12 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "edgeway/core/bounded_queue.h"
 #include "edgeway/core/clock.h"
 #include "edgeway/store/store.h"
@@ -50,6 +52,10 @@ class BatchWriter {
   // Writes everything queued, then stops the thread. Idempotent.
   void Stop();
 
+  // Runs `fn` between two commits: every commit, and the observer's call for it, is either
+  // wholly before `fn` or wholly after it (a reader's snapshot that no commit straddles).
+  void BetweenCommits(absl::FunctionRef<void()> fn);
+
   int64_t readings_stored() const { return readings_stored_.load(std::memory_order_relaxed); }
   int64_t readings_duplicate() const { return readings_duplicate_.load(std::memory_order_relaxed); }
   int64_t insights_stored() const { return insights_stored_.load(std::memory_order_relaxed); }
@@ -76,6 +82,7 @@ class BatchWriter {
   std::unique_ptr<Store> store_;
   BatchWriterOptions options_;
   CommitObserver observer_;
+  std::mutex commit_mu_;  // held over a commit and its observer's call
   BoundedQueue<ResultBatch> queue_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};

@@ -205,6 +205,12 @@ class Store {
   virtual absl::StatusOr<std::vector<StoredSession>> Sessions() = 0;
   // One summary per (device, sensor) key, ordered by device then sensor. Scans the readings.
   virtual absl::StatusOr<std::vector<KeySummary>> Keys() = 0;
+  // A read transaction: the reads between BeginRead and EndRead all see the store as it was at
+  // BeginRead, whatever is committed meanwhile.
+  virtual absl::Status BeginRead() = 0;
+  virtual absl::Status EndRead() = 0;
+  // Makes what runs on this store in another thread stop soon, with an error (for a stop).
+  virtual void Interrupt() = 0;
   virtual absl::StatusOr<int64_t> CountReadings() = 0;
   virtual absl::StatusOr<int64_t> CountInsights() = 0;
   virtual absl::StatusOr<int> SchemaVersion() = 0;
