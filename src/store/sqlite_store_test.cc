@@ -52,6 +52,27 @@ std::vector<std::string> FirstOrLast(std::vector<std::string> rows, int64_t limi
   return rows;
 }
 
+// Asks `query(limit, latest)` for pages of several sizes, newest or oldest, and expects the rows
+// of `sorted` (every row, in the order queries answer) that `in` selects, by their `key`.
+template <typename Row, typename Key, typename In, typename Query>
+void ExpectEveryPage(const std::vector<Row>& sorted, Key key, In in, Query query,
+                     const std::string& what) {
+  std::vector<std::string> want;
+  for (const Row& row : sorted) {
+    if (in(row)) want.push_back(key(row));
+  }
+  for (int64_t limit : {1, 4, 1000}) {
+    for (bool latest : {false, true}) {
+      auto got = query(limit, latest);
+      ASSERT_TRUE(got.ok()) << got.status();
+      std::vector<std::string> got_keys;
+      for (const Row& row : *got) got_keys.push_back(key(row));
+      EXPECT_EQ(got_keys, FirstOrLast(want, limit, latest))
+          << what << " limit " << limit << " latest " << latest;
+    }
+  }
+}
+
 class StoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> OpenStore() {
@@ -173,31 +194,21 @@ TEST_F(StoreTest, ReadingQueriesAnswerAsTheirDefinition) {
   });
   for (const std::string device : {"", "d", "d0", "none"}) {
     for (const std::string sensor : {"", "b", "none"}) {
-      for (int64_t limit : {1, 4, 1000}) {
-        for (bool latest : {false, true}) {
-          ReadingQuery q{.device_id = device,
-                         .sensor = sensor,
-                         .from_ns = 3,
-                         .to_ns = 17,
-                         .limit = limit,
-                         .latest = latest};
-          std::vector<std::string> want;
-          for (const Reading& r : all) {
-            if ((device.empty() || r.device_id == device) &&
-                (sensor.empty() || r.sensor == sensor) && r.ts_ns >= q.from_ns &&
-                r.ts_ns < q.to_ns) {
-              want.push_back(key(r));
-            }
-          }
-          auto got = store->Readings(q);
-          ASSERT_TRUE(got.ok()) << got.status();
-          std::vector<std::string> got_keys;
-          for (const Reading& r : *got) got_keys.push_back(key(r));
-          EXPECT_EQ(got_keys, FirstOrLast(want, limit, latest))
-              << "device '" << device << "' sensor '" << sensor << "' limit " << limit << " latest "
-              << latest;
-        }
-      }
+      ExpectEveryPage(
+          all, key,
+          [&](const Reading& r) {
+            return (device.empty() || r.device_id == device) &&
+                   (sensor.empty() || r.sensor == sensor) && r.ts_ns >= 3 && r.ts_ns < 17;
+          },
+          [&](int64_t limit, bool latest) {
+            return store->Readings({.device_id = device,
+                                    .sensor = sensor,
+                                    .from_ns = 3,
+                                    .to_ns = 17,
+                                    .limit = limit,
+                                    .latest = latest});
+          },
+          StrCat("device '", device, "' sensor '", sensor, "'"));
     }
   }
 }
@@ -417,33 +428,23 @@ TEST_F(StoreTest, WindowQueriesAnswerAsTheirDefinition) {
   for (const std::string window : {"", "b", "none"}) {
     for (const std::string device : {"", "d", "none"}) {
       for (const std::string sensor : {"", "y"}) {
-        for (int64_t limit : {1, 4, 1000}) {
-          for (bool latest : {false, true}) {
-            WindowQuery q{.window = window,
-                          .device_id = device,
-                          .sensor = sensor,
-                          .from_ns = 3,
-                          .to_ns = 17,
-                          .limit = limit,
-                          .latest = latest};
-            std::vector<std::string> want;
-            for (const WindowResult& w : all) {
-              if ((window.empty() || w.window == window) &&
-                  (device.empty() || w.device_id == device) &&
-                  (sensor.empty() || w.sensor == sensor) && w.start_ns >= q.from_ns &&
-                  w.start_ns < q.to_ns) {
-                want.push_back(key(w));
-              }
-            }
-            auto got = store->WindowResults(q);
-            ASSERT_TRUE(got.ok()) << got.status();
-            std::vector<std::string> got_keys;
-            for (const WindowResult& w : *got) got_keys.push_back(key(w));
-            EXPECT_EQ(got_keys, FirstOrLast(want, limit, latest))
-                << "window '" << window << "' device '" << device << "' sensor '" << sensor
-                << "' limit " << limit << " latest " << latest;
-          }
-        }
+        ExpectEveryPage(
+            all, key,
+            [&](const WindowResult& w) {
+              return (window.empty() || w.window == window) &&
+                     (device.empty() || w.device_id == device) &&
+                     (sensor.empty() || w.sensor == sensor) && w.start_ns >= 3 && w.start_ns < 17;
+            },
+            [&](int64_t limit, bool latest) {
+              return store->WindowResults({.window = window,
+                                           .device_id = device,
+                                           .sensor = sensor,
+                                           .from_ns = 3,
+                                           .to_ns = 17,
+                                           .limit = limit,
+                                           .latest = latest});
+            },
+            StrCat("window '", window, "' device '", device, "' sensor '", sensor, "'"));
       }
     }
   }
