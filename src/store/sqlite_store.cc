@@ -101,9 +101,9 @@ WindowResult WindowResultRow(const Statement& stmt) {
   return w;
 }
 
-// Rows read key by key (each key's newest first when `latest`, else oldest first) as every query
-// answers: oldest first by `earlier`, the first `limit` of them, or the last with `latest`.
-// `several_keys`: the keys' rows are to be merged.
+// Puts rows read key by key (each key's newest first when `latest`, else its oldest first) in the
+// order every query answers, oldest first by `earlier`, and keeps the first `limit` of them, or
+// with `latest` the last. `several_keys`: there are several keys' rows to merge.
 template <typename Row, typename Earlier>
 void KeepInOrder(std::vector<Row>& rows, bool several_keys, bool latest, int64_t limit,
                  Earlier earlier) {
@@ -156,11 +156,8 @@ class SqliteStore final : public Store {
   absl::Status SaveSession(const StoredSession& session) override;
   absl::StatusOr<std::vector<StoredSession>> Sessions() override;
   absl::StatusOr<std::vector<KeySummary>> Keys() override;
-  absl::Status BeginRead() override {
-    // A deferred transaction takes its snapshot at its first read.
-    if (absl::Status s = Exec("BEGIN; SELECT count(*) FROM meta;"); !s.ok()) return s;
-    return absl::OkStatus();
-  }
+  // A deferred transaction takes its snapshot at its first read.
+  absl::Status BeginRead() override { return Exec("BEGIN; SELECT count(*) FROM meta;"); }
   absl::Status EndRead() override { return Exec("COMMIT;"); }
   void Interrupt() override { sqlite3_interrupt(db_); }
   absl::StatusOr<int64_t> CountReadings() override { return Count("readings"); }
