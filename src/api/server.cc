@@ -166,9 +166,9 @@ struct ApiServer::Impl {
 
   std::mutex directory_mu;
   std::map<std::string, DeviceEntry> directory;  // guarded by directory_mu
-  // SeedDirectory's reader and thread.
+  // SeedDirectory's thread, and its reader while it reads.
   std::mutex seed_mu;
-  std::unique_ptr<store::Store> seed_store;
+  std::unique_ptr<store::Store> seed_store;  // guarded by seed_mu
   std::thread seed_thread;
   std::atomic<bool> seed_interrupted{false};
 
@@ -200,10 +200,14 @@ struct ApiServer::Impl {
     }
     std::lock_guard seed_lock(seed_mu);
     seed_store = std::move(*store);
-    seed_thread = std::thread([this] {
+    seed_thread = std::thread([this, reader = seed_store.get()] {
       const int64_t start = MonotonicNs();
-      auto keys = seed_store->Keys();
-      (void)seed_store->EndRead();
+      auto keys = reader->Keys();
+      (void)reader->EndRead();
+      {
+        std::lock_guard closing(seed_mu);
+        seed_store.reset();  // its connection and page cache are not needed any more
+      }
       if (!keys.ok()) {
         if (!seed_interrupted) {
           spdlog::warn("api: reading devices from the store: {}", keys.status().message());
@@ -853,9 +857,11 @@ void ApiServer::Stop() {
   impl_->streams_cv.notify_all();
   impl_->server.stop();
   if (impl_->thread.joinable()) impl_->thread.join();
-  std::lock_guard lock(impl_->seed_mu);
-  impl_->seed_interrupted = true;
-  if (impl_->seed_store) impl_->seed_store->Interrupt();
+  {
+    std::lock_guard lock(impl_->seed_mu);
+    impl_->seed_interrupted = true;
+    if (impl_->seed_store) impl_->seed_store->Interrupt();
+  }
   if (impl_->seed_thread.joinable()) impl_->seed_thread.join();
 }
 
