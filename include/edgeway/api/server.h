@@ -30,7 +30,9 @@ struct ApiOptions {
 //   GET /api/v1/summary               the run counters (as edgeway run --summary-json)
 //   GET /api/v1/pipelines             ingest topics and analytics parameters
 //   GET /api/v1/devices               devices in id order: status, last seen, readings,
-//                                     anomalies; ?match (part of the id)&status&offset&limit
+//                                     anomalies; ?match (part of the id)&status&offset&limit.
+//                                     Readings and anomalies: those the store held at the start,
+//                                     and those committed since (retention does not subtract)
 //   GET /api/v1/devices/{id}          one device with its sensors' latest values
 //   GET /api/v1/readings              ?device&sensor&from&to (ns)&limit (<= 10000)&latest
 //   GET /api/v1/insights              ?device&kind (anomaly|trend)&from&to&limit&latest
