@@ -213,6 +213,49 @@ TEST_F(StoreTest, ReadingQueriesAnswerAsTheirDefinition) {
   }
 }
 
+TEST_F(StoreTest, InsightQueriesAnswerAsTheirDefinition) {
+  // Devices whose names are prefixes of each other, several kinds, insights at equal times
+  // (in the order they were stored).
+  auto store = OpenStore();
+  std::vector<Insight> all;
+  for (int64_t t = 0; t < 20; ++t) {
+    for (const char* device : {"d", "d0", "dd"}) {
+      if ((t + std::string(device).size()) % 3 == 0) continue;
+      Insight in;
+      in.device_id = device;
+      in.sensor = "s";
+      in.ts_ns = t;
+      in.kind = t % 2 ? Insight::Kind::kAnomaly : Insight::Kind::kTrend;
+      in.summary = StrCat(all.size());  // the order stored
+      all.push_back(in);
+    }
+  }
+  ASSERT_TRUE(store->Write({.insights = all}).ok());
+  auto key = [](const Insight& in) {
+    return StrCat(in.ts_ns, " ", in.device_id, " #", in.summary);
+  };
+  for (const std::string device : {"", "d", "none"}) {
+    for (std::optional<Insight::Kind> kind :
+         {std::optional<Insight::Kind>(), std::optional(Insight::Kind::kAnomaly)}) {
+      ExpectEveryPage(
+          all, key,
+          [&](const Insight& in) {
+            return (device.empty() || in.device_id == device) && (!kind || in.kind == *kind) &&
+                   in.ts_ns >= 3 && in.ts_ns < 17;
+          },
+          [&](int64_t limit, bool latest) {
+            return store->Insights({.device_id = device,
+                                    .kind = kind,
+                                    .from_ns = 3,
+                                    .to_ns = 17,
+                                    .limit = limit,
+                                    .latest = latest});
+          },
+          StrCat("device '", device, "' kind ", kind ? InsightKindName(*kind) : "any"));
+    }
+  }
+}
+
 TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
   auto store = OpenStore();
   std::vector<Reading> batch;

@@ -115,14 +115,15 @@ struct KeySummary {
 
 // Readings and insights in one SQLite file, in WAL mode so readers never block the writer.
 //
-// Layout (schema version 6, also in PRAGMA user_version):
+// Layout (schema version 8, also in PRAGMA user_version):
 //   meta(key TEXT PRIMARY KEY, value TEXT)           -- schema_version, created_at
 //   readings(device, sensor, ts_ns, value, unit, location, tags JSON, flags, received_ns)
 //       PRIMARY KEY (device, sensor, ts_ns), WITHOUT ROWID: one row per reading; a redelivered
 //       reading (MQTT QoS 1 is at-least-once) is recognised and not stored twice.
 //       INDEX readings_ts (ts_ns) for retention and time-range scans.
 //   insights(id INTEGER PRIMARY KEY, device, sensor, ts_ns, kind, summary, actions JSON,
-//            confidence, value, expected, score), INDEX insights_ts (ts_ns).
+//            confidence, value, expected, score), INDEX insights_ts (ts_ns), INDEX
+//            insights_device (device, ts_ns) (since version 8).
 //   window_results(window, device, sensor, start_ns, end_ns, count, mean, min, max, stddev,
 //                  percentiles JSON [[p, value], ...], revision)
 //       PRIMARY KEY (window, device, sensor, start_ns): a revision replaces the result before
@@ -146,7 +147,7 @@ struct KeySummary {
 // another thread.
 class Store {
  public:
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
   // Opens or creates the file and brings its schema to kSchemaVersion. Errors name the path:
   // Unavailable when the file cannot be opened, FailedPrecondition when it was written by a newer
