@@ -94,6 +94,7 @@ json WindowSpecJson(const stream::WindowSpec& s) {
             {"percentiles", s.percentiles}};
   if (s.kind == stream::WindowKind::kSession) {
     j["gap_s"] = Seconds(s.gap_ns);
+    j["max_duration_s"] = Seconds(s.max_duration_ns);
   } else {
     j["size_s"] = Seconds(s.size_ns);
   }

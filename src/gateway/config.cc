@@ -14,6 +14,7 @@ namespace {
 
 constexpr int64_t kMax = INT64_MAX / 4;
 constexpr double kMaxWindowSeconds = 366.0 * 24 * 3600;
+constexpr int64_t kDefaultSessionMaxDuration = 3600 * kNsPerSecond;
 
 // Reads a duration in seconds (fractions allowed) into nanoseconds.
 void ReadSeconds(YamlReader& r, std::string_view key, int64_t* out_ns, double min_s) {
@@ -65,6 +66,24 @@ void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
     ReadSeconds(w, "size_s", &spec.size_ns, kMinLength);
     ReadSeconds(w, "slide_s", &spec.slide_ns, kMinLength);
     ReadSeconds(w, "gap_s", &spec.gap_ns, kMinLength);
+    if (!aligned) {
+      // A key that reports more often than the gap would otherwise hold one session, and every
+      // value of it, for ever, and never have a result.
+      spec.max_duration_ns = kDefaultSessionMaxDuration;
+      ReadSeconds(w, "max_duration_s", &spec.max_duration_ns, 0);
+      if (spec.max_duration_ns > 0 && spec.max_duration_ns <= spec.gap_ns) {
+        if (w.Has("max_duration_s")) {
+          w.Fail("max_duration_s", "must be longer than gap_s (or 0: sessions unbounded)");
+        } else {
+          w.Fail("gap_s", StrCat("must be shorter than max_duration_s (",
+                                 kDefaultSessionMaxDuration / kNsPerSecond,
+                                 " by default); set max_duration_s longer, or 0 for unbounded "
+                                 "sessions"));
+        }
+      }
+    } else if (w.Has("max_duration_s")) {
+      w.Fail("max_duration_s", StrCat("applies to session windows only, not ", type));
+    }
     ReadSeconds(w, "watermark_delay_s", &spec.watermark_delay_ns, 0);
     ReadSeconds(w, "allowed_lateness_s", &spec.allowed_lateness_ns, 0);
     // By default a key's windows close once it has been silent for as long as a window would

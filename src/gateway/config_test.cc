@@ -244,6 +244,8 @@ windows:
   EXPECT_EQ(c->windows[1].percentiles, (std::vector<double>{50, 90, 99}));
   EXPECT_EQ(c->windows[2].kind, stream::WindowKind::kSession);
   EXPECT_EQ(c->windows[2].gap_ns, 30 * kNsPerSecond);
+  EXPECT_EQ(c->windows[2].max_duration_ns, 3600 * kNsPerSecond);  // by default
+  EXPECT_EQ(t.max_duration_ns, 0);
   EXPECT_TRUE(c->windows[2].percentiles.empty());  // none: no values kept
 }
 
@@ -258,6 +260,16 @@ TEST(ConfigTest, WindowErrorsPointAtTheLine) {
   EXPECT_EQ(
       error("windows:\n  - name: a\n    type: session\n    gap_s: 5\n    size_s: 60\n"),
       "w.yaml:5: windows[0].size_s applies to tumbling and sliding windows only, not session");
+  EXPECT_EQ(
+      error("windows:\n  - name: a\n    type: session\n    gap_s: 5\n    max_duration_s: 5\n"),
+      "w.yaml:5: windows[0].max_duration_s must be longer than gap_s (or 0: sessions "
+      "unbounded)");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: session\n    gap_s: 7200\n"),
+            "w.yaml:4: windows[0].gap_s must be shorter than max_duration_s (3600 by default); "
+            "set max_duration_s longer, or 0 for unbounded sessions");
+  EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n    size_s: 5\n"
+                  "    max_duration_s: 60\n"),
+            "w.yaml:5: windows[0].max_duration_s applies to session windows only, not tumbling");
   EXPECT_EQ(error("windows:\n  - name: a\n    type: sliding\n    size_s: 60\n    slide_s: 7\n"),
             "w.yaml:5: windows[0].slide_s must divide size_s (a window then starts every slide_s)");
   EXPECT_EQ(error("windows:\n  - {name: a, type: tumbling, size_s: 1}\n"

@@ -294,10 +294,16 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       take(key);
     });
   };
+  // How far back an open window, or one still open to late readings, reaches.
   int64_t horizon = 0;
   for (const stream::WindowSpec& w : c.windows) {
-    horizon = std::max(horizon, (w.kind == stream::WindowKind::kSession ? w.gap_ns : w.size_ns) +
-                                    w.watermark_delay_ns + w.allowed_lateness_ns);
+    int64_t length = w.size_ns;
+    if (w.kind == stream::WindowKind::kSession) {
+      // A session is cut at each multiple of its max duration; without one, the gap is all
+      // that is known of it, and a longer session open at the stop is rebuilt from there.
+      length = w.max_duration_ns > 0 ? w.max_duration_ns : w.gap_ns;
+    }
+    horizon = std::max(horizon, length + w.watermark_delay_ns + w.allowed_lateness_ns);
   }
   auto replay = [&](absl::FunctionRef<void(const Reading&)> take) {
     replayed = (*reader)->ForEachRecentReading(horizon, [&](const Reading& r) {

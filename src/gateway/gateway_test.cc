@@ -94,6 +94,35 @@ TEST_F(GatewayTest, WindowsOpenAtARestartCloseWithTheReadingsFromBeforeIt) {
   EXPECT_DOUBLE_EQ(windows[0].mean, 3);
 }
 
+// A session open at a stop is rebuilt whole, from the start of its max duration's period, not
+// only from the last gap before the stop.
+TEST_F(GatewayTest, ASessionOpenAtARestartClosesWithAllItsReadings) {
+  const GatewayConfig config =
+      Config("windows: [{name: s, type: session, gap_s: 5, max_duration_s: 20}]");
+  const int64_t period = base_ / 20 * 20;
+  {
+    auto gw = Gateway::Start({.config = config});
+    ASSERT_TRUE(gw.ok()) << gw.status();
+    for (int64_t t : {1, 4, 7, 10}) Publish(period + t, static_cast<double>(t));
+    ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 4));
+    (*gw)->Stop();
+    EXPECT_EQ((*gw)->stats().window_results_stored, 0);
+  }
+  auto gw = Gateway::Start({.config = config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  Publish(period + 13, 13);
+  Publish(period + 16, 16);
+  Publish(period + 25, 25);  // the watermark passes the period's end, which cut the session
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 1));
+  (*gw)->Stop();
+  std::vector<WindowResult> windows = StoredWindows(config);
+  ASSERT_EQ(windows.size(), 1u);
+  EXPECT_EQ(windows[0].start_ns, (period + 1) * kNsPerSecond);
+  EXPECT_EQ(windows[0].end_ns, (period + 20) * kNsPerSecond);
+  EXPECT_EQ(windows[0].count, 6u);  // four from before the restart
+  EXPECT_DOUBLE_EQ(windows[0].mean, 51.0 / 6);
+}
+
 // A device that stops sending still gets the result of its last window, once it has been silent
 // for the window's idle timeout.
 TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {

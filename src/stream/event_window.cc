@@ -149,7 +149,12 @@ bool KeyWindows::AddAligned(int64_t t, double value) {
 }
 
 bool KeyWindows::AddSession(int64_t t, double value) {
-  const int64_t end = t + spec_->gap_ns;
+  int64_t end = t + spec_->gap_ns;
+  if (const int64_t d = spec_->max_duration_ns; d > 0) {
+    // Cut where its period ends: then it cannot reach a session of the next period, nor one of
+    // the last period reach it (theirs end by this period's start).
+    end = std::min(end, FloorDiv(t, d) * d + d);
+  }
   if (Gone(end)) return false;
   // Sessions never overlap and are sorted, so the ones [t, end) touches are adjacent: they merge
   // into one, which takes the place of the first.

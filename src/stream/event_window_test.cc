@@ -288,6 +288,42 @@ TEST(KeyWindowsTest, SessionsCloseAfterTheGapAndMergeWhenBridged) {
   EXPECT_EQ(h.windows.open_windows(), 2u);  // [0, 14) and [30, 35)
 }
 
+TEST(KeyWindowsTest, ASessionIsCutAtEachMultipleOfItsMaxDuration) {
+  Harness h({.name = "sess",
+             .kind = WindowKind::kSession,
+             .gap_ns = 5 * kS,
+             .max_duration_ns = 20 * kS,
+             .allowed_lateness_ns = 100 * kS});
+  // A reading every 2 s, never a pause of 5 s: without the cut, one session for ever.
+  for (int t = 0; t <= 44; t += 2) h.Add(t, t);
+  ASSERT_EQ(h.results.size(), 2u);  // closed by the readings at 20 and 40
+  EXPECT_EQ(h.results[0].start_ns, 0);
+  EXPECT_EQ(h.results[0].end_ns, 20 * kS);  // not 18 + 5
+  EXPECT_EQ(h.results[0].count, 10u);       // 0, 2, ..., 18
+  EXPECT_DOUBLE_EQ(h.results[0].mean, 9);
+  EXPECT_EQ(h.results[1].start_ns, 20 * kS);
+  EXPECT_EQ(h.results[1].end_ns, 40 * kS);
+  EXPECT_EQ(h.results[1].count, 10u);  // 20, 22, ..., 38
+  EXPECT_DOUBLE_EQ(h.results[1].min, 20);
+  EXPECT_EQ(h.windows.open_windows(), 3u);  // and [40, 49) is open
+  EXPECT_EQ(h.windows.buffered_values(), 23u);  // 10, 10 and 3
+
+  // A late reading at 19 reaches 20 at most: it revises the first session, not the second; one
+  // at 21 is the second's.
+  h.Add(19, 100);
+  h.Add(21, -100);
+  ASSERT_EQ(h.results.size(), 4u);
+  EXPECT_EQ(h.results[2].start_ns, 0);
+  EXPECT_EQ(h.results[2].end_ns, 20 * kS);
+  EXPECT_EQ(h.results[2].count, 11u);
+  EXPECT_DOUBLE_EQ(h.results[2].max, 100);
+  EXPECT_EQ(h.results[2].revision, 1u);
+  EXPECT_EQ(h.results[3].start_ns, 20 * kS);
+  EXPECT_EQ(h.results[3].count, 11u);
+  EXPECT_DOUBLE_EQ(h.results[3].min, -100);
+  EXPECT_EQ(h.results[3].revision, 1u);
+}
+
 TEST(KeyWindowsTest, SessionExtendedPastTheWatermarkReopensUntilItsNewEnd) {
   Harness h({.name = "sess",
              .kind = WindowKind::kSession,

@@ -15,7 +15,8 @@ namespace edgeway::stream {
 enum class WindowKind {
   kTumbling,  // [k * size, (k + 1) * size): each reading in exactly one window
   kSliding,   // windows of `size` starting every `slide`: each reading in size / slide windows
-  kSession,   // readings closer than `gap` to each other, from the first to the last plus gap
+  kSession,   // readings closer than `gap` to each other, from the first to the last plus gap,
+              // cut at every multiple of `max_duration` (if set)
 };
 const char* WindowKindName(WindowKind kind);
 
@@ -39,6 +40,10 @@ struct WindowSpec {
   int64_t size_ns = 0;   // tumbling and sliding
   int64_t slide_ns = 0;  // sliding; size_ns must be a multiple of it
   int64_t gap_ns = 0;    // session
+  // Session: no session spans a multiple of this (aligned to the epoch, as Azure Stream
+  // Analytics' maximum duration): a key that never pauses for `gap` still gets a result at each
+  // one, and holds at most this much of its readings. 0: unbounded.
+  int64_t max_duration_ns = 0;
   int64_t watermark_delay_ns = 0;
   int64_t allowed_lateness_ns = 0;
   int64_t idle_timeout_ns = 0;                     // 0: a silent key's watermark stays
