@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -9,7 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "app/commands.h"
+#include "edgeway/core/clock.h"
 #include "edgeway/core/strings.h"
 #include "edgeway/eval/nab.h"
 #include "edgeway/eval/series.h"
@@ -45,6 +48,7 @@ class SeriesScorer {
     reading_.value = value;
     insights_.clear();
     const stream::Verdict verdict = analytics_.Process(reading_, &insights_);
+    period_ = verdict.period;
     if (stuck != nullptr) {
       stuck->clear();
       for (const Insight& in : insights_) {
@@ -54,8 +58,12 @@ class SeriesScorer {
     return ensemble_ ? verdict.score : stream::AnomalyScore(verdict);
   }
 
+  // The ensemble's cycle of the series in readings, once found (0 until then, or for sigma).
+  size_t period() const { return period_; }
+
  private:
   bool ensemble_;
+  size_t period_ = 0;
   stream::KeyedAnalytics analytics_;
   Reading reading_;
   std::vector<Insight> insights_;
@@ -86,9 +94,11 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "timestamp,value rows and writes timestamp,value,anomaly_score, the score in [0,1] "
       "computed only from the rows up to and including its own (no look-ahead), each row as it "
       "is read: any length in constant memory, and a live stream piped through (`tail -f "
-      "log.csv | edgeway detect --input - --output -`). A sensor stuck at one value (the "
-      "gateway's stuck insight) is reported on standard error, with its timestamp, row and "
-      "line. Rows that are not a time and a finite number are left out (as the gateway rejects "
+      "log.csv | edgeway detect --input - --output -`). The ensemble's cycle of the series, once "
+      "found (the period of a daily or weekly rhythm, judged from then on against its "
+      "Holt-Winters forecast), and a sensor stuck at one value (the gateway's stuck insight) are "
+      "reported on standard error, with their timestamp, row and line. Rows that are not a time "
+      "and a finite number are left out (as the gateway rejects "
       "bad readings and goes on) and reported with their line, unless --strict.");
   cmd->add_option(
          "--input", flags.input,
@@ -147,6 +157,8 @@ int DetectCommand(const DetectFlags& flags) {
   std::fputs("timestamp,value,anomaly_score\n", out);
   constexpr size_t kShown = 10;
   size_t line_no = 0, rows = 0, bad = 0;
+  int64_t first_ns = 0;
+  bool cycle_told = false;
   std::string line, stuck;
   while (std::getline(*in, line)) {
     auto row = eval::ParseSeriesLine(line, ++line_no, name);
@@ -170,6 +182,22 @@ int DetectCommand(const DetectFlags& flags) {
     if (!stuck.empty()) {
       fmt::print(stderr, "edgeway detect: {}: {} (row {}, line {}): {}\n", name, r.timestamp, rows,
                  line_no, stuck);
+    }
+    // The seed's detect_seasonality: what cycle the series has, as soon as it is known.
+    if (rows == 1) first_ns = r.ts_ns;
+    if (!cycle_told && scorer.period() > 0) {
+      cycle_told = true;
+      const size_t period = scorer.period();
+      const double spacing_s =
+          static_cast<double>(r.ts_ns - first_ns) / kNsPerSecond / static_cast<double>(rows - 1);
+      fmt::print(
+          stderr,
+          "edgeway detect: {}: {} (row {}, line {}): a cycle of {} readings (about {} at "
+          "their mean spacing) found; from row {} the readings are judged against its "
+          "Holt-Winters forecast\n",
+          name, r.timestamp, rows, line_no, period,
+          absl::FormatDuration(absl::Seconds(std::round(spacing_s * static_cast<double>(period)))),
+          rows + period + 1);
     }
     // Before waiting for more input, what is scored goes out.
     if (in->rdbuf()->in_avail() <= 0) std::fflush(out);

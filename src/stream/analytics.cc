@@ -186,6 +186,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   }
   if (state.ensemble) {
     v.score = state.ensemble->Update(x);
+    v.period = state.ensemble->period();
     v.anomaly = v.score > 0 && v.score >= options.anomaly_threshold;
   }
   window.Push(x);
@@ -223,9 +224,12 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
         // reading that broke the pattern: say so, and show the range of the window.
         in.summary = fmt::format(
             "{}/{}: anomaly likelihood {:.3f} over its latest readings (now {:.4g}{}{}; last {} "
-            "from {:.4g} to {:.4g})",
+            "from {:.4g} to {:.4g}){}",
             reading.device_id, reading.sensor, v.score, x, space, reading.unit, v.count, v.min,
-            v.max);
+            v.max,
+            d.seasonal()
+                ? fmt::format(", against the forecast of its cycle of {} readings", d.period())
+                : "");
       }
     } else {
       in.score = std::abs(v.z);

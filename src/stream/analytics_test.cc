@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <numbers>
 #include <random>
 #include <set>
 
@@ -373,6 +374,28 @@ TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {
   ASSERT_GE(anomalies.size(), 1u);
   EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t: anomaly likelihood "));
   EXPECT_THAT(anomalies[0].summary, HasSubstr(" over its latest readings (now "));
+}
+
+TEST(KeyedAnalyticsTest, AnAnomalyAgainstACycleNamesTheCycle) {
+  // A cycle of 100 readings that stops at its mean after 3000: within the range, unremarkable
+  // but against the forecast of the cycle, and the insight says which.
+  KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .anomaly_threshold = 0.3});
+  std::vector<Insight> insights;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 0.3);
+  for (int i = 0; i < 3300; ++i) {
+    const double cycle = 5 * std::sin(2 * std::numbers::pi * i / 100) + noise(rng);
+    const Verdict v = a.Process(R("t", 20 + (i < 3000 ? cycle : 0), i), &insights);
+    if (i == 3000) {
+      EXPECT_EQ(v.period, 100u);
+    }
+  }
+  std::vector<Insight> anomalies = Anomalies(insights);
+  ASSERT_GE(anomalies.size(), 1u);
+  EXPECT_GE(anomalies[0].ts_ns, 3000);
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t: anomaly likelihood "));
+  EXPECT_THAT(anomalies[0].summary,
+              HasSubstr("), against the forecast of its cycle of 100 readings"));
 }
 
 TEST(KeyedAnalyticsTest, TheEnsembleScoresNothingBeforeItsWarmup) {

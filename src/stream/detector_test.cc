@@ -279,7 +279,15 @@ TEST(AnomalyDetectorTest, BrokenDailyPatternIsSeenThroughSeasonality) {
     double s = d.Update(i < 3000 ? cycle[i] : 0.0);
     if (i >= 1500 && i < 3000) quiet = std::max(quiet, s);
     if (i >= 3000) broken = std::max(broken, s);
+    if (i == 1000) {
+      EXPECT_EQ(d.period(), 0u);  // looked for once 1200 readings are in
+    }
+    if (i == 1250) {
+      EXPECT_EQ(d.period(), 100u);
+      EXPECT_FALSE(d.seasonal());  // the first cycle after it fills the forecast
+    }
   }
+  EXPECT_TRUE(d.seasonal());
   EXPECT_GT(broken, quiet);
   EXPECT_GT(broken, 0.5);
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numbers>
 #include <random>
 #include <set>
 
@@ -379,10 +380,10 @@ TEST_F(GatewayIntegrationTest, TheSimulatedFleetInjectsOnlyTheFaultsAskedFor) {
   // 20 devices, 60 samples each: with --stuck-every 4, five devices have a sensor stuck for 25
   // samples from their 20th-29th; spikes and steps are off. With both off, nothing is injected.
   auto run = [&](const std::string& tag, const std::string& stuck_every) {
-    Process fleet({EdgewayBinary(), "device", "--simulate", "20", "--broker", broker_->url(),
-                   "--interval", "0.005", "--samples", "60", "--anomaly-every", "0",
-                   "--stuck-every", stuck_every},
-                  dir_.File(tag + ".log"));
+    Process fleet(
+        {EdgewayBinary(), "device", "--simulate", "20", "--broker", broker_->url(), "--interval",
+         "0.005", "--samples", "60", "--anomaly-every", "0", "--stuck-every", stuck_every},
+        dir_.File(tag + ".log"));
     EXPECT_EQ(fleet.Wait(kLong), 0) << fleet.output();
     return fleet.output();
   };
@@ -601,6 +602,38 @@ TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
       HasSubstr("in.csv: 2014-04-01 01:59:00 (row 120, line 121): in/value has read 7.5 for 20 "
                 "readings in a row; its longest run of one value before was 1"));
   EXPECT_EQ(Lines(dir.File("out.csv")).size(), 131u);  // the scores as always
+}
+
+// The seed's detect_seasonality, which it never defined: the cycle the ensemble finds is said as
+// soon as it is found, in readings and in time, with the row where the forecast of it takes over.
+TEST(EdgewayCliTest, DetectSaysWhichCycleItFound) {
+  testing::TempDir dir;
+  {
+    std::mt19937_64 rng(4);
+    std::normal_distribution<double> noise(0, 0.1);
+    std::ofstream csv(dir.File("hourly.csv"));
+    csv << "timestamp,value\n";
+    for (int i = 0; i < 2000; ++i) {  // one a minute, a cycle an hour
+      csv << fmt::format("2014-04-{:02d} {:02d}:{:02d}:00,{:.3f}\n", 1 + i / 1440, i / 60 % 24,
+                         i % 60, 20 + 5 * std::sin(2 * std::numbers::pi * i / 60) + noise(rng));
+    }
+  }
+  Process p({EdgewayBinary(), "detect", "--input", dir.File("hourly.csv"), "--output",
+             dir.File("out.csv")},
+            dir.File("detect.log"));
+  EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+  // The period is looked for once 1200 readings are in, from the 16th on.
+  EXPECT_THAT(p.output(),
+              HasSubstr("hourly.csv: 2014-04-01 20:15:00 (row 1216, line 1217): a cycle of 60 "
+                        "readings (about 1h at their mean spacing) found; from row 1277 the "
+                        "readings are judged against its Holt-Winters forecast"));
+  // Noise has none, and nothing is said.
+  WriteNoiseWithSpike(dir.File("noise.csv"), 2000, 1500, 4);
+  Process q({EdgewayBinary(), "detect", "--input", dir.File("noise.csv"), "--output",
+             dir.File("out.csv")},
+            dir.File("noise.log"));
+  EXPECT_EQ(q.Wait(kLong), 0) << q.output();
+  EXPECT_THAT(q.output(), Not(HasSubstr("cycle")));
 }
 
 TEST(EdgewayCliTest, DetectWarmupIsWhereScoresBegin) {

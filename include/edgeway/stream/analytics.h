@@ -134,6 +134,7 @@ struct Verdict {
   Trend trend = Trend::kStable;
   bool stuck = false;  // this reading made the key's run of one value stuck (a stuck insight)
   double score = 0;    // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
+  size_t period = 0;   // the ensemble's cycle of the key in readings, once found; else 0
   // The seed's aggregation processor, over the window including x.
   size_t count = 0;
   double min = 0;

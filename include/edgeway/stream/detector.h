@@ -144,6 +144,10 @@ class AnomalyDetector {
   bool novel() const { return novel_; }
   double lowest() const { return min_; }
   double highest() const { return max_; }
+  // The series' cycle in readings, once found (DetectSeasonality), else 0; and whether its
+  // readings are judged against the Holt-Winters forecast of it yet (from one whole cycle after).
+  size_t period() const { return period_; }
+  bool seasonal() const { return period_ > 0 && season_.size() == period_; }
 
  private:
   double RobustZ(double value) const;
