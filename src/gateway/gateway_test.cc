@@ -140,6 +140,29 @@ TEST_F(GatewayTest, TheLastWindowOfADeviceThatFellSilentCloses) {
   EXPECT_DOUBLE_EQ(windows[0].mean, 8);
 }
 
+// A device that was offline sends what it queued when it is back: its windows get those readings,
+// late for nothing, though the window it fell silent in was closed for the silence (and is
+// stored again, revised).
+TEST_F(GatewayTest, ADeviceBackFromOfflineFillsItsWindowsWithItsBacklog) {
+  const GatewayConfig config =
+      Config("windows: [{name: 10s, type: tumbling, size_s: 10, idle_timeout_s: 1}]");
+  auto gw = Gateway::Start({.config = config});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  for (int s : {7, 8}) Publish(base_ + s, s);
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 1));  // closed for the silence
+  for (int s : {9, 12, 15, 21}) Publish(base_ + s, s);                  // the backlog
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::window_results_stored, 3));
+  (*gw)->Stop();
+  EXPECT_EQ((*gw)->stats().late_readings, 0u);
+  std::vector<WindowResult> windows = StoredWindows(config);
+  ASSERT_EQ(windows.size(), 2u);
+  EXPECT_EQ(windows[0].start_ns, base_ * kNsPerSecond);
+  EXPECT_EQ(windows[0].count, 3u);  // 7, 8 and 9
+  EXPECT_EQ(windows[0].revision, 1u);
+  EXPECT_EQ(windows[1].start_ns, (base_ + 10) * kNsPerSecond);
+  EXPECT_EQ(windows[1].count, 2u);  // 12 and 15
+}
+
 // A device that fell silent for analytics.forget_after_s is forgotten: its key's state is dropped,
 // and so is its snapshot in the store.
 TEST_F(GatewayTest, ADeviceSilentForTooLongIsForgotten) {

@@ -108,9 +108,11 @@ void KeyWindows::EmitAligned(int64_t first, int64_t last, std::vector<WindowResu
 }
 
 void KeyWindows::EmitSession(Session* session, std::vector<WindowResult>* results) {
+  session->changed = false;
+  if (session->emitted > 0 && session->moments.count == session->emitted_count) return;
+  session->emitted_count = session->moments.count;
   Emit(session->start, session->end, session->emitted++, session->moments, &session->values,
        results);
-  session->changed = false;
 }
 
 void KeyWindows::EmitClosed(Closed* closed, std::vector<WindowResult>* results) {
@@ -122,9 +124,11 @@ void KeyWindows::EmitClosed(Closed* closed, std::vector<WindowResult>* results) 
     moments.Merge(slices_[slice].moments);
     values_.insert(values_.end(), slices_[slice].values.begin(), slices_[slice].values.end());
   }
+  closed->changed = false;
+  if (closed->emitted > 0 && moments.count == closed->emitted_count) return;
+  closed->emitted_count = moments.count;
   Emit(closed->start, closed->start + spec_->size_ns, closed->emitted++, moments, &values_,
        results);
-  closed->changed = false;
 }
 
 bool KeyWindows::AddAligned(int64_t t, double value) {
@@ -172,7 +176,8 @@ bool KeyWindows::AddSession(int64_t t, double value) {
     merged.emitted = std::max(merged.emitted, last->emitted);
     ++last;
   }
-  // Closed already, it is changed; extended past the watermark, it is open again.
+  // Closed already, it is changed; extended past the watermark, it is open again (and emitted
+  // again when the watermark closes it: its count is not what was emitted).
   merged.changed = watermark_ != INT64_MIN && merged.end <= watermark_;
   revising_ = revising_ || merged.changed;
   sessions_.insert(sessions_.erase(first, last), std::move(merged));
@@ -205,6 +210,7 @@ void KeyWindows::Add(const Reading& reading, std::vector<WindowResult>* results,
   const int64_t t = reading.ts_ns;
   // Late or not, a reading says the key is not idle.
   last_received_ns_ = std::max(last_received_ns_, reading.received_ns);
+  idle_ = false;
   const bool session = spec_->kind == WindowKind::kSession;
   if (!(session ? AddSession(t, reading.value) : AddAligned(t, reading.value))) {
     late->push_back({.window = spec_->name, .reading = reading, .watermark_ns = watermark_});
@@ -215,10 +221,14 @@ void KeyWindows::Add(const Reading& reading, std::vector<WindowResult>* results,
 }
 
 void KeyWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results) {
-  if (spec_->idle_timeout_ns <= 0 || newest_ == INT64_MIN || last_received_ns_ == 0) return;
+  if (idle_ || spec_->idle_timeout_ns <= 0 || newest_ == INT64_MIN || last_received_ns_ == 0) {
+    return;
+  }
   const int64_t silent = now_ns - std::max(last_received_ns_, since_ns);
   if (silent < spec_->idle_timeout_ns) return;
-  AdvanceWatermark(newest_ + silent - spec_->watermark_delay_ns, results);
+  idle_ = true;
+  Revise(results);
+  EmitOpen(results);
 }
 
 void KeyWindows::AdvanceWatermark(int64_t watermark, std::vector<WindowResult>* results) {
@@ -261,17 +271,21 @@ void KeyWindows::Revise(std::vector<WindowResult>* results) {
   }
 }
 
-void KeyWindows::Flush(std::vector<WindowResult>* results) {
-  Revise(results);
-  // Every other window that was closed was emitted then: what is left is the open.
+void KeyWindows::EmitOpen(std::vector<WindowResult>* results) {
   for (Session& s : sessions_) {
     if (s.end > watermark_) EmitSession(&s, results);
   }
-  sessions_.clear();
   if (!slices_.empty()) {
     EmitAligned(watermark_ == INT64_MIN ? INT64_MIN : FirstEndingAfter(watermark_),
                 slices_.back().start, results);
   }
+}
+
+void KeyWindows::Flush(std::vector<WindowResult>* results) {
+  Revise(results);
+  // Every other window that was closed was emitted then: what is left is the open.
+  EmitOpen(results);
+  sessions_.clear();
   slices_.clear();
   closed_.clear();
 }

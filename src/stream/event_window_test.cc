@@ -96,68 +96,107 @@ TEST(KeyWindowsTest, TumblingWindowClosesWhenTheWatermarkPassesItsEnd) {
 }
 
 // A key that falls silent does not hold its windows open for ever: after the idle timeout by the
-// gateway's clock, its watermark moves on with that clock, from its newest event time (the
-// device's clock may be far off the gateway's), and silence counts from the engine's start.
-TEST(KeyWindowsTest, AnIdleKeysWatermarkMovesOnWithTheGatewaysClock) {
-  WindowSpec spec = Tumbling(10, /*delay_s=*/2, /*lateness_s=*/10);
+// gateway's clock its open windows are closed, and silence counts from the engine's start. Its
+// watermark stays: a device that was offline sends its backlog later, which is on time.
+TEST(KeyWindowsTest, AnIdleKeysWindowsCloseAndItsBacklogIsOnTime) {
+  WindowSpec spec = Tumbling(10, /*delay_s=*/2, /*lateness_s=*/0);
   spec.idle_timeout_ns = 12 * kS;
   KeyWindows windows(&spec);
   std::vector<WindowResult> results;
   std::vector<LateReading> late;
   const int64_t gateway = 1'000'000 * kS;  // the device's clock reads 0 at the gateway's 1e6 s
-  auto add = [&](double seconds) {
+  auto add = [&](double seconds, int64_t received) {
     Reading r = At(seconds, seconds);
-    r.received_ns = gateway + r.ts_ns;
+    r.received_ns = received;
     windows.Add(r, &results, &late);
+    windows.Revise(&results);
   };
-  for (double t : {1, 4, 8}) add(t);
+  for (double t : {1, 4, 8}) add(t, gateway + static_cast<int64_t>(t * kS));
   windows.Idle(gateway + 19 * kS, gateway, &results);  // silent for 11 s
   EXPECT_THAT(results, IsEmpty());
-  windows.Idle(gateway + 20 * kS, gateway, &results);  // 12 s: the watermark is 8 + 12 - 2
-  EXPECT_EQ(windows.watermark(), 18 * kS);
+  windows.Idle(gateway + 20 * kS, gateway, &results);  // 12 s: [0, 10) closes
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].start_ns, 0);
   EXPECT_EQ(results[0].count, 3u);
-  // The device again, with a reading from before: late, within the lateness, so a revision.
-  add(9);
-  windows.Revise(&results);
-  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].revision, 0u);
+  EXPECT_EQ(windows.watermark(), 6 * kS);  // where the readings put it
+  windows.Idle(gateway + 30 * kS, gateway, &results);
+  EXPECT_EQ(results.size(), 1u);  // closed once
+
+  // The device was offline; back at the gateway's 60 s, it sends what it queued, in order. None
+  // of it is late, though the window it starts in was closed.
+  for (double t : {9, 12, 15, 18, 22}) add(t, gateway + 60 * kS);
+  EXPECT_THAT(late, IsEmpty());
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(results[1].start_ns, 0);  // again, with the 9, when the watermark (13) closed it
   EXPECT_EQ(results[1].count, 4u);
   EXPECT_EQ(results[1].revision, 1u);
+  EXPECT_EQ(results[2].start_ns, 10 * kS);  // 12, 15, 18: closed by the watermark (20)
+  EXPECT_EQ(results[2].count, 3u);
+  EXPECT_EQ(results[2].revision, 0u);
+
+  // Silent again: [20, 30) closes for it; when the device comes back with nothing for that
+  // window, the watermark passing it emits nothing more.
+  windows.Idle(gateway + 72 * kS, gateway, &results);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[3].start_ns, 20 * kS);
+  EXPECT_EQ(results[3].count, 1u);
+  add(45, gateway + 100 * kS);
+  EXPECT_EQ(results.size(), 4u);
+  EXPECT_EQ(windows.open_windows(), 1u);  // [40, 50)
   EXPECT_THAT(late, IsEmpty());
 
   // Silence before the engine started does not count; a key with no receive times, or a spec
   // without a timeout, never goes idle.
+  std::vector<WindowResult> none;
   KeyWindows restarted(&spec);
   Reading r = At(1, 1);
   r.received_ns = gateway;
-  restarted.Add(r, &results, &late);
-  restarted.Idle(gateway + 100 * kS, gateway + 95 * kS, &results);
-  EXPECT_EQ(restarted.open_windows(), 1u);
+  restarted.Add(r, &none, &late);
+  restarted.Idle(gateway + 100 * kS, gateway + 95 * kS, &none);
   KeyWindows unknown(&spec);
-  unknown.Add(At(1, 1), &results, &late);
-  unknown.Idle(gateway + 100 * kS, 0, &results);
-  EXPECT_EQ(unknown.open_windows(), 1u);
+  unknown.Add(At(1, 1), &none, &late);
+  unknown.Idle(gateway + 100 * kS, 0, &none);
   WindowSpec never = Tumbling(10);
   KeyWindows patient(&never);
-  patient.Add(r, &results, &late);
-  patient.Idle(gateway + 100 * kS, 0, &results);
-  EXPECT_EQ(patient.open_windows(), 1u);
+  patient.Add(r, &none, &late);
+  patient.Idle(gateway + 100 * kS, 0, &none);
+  EXPECT_THAT(none, IsEmpty());
+}
 
-  // A session closes the same way.
-  WindowSpec session = {
+TEST(KeyWindowsTest, AnIdleKeysSessionClosesAndItsBacklogRevisesIt) {
+  WindowSpec spec = {
       .name = "s", .kind = WindowKind::kSession, .gap_ns = 5 * kS, .idle_timeout_ns = 5 * kS};
-  KeyWindows sessions(&session);
+  KeyWindows sessions(&spec);
   std::vector<WindowResult> closed;
-  for (double t : {1, 2}) {
+  std::vector<LateReading> late;
+  const int64_t gateway = 1'000'000 * kS;
+  auto add = [&](double t, int64_t received) {
     Reading s = At(t, t);
-    s.received_ns = gateway + s.ts_ns;
+    s.received_ns = received;
     sessions.Add(s, &closed, &late);
-  }
+    sessions.Revise(&closed);
+  };
+  for (double t : {1, 2}) add(t, gateway + static_cast<int64_t>(t * kS));
   sessions.Idle(gateway + 7 * kS, 0, &closed);
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].end_ns, 7 * kS);
   EXPECT_EQ(closed[0].count, 2u);
+  // The backlog: 4 extends it to [1, 9), emitted again when the watermark passes its new end.
+  add(4, gateway + 30 * kS);
+  EXPECT_EQ(closed.size(), 1u);
+  add(20, gateway + 30 * kS);
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[1].start_ns, 1 * kS);
+  EXPECT_EQ(closed[1].end_ns, 9 * kS);
+  EXPECT_EQ(closed[1].count, 3u);
+  EXPECT_EQ(closed[1].revision, 1u);
+  // Closed for silence and not reached by a backlog: the watermark passing it emits nothing.
+  sessions.Idle(gateway + 40 * kS, 0, &closed);
+  ASSERT_EQ(closed.size(), 3u);  // [20, 25)
+  add(40, gateway + 50 * kS);
+  EXPECT_EQ(closed.size(), 3u);
+  EXPECT_THAT(late, IsEmpty());
 }
 
 // A forgotten key's open windows are closed first.
@@ -305,7 +344,7 @@ TEST(KeyWindowsTest, ASessionIsCutAtEachMultipleOfItsMaxDuration) {
   EXPECT_EQ(h.results[1].end_ns, 40 * kS);
   EXPECT_EQ(h.results[1].count, 10u);  // 20, 22, ..., 38
   EXPECT_DOUBLE_EQ(h.results[1].min, 20);
-  EXPECT_EQ(h.windows.open_windows(), 3u);  // and [40, 49) is open
+  EXPECT_EQ(h.windows.open_windows(), 3u);      // and [40, 49) is open
   EXPECT_EQ(h.windows.buffered_values(), 23u);  // 10, 10 and 3
 
   // A late reading at 19 reaches 20 at most: it revises the first session, not the second; one

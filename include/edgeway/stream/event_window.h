@@ -30,10 +30,12 @@ const char* WindowKindName(WindowKind kind);
 // output, and counted; it is never silently dropped. Windows are aligned to the Unix epoch.
 //
 // A key that falls silent would hold its last windows open for ever. Once no reading of it has
-// arrived for `idle_timeout_ns` of the gateway's clock (Reading::received_ns), its watermark
-// moves on with that clock instead: its newest event time plus the silence, less the delay. The
-// silence counts from the engine's start at the earliest: what a device sent while the gateway
-// was down is still on time when the broker delivers it.
+// arrived for `idle_timeout_ns` of the gateway's clock (Reading::received_ns), its open windows
+// are closed and their results emitted. Its watermark stays where its readings put it: a device
+// that was offline and sends its backlog later (its readings in event-time order) is on time,
+// its windows are filled, and a window closed for the silence that the backlog reaches is
+// emitted again, as a revision, once the watermark closes it. The silence counts from the
+// engine's start at the earliest.
 struct WindowSpec {
   std::string name;
   WindowKind kind = WindowKind::kTumbling;
@@ -90,9 +92,9 @@ class KeyWindows {
            std::vector<LateReading>* late);
   // Appends to `results` every closed window that late readings changed since the last call.
   void Revise(std::vector<WindowResult>* results);
-  // At `now_ns` on the gateway's clock, with the engine started at `since_ns`: moves the
-  // watermark of a key silent for the spec's idle timeout on (see WindowSpec), appending to
-  // `results` the windows it closes.
+  // At `now_ns` on the gateway's clock, with the engine started at `since_ns`: closes the open
+  // windows of a key silent for the spec's idle timeout (see WindowSpec), appending them to
+  // `results`.
   void Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult>* results);
   // Whether a late reading changed a closed window since the last Revise (or Flush).
   bool revising() const { return revising_; }
@@ -116,13 +118,16 @@ class KeyWindows {
     Moments moments;
     std::vector<double> values;  // only for percentiles
     uint32_t emitted = 0;        // times its result was emitted
+    uint64_t emitted_count = 0;  // its count when it was last emitted
     bool changed = false;        // closed, and changed by a late reading since last emitted
   };
-  // An aligned window that the watermark closed and that is not gone yet: the times it was
-  // emitted, and whether a late reading changed it since.
+  // An aligned window that was emitted and is not gone yet (closed by the watermark, or by the
+  // key's idle timeout): the times it was emitted, its count then, and whether a late reading
+  // changed it since the watermark closed it.
   struct Closed {
     int64_t start;
     uint32_t emitted = 0;
+    uint64_t emitted_count = 0;
     bool changed = false;
   };
   int64_t slide() const;
@@ -145,9 +150,12 @@ class KeyWindows {
   std::vector<Closed>::iterator ClosedAt(int64_t start, std::vector<Closed>::iterator from);
   // Emits the aligned windows that hold a value and start in [first, last], in order.
   void EmitAligned(int64_t first, int64_t last, std::vector<WindowResult>* results);
-  // Emits the aligned window `closed` (again), or `session`.
+  // Emits the aligned window `closed` (again), or `session`; not again while no reading came into
+  // it since it was last emitted.
   void EmitClosed(Closed* closed, std::vector<WindowResult>* results);
   void EmitSession(Session* session, std::vector<WindowResult>* results);
+  // Emits the windows the watermark has not closed that hold a reading not emitted yet.
+  void EmitOpen(std::vector<WindowResult>* results);
   // The result of the window [start, end) with `moments`, and `values` for the percentiles, which
   // it reorders.
   void Emit(int64_t start, int64_t end, uint32_t revision, const Moments& moments,
@@ -160,6 +168,7 @@ class KeyWindows {
   int64_t watermark_ = INT64_MIN;
   int64_t newest_ = INT64_MIN;     // event time of the newest reading taken
   int64_t last_received_ns_ = 0;   // when the last reading arrived (0: not known)
+  bool idle_ = false;              // its open windows were closed for its silence
   std::vector<Slice> slices_;      // tumbling and sliding, by start
   std::vector<Closed> closed_;     // tumbling and sliding, by start
   std::vector<Session> sessions_;  // by start; they never overlap
