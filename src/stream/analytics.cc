@@ -74,26 +74,49 @@ bool StuckDetector::Update(double value) {
 }
 
 bool RecentTimes::SeenBefore(int64_t ts) {
-  for (size_t i = 0; i < size_; ++i) {
-    if (times_[i] == ts) return true;
+  // A time after every one before is new: no search on the common path.
+  if (size_ > 0 && ts <= newest_) {
+    for (size_t i = 0; i < size_; ++i) {
+      if (times_[i] == ts) return true;
+    }
   }
-  times_[next_] = ts;
-  next_ = static_cast<uint8_t>((next_ + 1) % kSize);
-  if (size_ < kSize) ++size_;
+  Add(ts);
   return false;
 }
 
+void RecentTimes::Add(int64_t ts) {
+  times_[next_] = ts;
+  next_ = static_cast<uint8_t>((next_ + 1) % kSize);
+  if (size_ < kSize) ++size_;
+  newest_ = std::max(newest_, ts);
+}
+
 void RecentTimes::Save(StateWriter* out) const {
-  for (int64_t t : times_) out->Put(t);
-  out->Put(next_);
   out->Put(size_);
+  for (size_t k = 0; k < size_; ++k) out->Put(times_[(next_ + kSize - size_ + k) % kSize]);
 }
 
 bool RecentTimes::Restore(StateReader* in) {
-  for (int64_t& t : times_) {
+  uint8_t size = 0;
+  if (!in->Get(&size) || size > kSize) return false;
+  for (size_t k = 0; k < size; ++k) {
+    int64_t t = 0;
+    if (!in->Get(&t)) return false;
+    Add(t);
+  }
+  return true;
+}
+
+bool RecentTimes::RestoreVersion1(StateReader* in) {
+  constexpr size_t kSaved = 8;  // a ring of 8 times, then where the next went, and how many
+  std::array<int64_t, kSaved> times{};
+  for (int64_t& t : times) {
     if (!in->Get(&t)) return false;
   }
-  return in->Get(&next_) && next_ < kSize && in->Get(&size_) && size_ <= kSize;
+  uint8_t next = 0, size = 0;
+  if (!in->Get(&next) || next >= kSaved || !in->Get(&size) || size > kSaved) return false;
+  for (size_t k = 0; k < size; ++k) Add(times[(next + kSaved - size + k) % kSaved]);
+  return true;
 }
 
 Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
@@ -271,8 +294,9 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
 
 namespace {
 
-// Saved key state from another version of this layout is not restored.
-constexpr uint32_t kStateVersion = 1;
+// Saved key state from another version of this layout is not restored, but for version 1, whose
+// recent event times were 8 (RecentTimes::RestoreVersion1).
+constexpr uint32_t kStateVersion = 2;
 
 }  // namespace
 
@@ -340,12 +364,13 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   std::vector<double> values;
   const AnalyticsOptions& options = OptionsOf(saved.sensor);
   KeyState state(options);
-  if (!in.Get(&version) || version != kStateVersion || !in.Get(&detector) ||
+  if (!in.Get(&version) || (version != kStateVersion && version != 1) || !in.Get(&detector) ||
       detector != static_cast<uint8_t>(options.detector) || !in.Get(&window) ||
       window != options.window || !in.Get(&warmup) || warmup != options.ensemble_warmup ||
       !in.GetVector(&values, options.window) || !state.holt.Restore(&in) ||
-      !state.stuck.Restore(&in) || !state.recent.Restore(&in) || !in.Get(&trend) ||
-      trend > static_cast<uint8_t>(Trend::kDecreasing) ||
+      !state.stuck.Restore(&in) ||
+      !(version == 1 ? state.recent.RestoreVersion1(&in) : state.recent.Restore(&in)) ||
+      !in.Get(&trend) || trend > static_cast<uint8_t>(Trend::kDecreasing) ||
       (state.ensemble && !state.ensemble->Restore(&in)) || !in.done()) {
     return false;
   }

@@ -106,20 +106,28 @@ class StuckDetector {
 // the seed's values[len//2:]). Relative to |older mean| so that negative series work too.
 Trend TrendOf(const CountWindow& window, size_t n, double threshold);
 
-// The event times of a key's latest readings, to recognise one delivered again. O(kSize).
+// The event times of a key's latest readings, to recognise one delivered again.
 class RecentTimes {
  public:
-  // A redelivery follows its original closely: MQTT keeps a few messages in flight per
-  // connection, and a device resends its latest.
-  static constexpr size_t kSize = 8;
+  // A redelivery follows its original closely: what a client sends again after a dropped
+  // connection is what it had in flight (edgeway device keeps at most 16 messages in flight, a
+  // reading of each sensor in each), and what a restarted device sends again is what was in
+  // flight or acknowledged but not yet deleted from its queue.
+  static constexpr size_t kSize = 32;
 
-  // True if `ts` is one of the last kSize event times added; otherwise adds it.
+  // True if `ts` is one of the last kSize event times added; otherwise adds it. O(1) for a time
+  // after every one before (the common case), O(kSize) otherwise.
   bool SeenBefore(int64_t ts);
   void Save(StateWriter* out) const;
   bool Restore(StateReader* in);
+  // The layout saved by key state version 1: a ring of 8.
+  bool RestoreVersion1(StateReader* in);
 
  private:
+  void Add(int64_t ts);
+
   std::array<int64_t, kSize> times_{};  // a ring
+  int64_t newest_ = INT64_MIN;
   uint8_t next_ = 0, size_ = 0;
 };
 
