@@ -351,8 +351,8 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentOptions options) {
             .tls_key_file = impl->options.tls_key_file},
        .qos = impl->options.qos,
        // What is in flight when the connection drops is sent again: the gateway recognises a
-       // reading among its key's last 32 (RecentTimes), and a message holds one of each sensor.
-       .max_in_flight = 16,
+       // reading among its key's last 16 (RecentTimes), and a message holds one of each sensor.
+       .max_in_flight = 8,
        .on_message =
            [p](std::string_view topic, std::string_view payload, int) {
              if (topic.ends_with("/session/accept")) {

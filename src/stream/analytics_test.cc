@@ -162,7 +162,7 @@ TEST(KeyedAnalyticsTest, ARedeliveryIsNotJudgedAgainWhenDuplicatesAreSkipped) {
 }
 
 // What a device sends again after a dropped connection is what it had in flight: edgeway device
-// keeps 16 messages in flight, so a redelivery 16 readings back is still known.
+// keeps 8 messages in flight; a redelivery 16 readings back is still known.
 TEST(KeyedAnalyticsTest, ARedeliveryOfWhatWasInFlightIsKnown) {
   KeyedAnalytics a({.skip_duplicates = true});
   std::vector<Insight> insights;
@@ -380,8 +380,8 @@ TEST(KeyedAnalyticsTest, StatePerKeyIsAboutSixteenBytesPerWindowSlot) {
   std::vector<Insight> insights;
   a.Process(R("temperature", 1), &insights);
   EXPECT_GE(a.bytes_per_key(), 50u * 16);
-  // The rest: the key and its map node, Holt, the stuck rule, the last 32 event times (256 B).
-  EXPECT_LT(a.bytes_per_key(), 50u * 16 + 600);
+  // The rest: the key and its map slot, Holt, the stuck rule, the last 16 event times (128 B).
+  EXPECT_LT(a.bytes_per_key(), 50u * 16 + 500);
 }
 
 TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {

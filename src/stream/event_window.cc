@@ -227,7 +227,6 @@ void KeyWindows::Idle(int64_t now_ns, int64_t since_ns, std::vector<WindowResult
   const int64_t silent = now_ns - std::max(last_received_ns_, since_ns);
   if (silent < spec_->idle_timeout_ns) return;
   idle_ = true;
-  Revise(results);
   EmitOpen(results);
 }
 

@@ -110,10 +110,11 @@ Trend TrendOf(const CountWindow& window, size_t n, double threshold);
 class RecentTimes {
  public:
   // A redelivery follows its original closely: what a client sends again after a dropped
-  // connection is what it had in flight (edgeway device keeps at most 16 messages in flight, a
+  // connection is what it had in flight (edgeway device keeps at most 8 messages in flight, a
   // reading of each sensor in each), and what a restarted device sends again is what was in
-  // flight or acknowledged but not yet deleted from its queue.
-  static constexpr size_t kSize = 32;
+  // flight or acknowledged but not yet deleted from its queue. (Each time costs 8 bytes of every
+  // key's state, twice over in the keys' hash table.)
+  static constexpr size_t kSize = 16;
 
   // True if `ts` is one of the last kSize event times added; otherwise adds it. O(1) for a time
   // after every one before (the common case), O(kSize) otherwise.

@@ -48,7 +48,7 @@ struct WindowSpec {
   int64_t max_duration_ns = 0;
   int64_t watermark_delay_ns = 0;
   int64_t allowed_lateness_ns = 0;
-  int64_t idle_timeout_ns = 0;                     // 0: a silent key's watermark stays
+  int64_t idle_timeout_ns = 0;                     // 0: a silent key's windows stay open
   std::vector<std::string> sensors;                // empty: every sensor
   std::vector<double> percentiles = {50, 90, 99};  // in [0, 100]; none: no values are kept
 
