@@ -98,8 +98,8 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "found (the period of a daily or weekly rhythm, judged from then on against its "
       "Holt-Winters forecast), and a sensor stuck at one value (the gateway's stuck insight) are "
       "reported on standard error, with their timestamp, row and line. Rows that are not a time "
-      "and a finite number are left out (as the gateway rejects "
-      "bad readings and goes on) and reported with their line, unless --strict.");
+      "and a finite number are left out (as the gateway rejects bad readings and goes on) and "
+      "reported with their line, unless --strict.");
   cmd->add_option(
          "--input", flags.input,
          "CSV of timestamp,value rows, after a header line or not ('-' for standard input)")
