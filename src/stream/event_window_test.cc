@@ -436,7 +436,9 @@ TEST(KeyWindowsTest, SlidingWindowsKeepEachValueOnce) {
 // are; a window's last result is over all the readings that count in it, and its revisions
 // number its results. Read one at a time, a window is emitted when it closes and again for each
 // late reading; in batches of 64, at most once per batch. Tumbling and sliding, with and
-// without lateness.
+// without lateness. A silence after each batch (the key's idle timeout passing, its open windows
+// closed) changes how often windows are emitted, never what their last results are, and no window
+// is emitted twice with the same readings.
 TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
   const std::vector<WindowSpec> specs = {
       Tumbling(10, /*delay_s=*/3),
@@ -446,9 +448,12 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
   };
   for (size_t k = 0; k < specs.size(); ++k) {
     size_t results_one_at_a_time = 0;
-    for (int batch : {1, 64}) {
+    for (int batch : {1, 64, -64}) {  // -64: batches of 64, each followed by a silence
       SCOPED_TRACE(testing::Message() << "spec " << k << ", batch " << batch);
-      const WindowSpec& spec = specs[k];
+      const bool silences = batch < 0;
+      batch = std::abs(batch);
+      WindowSpec spec = specs[k];
+      spec.idle_timeout_ns = kS;
       const int64_t slide = spec.kind == WindowKind::kTumbling ? spec.size_ns : spec.slide_ns;
       KeyWindows windows(&spec);
       std::vector<WindowResult> results;
@@ -482,8 +487,13 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
           const int64_t end = start + spec.size_ns;
           if ((before == INT64_MIN || end > before) && end <= watermark) ++expected_results[start];
         }
-        windows.Add(At(at, value), &results, &late);
-        if ((i + 1) % batch == 0) windows.Revise(&results);
+        Reading r = At(at, value);
+        r.received_ns = (i + 1) * kS;  // the gateway's clock
+        windows.Add(r, &results, &late);
+        if ((i + 1) % batch == 0) {
+          windows.Revise(&results);
+          if (silences) windows.Idle(r.received_ns + spec.idle_timeout_ns, 0, &results);
+        }
       }
       for (auto& [start, values] : expected) {  // open at the end
         if (start + spec.size_ns > watermark) ++expected_results[start];
@@ -496,9 +506,14 @@ TEST(KeyWindowsTest, AlignedWindowsMatchTheirDefinitionOnDisorderedInput) {
       for (const WindowResult& r : results) {
         EXPECT_EQ(r.end_ns - r.start_ns, spec.size_ns);
         EXPECT_EQ(r.revision, emitted[r.start_ns]++) << r.start_ns;
+        if (last.contains(r.start_ns)) {
+          EXPECT_NE(r.count, last[r.start_ns]->count) << r.start_ns;
+        }
         last[r.start_ns] = &r;
       }
-      if (batch == 1) {
+      if (silences) {
+        EXPECT_GT(results.size(), results_one_at_a_time / 2);  // closed early, and again
+      } else if (batch == 1) {
         EXPECT_EQ(emitted, expected_results);
         results_one_at_a_time = results.size();
       } else if (spec.allowed_lateness_ns > 0) {
