@@ -73,7 +73,9 @@ def alerts(edgeway, path, detector, threshold):
     limit = threshold if detector == "ensemble" else SIGMA_ALERT
     with open(out) as f:
         rows = {i for i, r in enumerate(list(csv.reader(f))[1:]) if float(r[2]) >= limit}
-    rows |= {int(m) - 1 for m in re.findall(r"\(row (\d+),", run.stderr)}
+    # Stuck insights, by their row; not the other reports (the cycle found).
+    stuck = re.findall(r"\(row (\d+), line \d+\): \S+ has read ", run.stderr)
+    rows |= {int(m) - 1 for m in stuck}
     return sorted(rows)
 
 
