@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "stream/key.h"
 
@@ -31,11 +32,14 @@ bool WindowSpec::Applies(std::string_view sensor) const {
   return sensors.empty() || std::find(sensors.begin(), sensors.end(), sensor) != sensors.end();
 }
 
-double Percentile(std::vector<double>* values, double p) {
+double Percentile(std::vector<double>* values, double p, size_t* from) {
   std::vector<double>& v = *values;
   const double h = (static_cast<double>(v.size()) - 1) * p / 100.0;
   const size_t lo = static_cast<size_t>(std::floor(h));
-  std::nth_element(v.begin(), v.begin() + static_cast<ptrdiff_t>(lo), v.end());
+  const size_t first = from != nullptr && *from <= lo ? *from : 0;
+  std::nth_element(v.begin() + static_cast<ptrdiff_t>(first),
+                   v.begin() + static_cast<ptrdiff_t>(lo), v.end());
+  if (from != nullptr) *from = lo;
   if (lo + 1 >= v.size()) return v[lo];
   const double next = *std::min_element(v.begin() + static_cast<ptrdiff_t>(lo) + 1, v.end());
   return v[lo] + (h - static_cast<double>(lo)) * (next - v[lo]);
@@ -197,7 +201,14 @@ void KeyWindows::Emit(int64_t start, int64_t end, uint32_t revision, const Momen
   r.min = moments.min;
   r.max = moments.max;
   r.stddev = std::sqrt(moments.m2 / static_cast<double>(moments.count));
-  for (double p : spec_->percentiles) r.percentiles.emplace_back(p, Percentile(values, p));
+  // From the lowest percentile up, each selection among the values the last one left above it.
+  const std::vector<double>& ps = spec_->percentiles;
+  r.percentiles.resize(ps.size());
+  std::vector<size_t> order(ps.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ps[a] < ps[b]; });
+  size_t from = 0;
+  for (size_t i : order) r.percentiles[i] = {ps[i], Percentile(values, ps[i], &from)};
   r.revision = revision;
 }
 

@@ -65,6 +65,19 @@ TEST(PercentileTest, InterpolatesLinearlyAsNumpy) {
   EXPECT_DOUBLE_EQ(Percentile(&v, 100), 4);
   std::vector<double> one = {7};
   EXPECT_DOUBLE_EQ(Percentile(&one, 99), 7);
+  // Ascending percentiles, each searching only above the last, as each alone.
+  std::mt19937_64 rng(1);
+  std::uniform_int_distribution<int> draw(0, 50);  // with ties
+  for (size_t n : {1, 2, 7, 100, 1001}) {
+    std::vector<double> values(n);
+    for (double& x : values) x = draw(rng);
+    std::vector<double> chained = values;
+    size_t from = 0;
+    for (double p : {0.0, 1.0, 25.0, 50.0, 50.0, 90.0, 99.0, 99.9, 100.0}) {
+      std::vector<double> alone = values;
+      EXPECT_DOUBLE_EQ(Percentile(&chained, p, &from), Percentile(&alone, p)) << n << " " << p;
+    }
+  }
 }
 
 TEST(KeyWindowsTest, TumblingWindowClosesWhenTheWatermarkPassesItsEnd) {

@@ -57,7 +57,10 @@ struct WindowSpec {
 
 // The percentile `p` in [0, 100] of `values` (not empty), interpolating linearly between order
 // statistics as numpy.percentile does by default. Reorders `values`: a selection, not a sort.
-double Percentile(std::vector<double>* values, double p);
+// With `from`, the values before *from are known to be no greater than those from it on (as an
+// earlier call with a lower percentile leaves them), and only those are searched; *from is then
+// where this selection left its order statistic, for the next higher percentile.
+double Percentile(std::vector<double>* values, double p, size_t* from = nullptr);
 
 // The count, mean, spread and range of some values, kept without the values: Welford's update
 // for one more, and Chan et al.'s for merging two sets.
