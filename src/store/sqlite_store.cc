@@ -931,8 +931,9 @@ absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
   // The keys are found by skipping along the primary key, a device and then each of its sensors
   // at a time, and each key's newest reading by one lookup: a start costs a few searches a key,
   // not a scan of every reading kept (a GROUP BY took 0.35 s for 3,000,000 readings of 300 keys,
-  // this 0.02 s).
-  auto stmt = Prepare(
+  // this 0.02 s). Then each key's readings are one range of the primary key, in order: nothing
+  // is sorted (in one time order across keys, 6,000,000 readings took a sort of them all).
+  auto keys = Prepare(
       "WITH RECURSIVE "
       "devices(device) AS ("
       "  SELECT min(device) FROM readings"
@@ -945,22 +946,32 @@ absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
       "  UNION ALL"
       "  SELECT k.device, (SELECT min(sensor) FROM readings WHERE device = k.device AND sensor > "
       "k.sensor) FROM keys k WHERE k.sensor IS NOT NULL) "
-      "SELECT r.device, r.sensor, r.ts_ns, r.value, r.received_ns FROM keys k JOIN readings r "
-      "ON r.device = k.device AND r.sensor = k.sensor "
-      "WHERE r.ts_ns >= (SELECT max(ts_ns) FROM readings WHERE device = k.device AND "
-      "sensor = k.sensor) - ?1 ORDER BY r.ts_ns");
-  if (!stmt.ok()) return stmt.status();
-  sqlite3_stmt* s = stmt->get();
-  sqlite3_bind_int64(s, 1, horizon_ns);
+      "SELECT device, sensor, (SELECT max(ts_ns) FROM readings WHERE device = k.device AND "
+      "sensor = k.sensor) FROM keys k WHERE sensor IS NOT NULL");
+  if (!keys.ok()) return keys.status();
+  auto rows = Prepare(
+      "SELECT ts_ns, value, received_ns FROM readings WHERE device = ?1 AND sensor = ?2 AND "
+      "ts_ns >= ?3 ORDER BY ts_ns");
+  if (!rows.ok()) return rows.status();
+  sqlite3_stmt* k = keys->get();
+  sqlite3_stmt* s = rows->get();
   Reading r;
   int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    r.device_id = stmt->ColumnText(0);
-    r.sensor = stmt->ColumnText(1);
-    r.ts_ns = sqlite3_column_int64(s, 2);
-    r.value = sqlite3_column_double(s, 3);
-    r.received_ns = sqlite3_column_int64(s, 4);
-    fn(r);
+  while ((rc = sqlite3_step(k)) == SQLITE_ROW) {
+    r.device_id = keys->ColumnText(0);
+    r.sensor = keys->ColumnText(1);
+    sqlite3_reset(s);
+    rows->BindText(1, r.device_id);
+    rows->BindText(2, r.sensor);
+    sqlite3_bind_int64(s, 3, sqlite3_column_int64(k, 2) - horizon_ns);
+    int row;
+    while ((row = sqlite3_step(s)) == SQLITE_ROW) {
+      r.ts_ns = sqlite3_column_int64(s, 0);
+      r.value = sqlite3_column_double(s, 1);
+      r.received_ns = sqlite3_column_int64(s, 2);
+      fn(r);
+    }
+    if (row != SQLITE_DONE) return Error("reading recent readings");
   }
   if (rc != SQLITE_DONE) return Error("reading recent readings");
   return absl::OkStatus();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <tuple>
 #include <utility>
 
@@ -17,6 +18,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
 
 Reading MakeReading(std::string device, std::string sensor, int64_t ts, double value) {
   Reading r;
@@ -266,18 +268,26 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
   batch.push_back(MakeReading("d", "a", 52, 2));
   batch.push_back(MakeReading("c", "z", 200, 3));  // a device alone, newest of all
   ASSERT_TRUE(store->Write({.readings = batch}).ok());
-  std::vector<std::string> seen;
+  // A key at a time (each key once, so its readings together), each key's oldest first.
+  std::vector<std::string> keys;
+  std::map<std::string, std::vector<std::string>> seen;
   ASSERT_TRUE(store
                   ->ForEachRecentReading(/*horizon_ns=*/3,
                                          [&](const Reading& r) {
-                                           seen.push_back(StrCat(r.device_id, "/", r.sensor, "@",
-                                                                 r.ts_ns, "=", r.value, " at ",
-                                                                 r.received_ns));
+                                           const std::string key = r.device_id + "/" + r.sensor;
+                                           if (keys.empty() || keys.back() != key) {
+                                             keys.push_back(key);
+                                           }
+                                           seen[key].push_back(StrCat(r.ts_ns, "=", r.value, " at ",
+                                                                      r.received_ns));
                                          })
                   .ok());
-  EXPECT_THAT(seen, ElementsAre("e/t@5=50 at 10", "d/a@50=1 at 55", "d/a@52=2 at 57",
-                                "d/s@106=6 at 111", "d/s@107=7 at 112", "d/s@108=8 at 113",
-                                "d/s@109=9 at 114", "c/z@200=3 at 205"));
+  EXPECT_THAT(keys, UnorderedElementsAre("c/z", "d/a", "d/s", "e/t"));
+  EXPECT_THAT(seen["c/z"], ElementsAre("200=3 at 205"));
+  EXPECT_THAT(seen["d/a"], ElementsAre("50=1 at 55", "52=2 at 57"));
+  EXPECT_THAT(seen["d/s"],
+              ElementsAre("106=6 at 111", "107=7 at 112", "108=8 at 113", "109=9 at 114"));
+  EXPECT_THAT(seen["e/t"], ElementsAre("5=50 at 10"));
 }
 
 TEST_F(StoreTest, AnalyticsStateIsReplacedWhenSaved) {

@@ -167,8 +167,8 @@ class Store {
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
-  // For each (device, sensor) key, its readings no older than `horizon_ns` before the key's
-  // newest, oldest first, one at a time to `fn` (however many, in little memory): what
+  // For each (device, sensor) key in turn, its readings no older than `horizon_ns` before the
+  // key's newest, oldest first, one at a time to `fn` (however many, in little memory): what
   // event-time windows open at a restart held. Only the device, sensor, event time, value and
   // receive time are read.
   virtual absl::Status ForEachRecentReading(int64_t horizon_ns,

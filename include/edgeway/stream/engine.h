@@ -62,10 +62,10 @@ class ShardedEngine {
 
   // `saved`: the analytics' key states saved by the last run (SaveAnalytics, or its snapshots),
   // restored so that each key goes on where it was (a state saved with other options is left
-  // out: that key starts afresh). `replay`: readings stored before a restart, oldest first, fed to
-  // the event-time windows (only; the analytics remember their times, to know them if they are
-  // delivered again) before the shards start, so that windows open at the restart close with all
-  // their readings. What they emit was stored before, and is not emitted again.
+  // out: that key starts afresh). `replay`: readings stored before a restart, each key's oldest
+  // first, fed to the event-time windows (only; the analytics remember their times, to know them
+  // if they are delivered again) before the shards start, so that windows open at the restart
+  // close with all their readings. What they emit was stored before, and is not emitted again.
   ShardedEngine(EngineOptions options, ResultSink* sink, const Source<Reading>& replay = nullptr,
                 const Source<SavedKeyState>& saved = nullptr);
   ~ShardedEngine();
