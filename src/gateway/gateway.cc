@@ -294,19 +294,26 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       take(key);
     });
   };
-  // How far back an open window, or one still open to late readings, reaches.
+  // Each key's readings from the oldest that one of its windows not gone yet can hold. A key
+  // that no window applies to gives its last `horizon`, as far back as any window reaches: the
+  // analytics remember their times, to know them if they are delivered again.
   int64_t horizon = 0;
   for (const stream::WindowSpec& w : c.windows) {
     int64_t length = w.size_ns;
     if (w.kind == stream::WindowKind::kSession) {
-      // A session is cut at each multiple of its max duration; without one, the gap is all
-      // that is known of it, and a longer session open at the stop is rebuilt from there.
       length = w.max_duration_ns > 0 ? w.max_duration_ns : w.gap_ns;
     }
     horizon = std::max(horizon, length + w.watermark_delay_ns + w.allowed_lateness_ns);
   }
+  auto from = [&](std::string_view, std::string_view sensor, int64_t newest) {
+    int64_t oldest = INT64_MAX;
+    for (const stream::WindowSpec& w : c.windows) {
+      if (w.Applies(sensor)) oldest = std::min(oldest, w.OldestNotGone(newest));
+    }
+    return oldest == INT64_MAX ? newest - horizon : oldest;
+  };
   auto replay = [&](absl::FunctionRef<void(const Reading&)> take) {
-    replayed = (*reader)->ForEachRecentReading(horizon, [&](const Reading& r) {
+    replayed = (*reader)->ForEachRecentReading(from, [&](const Reading& r) {
       ++replayed_readings;
       take(r);
     });

@@ -137,7 +137,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) override;
   absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
   absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
-  absl::Status ForEachRecentReading(int64_t horizon_ns,
+  absl::Status ForEachRecentReading(FromFn from,
                                     absl::FunctionRef<void(const Reading&)> fn) override;
   absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) override;
   absl::StatusOr<std::vector<LateReading>> LateReadings(const WindowQuery& query) override;
@@ -926,7 +926,7 @@ absl::StatusOr<std::vector<Insight>> SqliteStore::Insights(const InsightQuery& q
   return out;
 }
 
-absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
+absl::Status SqliteStore::ForEachRecentReading(FromFn from,
                                                absl::FunctionRef<void(const Reading&)> fn) {
   // The keys are found by skipping along the primary key, a device and then each of its sensors
   // at a time, and each key's newest reading by one lookup: a start costs a few searches a key,
@@ -963,7 +963,7 @@ absl::Status SqliteStore::ForEachRecentReading(int64_t horizon_ns,
     sqlite3_reset(s);
     rows->BindText(1, r.device_id);
     rows->BindText(2, r.sensor);
-    sqlite3_bind_int64(s, 3, sqlite3_column_int64(k, 2) - horizon_ns);
+    sqlite3_bind_int64(s, 3, from(r.device_id, r.sensor, sqlite3_column_int64(k, 2)));
     int row;
     while ((row = sqlite3_step(s)) == SQLITE_ROW) {
       r.ts_ns = sqlite3_column_int64(s, 0);

@@ -272,15 +272,15 @@ TEST_F(StoreTest, RecentReadingsAreEachKeysNewestOldestFirst) {
   std::vector<std::string> keys;
   std::map<std::string, std::vector<std::string>> seen;
   ASSERT_TRUE(store
-                  ->ForEachRecentReading(/*horizon_ns=*/3,
-                                         [&](const Reading& r) {
-                                           const std::string key = r.device_id + "/" + r.sensor;
-                                           if (keys.empty() || keys.back() != key) {
-                                             keys.push_back(key);
-                                           }
-                                           seen[key].push_back(StrCat(r.ts_ns, "=", r.value, " at ",
-                                                                      r.received_ns));
-                                         })
+                  ->ForEachRecentReading(
+                      [](std::string_view, std::string_view, int64_t newest) { return newest - 3; },
+                      [&](const Reading& r) {
+                        const std::string key = r.device_id + "/" + r.sensor;
+                        if (keys.empty() || keys.back() != key) {
+                          keys.push_back(key);
+                        }
+                        seen[key].push_back(StrCat(r.ts_ns, "=", r.value, " at ", r.received_ns));
+                      })
                   .ok());
   EXPECT_THAT(keys, UnorderedElementsAre("c/z", "d/a", "d/s", "e/t"));
   EXPECT_THAT(seen["c/z"], ElementsAre("200=3 at 205"));

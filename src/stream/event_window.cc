@@ -32,6 +32,18 @@ bool WindowSpec::Applies(std::string_view sensor) const {
   return sensors.empty() || std::find(sensors.begin(), sensors.end(), sensor) != sensors.end();
 }
 
+int64_t WindowSpec::OldestNotGone(int64_t newest_ns) const {
+  // A window ending by this is gone: the key's watermark, less the allowed lateness.
+  const int64_t gone_by = newest_ns - watermark_delay_ns - allowed_lateness_ns;
+  if (kind == WindowKind::kSession) {
+    // A session not gone ends after it, so it lies in the period that holds it or a later one.
+    return max_duration_ns > 0 ? FloorDiv(gone_by, max_duration_ns) * max_duration_ns
+                               : gone_by - gap_ns;
+  }
+  const int64_t slide = kind == WindowKind::kTumbling ? size_ns : slide_ns;
+  return FloorDiv(gone_by - size_ns, slide) * slide + slide;  // the first window ending after it
+}
+
 double Percentile(std::vector<double>* values, double p, size_t* from) {
   std::vector<double>& v = *values;
   const double h = (static_cast<double>(v.size()) - 1) * p / 100.0;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/functional/function_ref.h"
@@ -167,11 +168,13 @@ class Store {
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
   // Insights matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) = 0;
-  // For each (device, sensor) key in turn, its readings no older than `horizon_ns` before the
-  // key's newest, oldest first, one at a time to `fn` (however many, in little memory): what
-  // event-time windows open at a restart held. Only the device, sensor, event time, value and
-  // receive time are read.
-  virtual absl::Status ForEachRecentReading(int64_t horizon_ns,
+  // For each (device, sensor) key in turn, its readings from `from(device, sensor, newest)` on,
+  // where `newest` is the event time of the key's newest reading; oldest first, one at a time to
+  // `fn` (however many, in little memory): what event-time windows open at a restart held. Only
+  // the device, sensor, event time, value and receive time are read.
+  using FromFn =
+      absl::FunctionRef<int64_t(std::string_view device, std::string_view sensor, int64_t newest)>;
+  virtual absl::Status ForEachRecentReading(FromFn from,
                                             absl::FunctionRef<void(const Reading&)> fn) = 0;
   // Window results matching `query`, by start then window, device, sensor.
   virtual absl::StatusOr<std::vector<WindowResult>> WindowResults(const WindowQuery& query) = 0;

@@ -53,6 +53,10 @@ struct WindowSpec {
   std::vector<double> percentiles = {50, 90, 99};  // in [0, 100]; none: no values are kept
 
   bool Applies(std::string_view sensor) const;
+  // The earliest event time that a window of a key whose newest reading is at `newest_ns` can
+  // hold and still change (not gone): what a restart reads back to rebuild the key's windows.
+  // For a session without a max duration, its last gap: its start is not known.
+  int64_t OldestNotGone(int64_t newest_ns) const;
 };
 
 // The percentile `p` in [0, 100] of `values` (not empty), interpolating linearly between order
