@@ -35,6 +35,8 @@ nab: build
 	build/release/edgeway nab --data $(NAB_DATA) --json build/nab.json
 	@echo
 	@python3 bench/events.py --edgeway build/release/edgeway
+	@echo
+	@python3 bench/events.py --edgeway build/release/edgeway --glitch 1000
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
