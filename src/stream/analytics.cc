@@ -295,8 +295,9 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
 namespace {
 
 // Saved key state from another version of this layout is not restored, but for version 1, whose
-// recent event times were 8 (RecentTimes::RestoreVersion1).
-constexpr uint32_t kStateVersion = 2;
+// recent event times were 8 (RecentTimes::RestoreVersion1), and versions 1 and 2, whose ensemble
+// range had no levels read once (AnomalyDetector::RestoreVersion2).
+constexpr uint32_t kStateVersion = 3;
 
 }  // namespace
 
@@ -364,14 +365,16 @@ bool KeyedAnalytics::Restore(const SavedKeyState& saved) {
   std::vector<double> values;
   const AnalyticsOptions& options = OptionsOf(saved.sensor);
   KeyState state(options);
-  if (!in.Get(&version) || (version != kStateVersion && version != 1) || !in.Get(&detector) ||
+  if (!in.Get(&version) || version < 1 || version > kStateVersion || !in.Get(&detector) ||
       detector != static_cast<uint8_t>(options.detector) || !in.Get(&window) ||
       window != options.window || !in.Get(&warmup) || warmup != options.ensemble_warmup ||
       !in.GetVector(&values, options.window) || !state.holt.Restore(&in) ||
       !state.stuck.Restore(&in) ||
       !(version == 1 ? state.recent.RestoreVersion1(&in) : state.recent.Restore(&in)) ||
       !in.Get(&trend) || trend > static_cast<uint8_t>(Trend::kDecreasing) ||
-      (state.ensemble && !state.ensemble->Restore(&in)) || !in.done()) {
+      (state.ensemble &&
+       !(version < 3 ? state.ensemble->RestoreVersion2(&in) : state.ensemble->Restore(&in))) ||
+      !in.done()) {
     return false;
   }
   for (double x : values) state.window.Push(x);

@@ -1,6 +1,9 @@
 #include "edgeway/stream/analytics.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <numbers>
 #include <random>
@@ -206,6 +209,30 @@ TEST(KeyedAnalyticsTest, KeyStateOfTheFirstLayoutIsRestored) {
   EXPECT_FALSE(a.Restore(version1(2, 9)));
 }
 
+// The state saved by a gateway of each layout so far (tests/fuzz/corpus/analytics_state: version
+// 1 with no suffix, then -v2, -v3) is restored by the detector that saved it, so that an upgrade
+// does not make every key learn again, and goes on judging readings.
+TEST(KeyedAnalyticsTest, KeyStateOfEveryLayoutSoFarIsRestored) {
+  int restored = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(
+           EDGEWAY_SOURCE_DIR "/tests/fuzz/corpus/analytics_state")) {
+    const std::string name = entry.path().filename().string();
+    SCOPED_TRACE(name);
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const DetectorKind kind =
+        name.starts_with("ensemble") ? DetectorKind::kEnsemble : DetectorKind::kSigma;
+    KeyedAnalytics a({.detector = kind, .skip_duplicates = true});
+    ASSERT_TRUE(a.Restore({"dev-1", "t", bytes}));
+    std::vector<Insight> insights;
+    const Verdict v = a.Process(R("t", 21, int64_t{1} << 62), &insights);
+    EXPECT_FALSE(v.duplicate);
+    EXPECT_GT(v.count, 1u);  // the restored window and this reading
+    ++restored;
+  }
+  EXPECT_GE(restored, 8);
+}
+
 // Saved at a stop and restored at a start, every key goes on as if there had been no restart:
 // the same insights, with no new warmup. Other options, or damaged bytes, are refused.
 TEST(KeyedAnalyticsTest, RestoredKeysGoOnAsIfThereWasNoRestart) {
@@ -405,14 +432,15 @@ TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
 }
 
 TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {
-  // Noise of 1 around 20, with two early readings at 0 and 40 that set the range; then the noise
-  // triples, within that range: only the likelihood of the recent readings can see it.
+  // Noise of 1 around 20, with early runs of two readings at 0 and at 40 that set the range (a
+  // lone reading would not); then the noise triples, within that range: only the likelihood of
+  // the recent readings can see it.
   KeyedAnalytics a({.detector = DetectorKind::kEnsemble, .anomaly_threshold = 0.3});
   std::vector<Insight> insights;
   std::mt19937_64 rng(7);
   std::normal_distribution<double> noise(0, 1);
   for (int i = 0; i < 1000; ++i) {
-    a.Process(R("t", i == 100 ? 0 : i == 200 ? 40 : 20 + noise(rng), i), &insights);
+    a.Process(R("t", i / 2 == 50 ? 0 : i / 2 == 100 ? 40 : 20 + noise(rng), i), &insights);
   }
   EXPECT_TRUE(Anomalies(insights).empty());
   for (int i = 1000; i < 1200; ++i) a.Process(R("t", 20 + 3 * noise(rng), i), &insights);

@@ -179,7 +179,12 @@ void AnomalyDetector::Save(StateWriter* out) const {
   out->Put<uint64_t>(season_next_);
   for (double x : {season_scale_, hw_level_, hw_trend_, season_sum_}) out->Put(x);
   out->PutBool(counts_);
-  for (double x : {min_, max_}) out->Put(x);
+  for (const Extreme& e : {high_, low_}) {
+    out->Put(e.seen);
+    out->Put(e.once);
+    out->PutBool(e.has_once);
+  }
+  out->Put(left_);
   for (float x : delayed_) out->Put(x);
   out->Put<uint64_t>(delayed_next_);
   out->Put(step_);
@@ -190,7 +195,11 @@ void AnomalyDetector::Save(StateWriter* out) const {
   out->Put(quiet_);
 }
 
-bool AnomalyDetector::Restore(StateReader* in) {
+bool AnomalyDetector::Restore(StateReader* in) { return RestoreLayout(in, true); }
+
+bool AnomalyDetector::RestoreVersion2(StateReader* in) { return RestoreLayout(in, false); }
+
+bool AnomalyDetector::RestoreLayout(StateReader* in, bool with_once) {
   const size_t window = std::max<size_t>(options_.median_window, 1);
   const size_t recent = recent_.size();  // as the options made it
   bool ok =
@@ -203,8 +212,19 @@ bool AnomalyDetector::Restore(StateReader* in) {
       in->Get(&learn_sum_) && in->GetIndex(&learn_pending_, kLearnGroup) &&
       in->GetIndex(&period_, options_.season_max_period + 1) && in->GetVector(&season_, period_) &&
       in->GetIndex(&season_next_, std::max<size_t>(period_, 1)) && in->Get(&season_scale_) &&
-      in->Get(&hw_level_) && in->Get(&hw_trend_) && in->Get(&season_sum_) &&
-      in->GetBool(&counts_) && in->Get(&min_) && in->Get(&max_);
+      in->Get(&hw_level_) && in->Get(&hw_trend_) && in->Get(&season_sum_) && in->GetBool(&counts_);
+  if (with_once) {
+    for (Extreme* e : {&high_, &low_})
+      ok = ok && in->Get(&e->seen) && in->Get(&e->once) && in->GetBool(&e->has_once);
+    ok = ok && in->Get(&left_);
+  } else {
+    // The range as min and max, and no levels read once; a value within it left last.
+    double lowest = 0, highest = 0;
+    ok = ok && in->Get(&lowest) && in->Get(&highest);
+    high_ = {.seen = highest};
+    low_ = {.seen = -lowest};
+    left_ = (lowest + highest) / 2;
+  }
   for (float& x : delayed_) ok = ok && in->Get(&x);
   ok = ok && in->GetIndex(&delayed_next_, kRangeDelay) && in->Get(&step_) && in->GetBool(&novel_) &&
        patterns_.Restore(in) && in->Get(&last_report_) && in->Get(&last_report_at_) &&
@@ -297,8 +317,12 @@ double AnomalyDetector::SeasonalZ(double value) {
   if (options_.poisson_counts && counts_ && mean_forecast > 0)
     noise_ratio = std::clamp(std::sqrt(std::max(forecast, 0.0) / mean_forecast), 0.25, 4.0);
   const double diff = std::abs(value - forecast) / noise_ratio;
-  const double z = diff / std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
-  season_scale_ += 0.01 * (diff - season_scale_);
+  const double sd = std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
+  const double z = diff / sd;
+  // What the forecast learns from: the reading within hw_clip sd of it.
+  const double bound = options_.hw_clip * sd * noise_ratio;
+  value = std::clamp(value, forecast - bound, forecast + bound);
+  season_scale_ += 0.01 * (std::min(diff, options_.hw_clip * sd) - season_scale_);
   const double level =
       options_.hw_alpha * (value - seasonal) + (1 - options_.hw_alpha) * (hw_level_ + hw_trend_);
   hw_trend_ = options_.hw_beta * (level - hw_level_) + (1 - options_.hw_beta) * hw_trend_;
@@ -333,7 +357,7 @@ double AnomalyDetector::Update(double value) {
     surprise = std::tanh(surprise / options_.surprise_scale);
     // A shape the series has taken before is no news, however far from the recent mean it is.
     const double distance =
-        patterns_.Update(value, max_ - min_, options_.pattern_vigilance, options_.pattern_rate);
+        patterns_.Update(value, max() - min(), options_.pattern_vigilance, options_.pattern_rate);
     if (distance >= 0) surprise *= std::min(1.0, distance / options_.pattern_vigilance);
   }
 
@@ -343,17 +367,24 @@ double AnomalyDetector::Update(double value) {
   // a standard deviation.
   novel_ = false;
   if (count_ == 0) {
-    min_ = max_ = value;
+    high_ = {.seen = value};
+    low_ = {.seen = -value};
   } else {
     const double noise = step_ / (2 / std::sqrt(std::numbers::pi));  // E|x - x'| = 2 sd / sqrt(pi)
-    const double tolerance = std::max(options_.novel_tolerance * (max_ - min_), noise);
-    novel_ = count_ >= options_.warmup && max_ > min_ &&
-             (value > max_ + tolerance || value < min_ - tolerance);
+    const double tolerance = std::max(options_.novel_tolerance * (max() - min()), noise);
+    novel_ = count_ >= options_.warmup && max() > min() &&
+             (high_.Novel(value, tolerance) || low_.Novel(-value, tolerance));
     step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) *
              (std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]) - step_);
     if (count_ >= kRangeDelay) {
-      min_ = std::min<double>(min_, delayed_[delayed_next_]);
-      max_ = std::max<double>(max_, delayed_[delayed_next_]);
+      // The value leaving the delay, and its neighbours: the one that left before it, the one
+      // after it. The first kMinReadings are all taken in: the noise is not known yet.
+      const double v = delayed_[delayed_next_];
+      const double next = delayed_[(delayed_next_ + 1) % kRangeDelay];
+      const bool young = count_ < kMinReadings;
+      high_.Admit(v, young || left_ > max() || next > max(), tolerance);
+      low_.Admit(-v, young || left_ < min() || next < min(), tolerance);
+      left_ = v;
     }
   }
   delayed_[delayed_next_] = static_cast<float>(value);
@@ -402,6 +433,25 @@ double AnomalyDetector::Update(double value) {
   surprise_var_ = (1 - h) * (surprise_var_ + h * d * d);
   if (novel_) score = 1;
   return Refractory(score);
+}
+
+bool AnomalyDetector::Extreme::Novel(double x, double tolerance) const {
+  if (x <= seen + tolerance) return false;
+  return !(has_once && x >= seen + (once - seen) / 2 && x <= once + tolerance);
+}
+
+void AnomalyDetector::Extreme::Admit(double x, bool lasting, double tolerance) {
+  if (x <= seen) return;
+  if (lasting || x <= seen + tolerance) {
+    seen = x;
+    if (has_once && once <= seen) has_once = false;
+  } else if (!has_once || x > once + tolerance) {
+    once = x;
+    has_once = true;
+  } else if (x >= seen + (once - seen) / 2) {
+    seen = std::max(x, once);
+    has_once = false;
+  }  // else a lone level below half of the one held: neither joins the range
 }
 
 double AnomalyDetector::Refractory(double score) {

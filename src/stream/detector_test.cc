@@ -213,6 +213,67 @@ TEST(AnomalyDetectorTest, ADriftPastTheRangeIsAnAnomaly) {
   EXPECT_LE(reported_at, 15);  // 1 + a noise below 60, at the tenth step or so
 }
 
+TEST(AnomalyDetectorTest, ALevelReadOnceJoinsTheRangeWhenReadAgain) {
+  // Noise in [0, 1]. A lone 10 is news, and is not in the range 8 readings later; a 7 (in the
+  // upper half of the way from 1 to 10) is a second reading of that level: not news, and the
+  // range then reaches 10. A lone 20 is news; a 12, short of half the way from 10 to 20, is news
+  // as well. A run of two readings at 30 is a level, in the range at once.
+  AnomalyDetector d({.warmup = 300});
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> noise(0, 1);
+  auto quiet = [&] {
+    for (int i = 0; i < 300; ++i) d.Update(noise(rng));
+  };
+  quiet();
+  EXPECT_EQ(d.Update(10), 1);
+  quiet();
+  EXPECT_LT(d.highest(), 1);
+  EXPECT_LT(d.Update(7), 1);
+  EXPECT_FALSE(d.novel());
+  quiet();
+  EXPECT_DOUBLE_EQ(d.highest(), 10);
+  EXPECT_EQ(d.Update(20), 1);
+  quiet();
+  EXPECT_EQ(d.Update(12), 1);
+  EXPECT_TRUE(d.novel());
+  quiet();
+  EXPECT_DOUBLE_EQ(d.highest(), 10);
+  d.Update(30);
+  d.Update(30);
+  quiet();
+  EXPECT_DOUBLE_EQ(d.highest(), 30);
+}
+
+// A sensor's one-reading glitch (a reset value, a saturated converter) is reported, and then
+// changes little of what later readings are judged against: a level shift of 5 sd well after it
+// is still caught, on plain noise and on a cycle. Before one-off levels were kept out of
+// the range, the glitch stretched it for good: nothing short of the glitch was beyond it, and
+// every shape looked familiar to the pattern memory, so the shift went unreported.
+TEST(AnomalyDetectorTest, AGlitchDoesNotBlindTheDetector) {
+  for (double amplitude : {0.0, 3.0}) {
+    SCOPED_TRACE(amplitude);
+    AnomalyDetector d;
+    std::mt19937_64 rng(8);
+    std::normal_distribution<double> noise(0, 1);
+    auto reading = [&](int i) {
+      return 20 + amplitude * std::sin(2 * std::numbers::pi * i / 288) + noise(rng);
+    };
+    for (int i = 0; i < 1500; ++i) d.Update(reading(i));
+    EXPECT_EQ(d.Update(1e6), 1);
+    double before = 0;
+    for (int i = 1501; i < 3000; ++i) {
+      const double score = d.Update(reading(i));
+      if (i >= 1600) before = std::max(before, score);
+    }
+    EXPECT_LT(before, 0.5);
+    int reported_at = -1;
+    for (int i = 3000; i < 3050 && reported_at < 0; ++i) {
+      if (d.Update(reading(i) + 5) >= 0.5) reported_at = i - 3000;
+    }
+    EXPECT_GE(reported_at, 0);  // within 50 readings
+  }
+}
+
 TEST(AnomalyDetectorTest, ANoisySensorsRecordsAreNotAlarms) {
   // Gaussian noise sets a new record now and then; none passes the range by a standard
   // deviation of the noise often enough to be reported.

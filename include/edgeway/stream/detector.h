@@ -64,6 +64,13 @@ struct DetectorOptions {
   double hw_alpha = 0.1;  // level
   double hw_beta = 0.01;  // trend
   double hw_gamma = 0.1;  // seasonal components
+  // The forecast learns from a reading at most `hw_clip` of its standard deviations from it
+  // (Huber's clipping, as in the robust Holt-Winters of Gelper, Fried and Croux, 2010). A glitch
+  // (a reset value, a saturated converter) is judged in full, but it moves the level, the trend
+  // and its point's seasonal component no further than a reading that far off would; unclipped,
+  // a reading 1000 sd off left that point of the cycle wrong for weeks. A lasting change is
+  // still learnt, as the scale of the residuals grows to take it in.
+  double hw_clip = 8;
   // Counts (a series whose every value is a non-negative integer: requests, vehicles, tweets)
   // are Poisson-like: their noise grows as the square root of the expected count, so a quiet
   // night's residuals are smaller than a busy afternoon's. With this on, a count series' residual
@@ -74,7 +81,10 @@ struct DetectorOptions {
   // 1: a sensor reading a level it never read before (the "spatial anomaly" of Numenta's NAB
   // detector, with its tolerance of this fraction of the range). It must also pass the range by
   // one standard deviation of the noise, so that the records a noisy sensor sets now and then
-  // by chance are not alarms.
+  // by chance are not alarms. A level read for one reading only, beyond the tolerance (a
+  // glitch, a lone spike), does not join the range until a second reading reaches the upper half
+  // of the way to it: one glitch would otherwise hide every level short of it for good, and
+  // shrink every shape the pattern memory compares to nothing.
   double novel_tolerance = 0.05;
 };
 
@@ -138,18 +148,22 @@ class AnomalyDetector {
   // the bytes are not such state.
   void Save(StateWriter* out) const;
   bool Restore(StateReader* in);
+  // The layout of key state versions 1 and 2, whose range had no levels read once: they start
+  // with none.
+  bool RestoreVersion2(StateReader* in);
 
   // Why the latest score: true when it came from a value beyond the whole range seen before
   // (from lowest() to highest()), false when from the likelihood of the recent readings.
   bool novel() const { return novel_; }
-  double lowest() const { return min_; }
-  double highest() const { return max_; }
+  double lowest() const { return min(); }
+  double highest() const { return max(); }
   // The series' cycle in readings, once found (DetectSeasonality), else 0; and whether its
   // readings are judged against the Holt-Winters forecast of it yet (from one whole cycle after).
   size_t period() const { return period_; }
   bool seasonal() const { return period_ > 0 && season_.size() == period_; }
 
  private:
+  bool RestoreLayout(StateReader* in, bool with_once);
   double RobustZ(double value) const;
   double Refractory(double score);
   // Keeps `value` for the autocorrelation until season_learn readings are in, then looks for the
@@ -186,10 +200,29 @@ class AnomalyDetector {
   double hw_level_ = 0, hw_trend_ = 0;  // Holt-Winters; season_ holds the seasonal components
   double season_sum_ = 0;               // and this is their sum
   bool counts_ = true;                  // every value so far a non-negative integer
-  // The range of every value up to kRangeDelay readings ago, the last kRangeDelay values, and
-  // the EWMA of the absolute step between readings.
+  // One end of the range, for readings oriented so that beyond it is above it (the low end
+  // holds the readings negated).
+  struct Extreme {
+    double seen = 0;  // the range's end: what the readings reached but one-off levels
+    double once = 0;  // a level beyond it read once, if has_once: the most extreme of them
+    bool has_once = false;
+    // Whether x is new: beyond `seen` by the tolerance, and not a second reading of `once` (in
+    // the upper half of the way from `seen` to it, or up to it by the tolerance).
+    bool Novel(double x, double tolerance) const;
+    // Takes in x as it leaves the delay: a reading within the tolerance of the end, or `lasting`
+    // (a neighbour beyond the end too: a level shift, a run), moves the end; a lone one beyond
+    // that is held as `once` (the more extreme one held), and a second reading of it joins it
+    // to the range.
+    void Admit(double x, bool lasting, double tolerance);
+  };
+  // The range of every value up to kRangeDelay readings ago (but one-off levels), the last
+  // kRangeDelay values and the one before them, and the EWMA of the absolute step between
+  // readings.
   static constexpr size_t kRangeDelay = 8;
-  double min_ = 0, max_ = 0;
+  Extreme high_, low_;
+  double left_ = 0;  // the value that left the delay last
+  double min() const { return -low_.seen; }
+  double max() const { return high_.seen; }
   std::array<float, kRangeDelay> delayed_{};
   size_t delayed_next_ = 0;
   double step_ = 0;
