@@ -239,7 +239,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       in.confidence = v.score;
       if (d.novel()) {
         in.summary =
-            fmt::format("{}/{} = {:.4g}{}{}: {} anything it read before ({:.4g} to {:.4g})",
+            fmt::format("{}/{} = {:.4g}{}{}: {} the range of its readings ({:.4g} to {:.4g})",
                         reading.device_id, reading.sensor, x, space, reading.unit,
                         x > d.highest() ? "above" : "below", d.lowest(), d.highest());
       } else {

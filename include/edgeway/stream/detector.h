@@ -131,8 +131,8 @@ class PatternMemory {
 // PatternMemory knows. The ensemble turns it into an anomaly likelihood, the tail probability of
 // the recent average surprise against its own long-run distribution (as Numenta's anomaly
 // likelihood), reported as -log10(tail) / score_decades capped at 1; a value beyond the whole range
-// seen so far (by a tolerance and the noise) scores 1; then a refractory rule reports each event
-// once. Each score uses only the values up to and including its own. Not thread-safe.
+// seen so far (by a tolerance and the noise; levels read only once are not in it until read
+// again) scores 1; then a refractory rule reports each event once. Each score uses only the values up to and including its own. Not thread-safe.
 class AnomalyDetector {
  public:
   explicit AnomalyDetector(const DetectorOptions& options = {});
