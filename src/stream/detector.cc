@@ -319,10 +319,10 @@ double AnomalyDetector::SeasonalZ(double value) {
   const double diff = std::abs(value - forecast) / noise_ratio;
   const double sd = std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
   const double z = diff / sd;
-  // What the forecast learns from: the reading within hw_clip sd of it.
-  const double bound = options_.hw_clip * sd * noise_ratio;
+  // What the forecast learns from: the reading within learn_clip sd of it.
+  const double bound = options_.learn_clip * sd * noise_ratio;
   value = std::clamp(value, forecast - bound, forecast + bound);
-  season_scale_ += 0.01 * (std::min(diff, options_.hw_clip * sd) - season_scale_);
+  season_scale_ += 0.01 * (std::min(diff, options_.learn_clip * sd) - season_scale_);
   const double level =
       options_.hw_alpha * (value - seasonal) + (1 - options_.hw_alpha) * (hw_level_ + hw_trend_);
   hw_trend_ = options_.hw_beta * (level - hw_level_) + (1 - options_.hw_beta) * hw_trend_;
@@ -374,8 +374,11 @@ double AnomalyDetector::Update(double value) {
     const double tolerance = std::max(options_.novel_tolerance * (max() - min()), noise);
     novel_ = count_ >= options_.warmup && max() > min() &&
              (high_.Novel(value, tolerance) || low_.Novel(-value, tolerance));
-    step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) *
-             (std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]) - step_);
+    // A step of at most learn_clip mean steps: a glitch's two steps would widen the tolerance for
+    // a hundred readings.
+    double step = std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]);
+    if (count_ >= kMinReadings) step = std::min(step, options_.learn_clip * step_);
+    step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) * (step - step_);
     if (count_ >= kRangeDelay) {
       // The value leaving the delay, and its neighbours: the one that left before it, the one
       // after it. The first kMinReadings are all taken in: the noise is not known yet.

@@ -64,13 +64,6 @@ struct DetectorOptions {
   double hw_alpha = 0.1;  // level
   double hw_beta = 0.01;  // trend
   double hw_gamma = 0.1;  // seasonal components
-  // The forecast learns from a reading at most `hw_clip` of its standard deviations from it
-  // (Huber's clipping, as in the robust Holt-Winters of Gelper, Fried and Croux, 2010). A glitch
-  // (a reset value, a saturated converter) is judged in full, but it moves the level, the trend
-  // and its point's seasonal component no further than a reading that far off would; unclipped,
-  // a reading 1000 sd off left that point of the cycle wrong for weeks. A lasting change is
-  // still learnt, as the scale of the residuals grows to take it in.
-  double hw_clip = 8;
   // Counts (a series whose every value is a non-negative integer: requests, vehicles, tweets)
   // are Poisson-like: their noise grows as the square root of the expected count, so a quiet
   // night's residuals are smaller than a busy afternoon's. With this on, a count series' residual
@@ -86,6 +79,14 @@ struct DetectorOptions {
   // of the way to it: one glitch would otherwise hide every level short of it for good, and
   // shrink every shape the pattern memory compares to nothing.
   double novel_tolerance = 0.05;
+  // A glitch (a reset value, a saturated converter) is judged in full, but the Holt-Winters
+  // forecast learns from it as from a reading `learn_clip` of its standard deviations off, and the
+  // noise that the range's tolerance comes from as from a step of `learn_clip` mean steps
+  // (Huber's clipping, as in the robust Holt-Winters of Gelper, Fried and Croux, 2010).
+  // Unclipped, a reading 1000 sd off left its point of the cycle wrong for weeks, and the
+  // tolerance wide for a hundred readings. A lasting change is still learnt, as the scales grow
+  // to take it in.
+  double learn_clip = 8;
 };
 
 // The period of `values` by autocorrelation: the top of the hump of the shortest local peak in
@@ -132,7 +133,8 @@ class PatternMemory {
 // the recent average surprise against its own long-run distribution (as Numenta's anomaly
 // likelihood), reported as -log10(tail) / score_decades capped at 1; a value beyond the whole range
 // seen so far (by a tolerance and the noise; levels read only once are not in it until read
-// again) scores 1; then a refractory rule reports each event once. Each score uses only the values up to and including its own. Not thread-safe.
+// again) scores 1; then a refractory rule reports each event once. Each score uses only the values
+// up to and including its own. Not thread-safe.
 class AnomalyDetector {
  public:
   explicit AnomalyDetector(const DetectorOptions& options = {});
