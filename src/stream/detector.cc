@@ -375,9 +375,13 @@ double AnomalyDetector::Update(double value) {
     novel_ = count_ >= options_.warmup && max() > min() &&
              (high_.Novel(value, tolerance) || low_.Novel(-value, tolerance));
     // A step of at most learn_clip mean steps: a glitch's two steps would widen the tolerance for
-    // a hundred readings.
+    // a hundred readings. The floor, relative to the value, lets a series that was flat learn
+    // its noise when it starts to vary (by a third each reading) rather than stay at none.
     double step = std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]);
-    if (count_ >= kMinReadings) step = std::min(step, options_.learn_clip * step_);
+    if (count_ >= kMinReadings) {
+      step = std::min(step,
+                      options_.learn_clip * std::max(step_, 1e-9 * std::max(1.0, std::abs(value))));
+    }
     step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) * (step - step_);
     if (count_ >= kRangeDelay) {
       // The value leaving the delay, and its neighbours: the one that left before it, the one

@@ -278,6 +278,19 @@ TEST(AnomalyDetectorTest, AGlitchDoesNotBlindTheDetector) {
   }
 }
 
+// A sensor flat for its first 2000 readings that then starts to vary: the change is news, but
+// then it learns its noise (the clipped steps grow from a floor), so that its records are not
+// alarms. With no floor its noise stayed at none, and records were reported.
+TEST(AnomalyDetectorTest, AFlatSensorThatStartsToVaryLearnsItsNoise) {
+  AnomalyDetector d;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(10, 1);
+  for (int i = 0; i < 2000; ++i) d.Update(10);
+  int reports = 0;
+  for (int i = 2000; i < 22000; ++i) reports += d.Update(noise(rng)) >= 0.5 && i >= 2100;
+  EXPECT_LE(reports, 1);
+}
+
 TEST(AnomalyDetectorTest, ANoisySensorsRecordsAreNotAlarms) {
   // Gaussian noise sets a new record now and then; none passes the range by a standard
   // deviation of the noise often enough to be reported.
