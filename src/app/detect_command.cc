@@ -99,7 +99,8 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "Holt-Winters forecast), and a sensor stuck at one value (the gateway's stuck insight) are "
       "reported on standard error, with their timestamp, row and line. Rows that are not a time "
       "and a finite number are left out (as the gateway rejects bad readings and goes on) and "
-      "reported with their line, unless --strict.");
+      "reported with their line, unless --strict. Rows are scored in the order of the file; "
+      "rows earlier than the row before them are counted and reported at the end.");
   cmd->add_option(
          "--input", flags.input,
          "CSV of timestamp,value rows, after a header line or not ('-' for standard input)")
@@ -157,7 +158,8 @@ int DetectCommand(const DetectFlags& flags) {
   std::fputs("timestamp,value,anomaly_score\n", out);
   constexpr size_t kShown = 10;
   size_t line_no = 0, rows = 0, bad = 0;
-  int64_t first_ns = 0;
+  size_t earlier = 0, earlier_line = 0;  // rows earlier than the row before, and the first's line
+  int64_t first_ns = 0, last_ns = 0;
   bool cycle_told = false;
   std::string line, stuck;
   while (std::getline(*in, line)) {
@@ -175,6 +177,8 @@ int DetectCommand(const DetectFlags& flags) {
     if (!row->has_value()) continue;
     const eval::SeriesRow& r = **row;
     ++rows;
+    if (rows > 1 && r.ts_ns < last_ns && ++earlier == 1) earlier_line = line_no;
+    last_ns = r.ts_ns;
     fmt::print(out, "{},{},{:.6f}\n", r.timestamp, r.value, scorer.Score(r.value, &stuck));
     // A stuck run is no anomaly score (a value read over and over is no surprise): the gateway
     // makes it an insight of its own, reported here with its timestamp, its row in the output (the
@@ -209,6 +213,13 @@ int DetectCommand(const DetectFlags& flags) {
   if (bad > 0) {
     fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", name, bad,
                bad > kShown ? fmt::format(" (the first {} above)", kShown) : "", rows);
+  }
+  if (earlier > 0) {
+    fmt::print(stderr,
+               "edgeway detect: {}: {} earlier than the row before {} ({}line {}), "
+               "scored in the order of the file\n",
+               name, earlier == 1 ? "1 row" : fmt::format("{} rows", earlier),
+               earlier == 1 ? "it" : "them", earlier == 1 ? "" : "the first at ", earlier_line);
   }
   if (rows == 0) {
     fmt::print(stderr, "edgeway detect: {}: no rows\n", name);

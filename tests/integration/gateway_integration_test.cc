@@ -525,6 +525,16 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   std::vector<std::string> scored = Lines(dir.File("bad.out"));
   ASSERT_EQ(scored.size(), 3u);
   EXPECT_EQ(scored[2].substr(0, 22), "2014-04-01 00:03:00,3,");
+  // Rows out of time order are scored as they come, and counted.
+  std::ofstream(dir.File("order.csv")) << "2014-04-01 00:02:00,1\n2014-04-01 00:01:00,2\n"
+                                          "2014-04-01 00:03:00,3\n2014-04-01 00:00:00,4\n";
+  Process order({EdgewayBinary(), "detect", "--input", dir.File("order.csv"), "--output",
+                 dir.File("order.out")},
+                dir.File("o.log"));
+  EXPECT_EQ(order.Wait(kLong), 0) << order.output();
+  EXPECT_THAT(order.output(), HasSubstr("order.csv: 2 rows earlier than the row before them (the "
+                                        "first at line 2), scored in the order of the file"));
+  EXPECT_EQ(Lines(dir.File("order.out")).size(), 5u);
   Process strict(
       {EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-", "--strict"},
       dir.File("d.log"));
