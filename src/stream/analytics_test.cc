@@ -426,7 +426,7 @@ TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
   EXPECT_GE(anomalies[0].ts_ns, 1000);
   EXPECT_LE(anomalies[0].ts_ns, 1002);  // the likelihood may peak a reading or two later
   EXPECT_GE(anomalies[0].confidence, 0.9);
-  // Why: the value is beyond everything the key read before.
+  // Why: the value is beyond the range of the key's readings so far.
   EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t = 80: above the range of its readings ("));
   EXPECT_LE(a.bytes_per_key(), 4096u + 1024u);  // the ensemble within 4 KiB, plus the window
 }
