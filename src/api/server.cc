@@ -574,7 +574,9 @@ struct ApiServer::Impl {
     metric("edgeway_messages_received_total", "counter", "MQTT messages handed to the decoder.",
            s.messages_received);
     out +=
-        "# HELP edgeway_rejected_total Messages (readings, for queue_full) refused, by reason.\n"
+        "# HELP edgeway_rejected_total Messages (readings, for queue_full and implausible) "
+        "refused, "
+        "by reason.\n"
         "# TYPE edgeway_rejected_total counter\n";
     for (size_t r = 0; r < kRejectReasonCount; ++r) {
       out += StrCat("edgeway_rejected_total{reason=\"",

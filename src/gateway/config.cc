@@ -176,6 +176,26 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
       }
     }
     in.Read("queue_capacity", &c.ingest.queue_capacity, 1, 1 << 24);
+    for (YamlReader p : in.List("plausible")) {
+      GatewayConfig::PlausibleRange& range = c.ingest.plausible.emplace_back();
+      p.Read("sensors", &range.sensors);
+      if (range.sensors.empty()) p.Fail("sensors", "must name at least one sensor");
+      for (const std::string& sensor : range.sensors) {
+        for (const GatewayConfig::PlausibleRange& other : c.ingest.plausible) {
+          if (&other != &range && absl::c_linear_search(other.sensors, sensor)) {
+            p.Fail("sensors", StrCat("'", sensor, "' is listed by an earlier entry"));
+          }
+        }
+      }
+      constexpr double kBig = std::numeric_limits<double>::max();
+      p.Read("min", &range.min, -kBig, kBig);
+      p.Read("max", &range.max, -kBig, kBig);
+      if (!p.Has("min") && !p.Has("max")) {
+        p.Fail("sensors", "a plausible range needs a min, a max or both");
+      } else if (range.min >= range.max) {
+        p.Fail("max", StrCat("must be above min (", range.min, ")"));
+      }
+    }
     in.ReadEnum<OverflowPolicy>(
         "overflow", &c.ingest.overflow,
         {{"block", OverflowPolicy::kBlock}, {"drop", OverflowPolicy::kDrop}});

@@ -1,6 +1,7 @@
 #include "edgeway/gateway/config.h"
 
 #include <fstream>
+#include <limits>
 
 #include "edgeway/core/clock.h"
 #include "gmock/gmock.h"
@@ -202,6 +203,39 @@ analytics:
               HasSubstr("a.yaml:4: unknown key analytics.per_sensor[0].shards"));
   EXPECT_THAT(error("analytics:\n  per_sensor:\n    - sensors: [a]\n      window: 5\n"),
               HasSubstr("a.yaml:3: analytics.per_sensor[0].min_samples must be <= window (5)"));
+}
+
+TEST(ConfigTest, ReadsPlausibleRangesOfSensors) {
+  auto c = ParseConfig(R"(
+ingest:
+  plausible:
+    - sensors: [temperature]
+      min: -55
+      max: 125
+    - sensors: [humidity, level]
+      min: 0
+)",
+                       "edgeway.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->ingest.plausible.size(), 2u);
+  EXPECT_EQ(c->ingest.plausible[0].sensors, (std::vector<std::string>{"temperature"}));
+  EXPECT_DOUBLE_EQ(c->ingest.plausible[0].min, -55);
+  EXPECT_DOUBLE_EQ(c->ingest.plausible[0].max, 125);
+  EXPECT_DOUBLE_EQ(c->ingest.plausible[1].min, 0);
+  EXPECT_EQ(c->ingest.plausible[1].max, std::numeric_limits<double>::infinity());
+
+  auto error = [](std::string_view yaml) {
+    return std::string(ParseConfig(yaml, "a.yaml").status().message());
+  };
+  EXPECT_EQ(error("ingest:\n  plausible:\n    - {min: 0}\n"),
+            "a.yaml:3: ingest.plausible[0].sensors must name at least one sensor");
+  EXPECT_EQ(error("ingest:\n  plausible:\n    - {sensors: [t]}\n"),
+            "a.yaml:3: ingest.plausible[0].sensors a plausible range needs a min, a max or both");
+  EXPECT_EQ(error("ingest:\n  plausible:\n    - sensors: [t]\n      min: 5\n      max: 5\n"),
+            "a.yaml:5: ingest.plausible[0].max must be above min (5)");
+  EXPECT_EQ(
+      error("ingest:\n  plausible:\n    - {sensors: [a], min: 0}\n    - {sensors: [a], max: 1}\n"),
+      "a.yaml:4: ingest.plausible[1].sensors 'a' is listed by an earlier entry");
 }
 
 TEST(ConfigTest, ReadsWindowDeclarations) {

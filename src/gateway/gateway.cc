@@ -32,6 +32,8 @@ struct Gateway::Impl final : public stream::ResultSink {
   std::unique_ptr<Decoder> decoder;
   std::vector<Reading> decoded;
   absl::flat_hash_set<std::string> devices;
+  // ingest.plausible by sensor.
+  absl::flat_hash_map<std::string, const GatewayConfig::PlausibleRange*> plausible;
 
   std::atomic<uint64_t> messages_received{0};
   std::array<std::atomic<uint64_t>, kRejectReasonCount> rejected{};
@@ -142,6 +144,14 @@ struct Gateway::Impl final : public stream::ResultSink {
       device_count.store(devices.size(), std::memory_order_relaxed);
     }
     for (Reading& r : decoded) {
+      if (auto it = plausible.find(r.sensor);
+          it != plausible.end() && !(r.value >= it->second->min && r.value <= it->second->max)) {
+        Reject(RejectReason::kImplausible, topic,
+               StrCat(r.sensor, " = ", r.value, " is outside its plausible range ", it->second->min,
+                      " to ", it->second->max, " (the message's other readings are kept)"),
+               1);
+        continue;
+      }
       if (!engine->Submit(std::move(r))) {
         Reject(RejectReason::kQueueFull, topic, "shard queue full (ingest.overflow: drop)", 1);
       }
@@ -215,6 +225,9 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
   impl->options = std::move(options);
   const GatewayConfig& c = impl->options.config;
   impl->decoder = std::make_unique<Decoder>(c.ingest.decoder);
+  for (const GatewayConfig::PlausibleRange& range : c.ingest.plausible) {
+    for (const std::string& sensor : range.sensors) impl->plausible[sensor] = &range;
+  }
 
   auto store = store::Store::Open({.path = c.store.path,
                                    .synchronous_full = c.store.synchronous_full,
@@ -443,7 +456,11 @@ GatewayStats Gateway::stats() const {
   s.messages_received = i.messages_received.load(std::memory_order_relaxed);
   for (size_t r = 0; r < kRejectReasonCount; ++r) {
     s.rejected[r] = i.rejected[r].load(std::memory_order_relaxed);
-    if (r != static_cast<size_t>(RejectReason::kQueueFull)) s.messages_rejected += s.rejected[r];
+    // Readings, not messages: those the overflow policy dropped, and implausible ones.
+    if (r != static_cast<size_t>(RejectReason::kQueueFull) &&
+        r != static_cast<size_t>(RejectReason::kImplausible)) {
+      s.messages_rejected += s.rejected[r];
+    }
   }
   s.readings_received = i.readings_received.load(std::memory_order_relaxed);
   s.clock_substituted = i.clock_substituted.load(std::memory_order_relaxed);

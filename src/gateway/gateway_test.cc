@@ -1,6 +1,7 @@
 // The gateway against a real mosquitto and SQLite file.
 #include "edgeway/gateway/gateway.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <type_traits>
@@ -196,6 +197,38 @@ TEST_F(GatewayTest, EachSensorIsJudgedByTheDetectorItsConfigNames) {
     EXPECT_EQ((*gw)->stats().anomalies_detected, std::string(detector) == "sigma" ? 1u : 0u);
     std::filesystem::remove(dir_.File("gateway.db"));
   }
+}
+
+// A reading outside its sensor's plausible range (ingest.plausible) is refused and counted; the
+// other readings of its message, and the sensors with no range, go on to the store and the
+// analytics, so that a glitch neither stretches a detector's range nor is lost silently.
+TEST_F(GatewayTest, AnImplausibleReadingIsRefusedAndTheRestOfItsMessageKept) {
+  auto gw = Gateway::Start(
+      {.config = Config("ingest: {plausible: [{sensors: [temp], min: -55, max: 125}]}")});
+  ASSERT_TRUE(gw.ok()) << gw.status();
+  int64_t t = base_;
+  for (double temp : {20.0, 85.5, 125.0, 1000.0, -60.0}) {
+    ASSERT_TRUE(
+        publisher_
+            ->Publish(
+                "devices/d1/telemetry",
+                fmt::format(R"({{"timestamp": {}, "temp": {}, "humidity": 1000}})", t++, temp), 1)
+            .ok());
+  }
+  ASSERT_TRUE(WaitFor(**gw, &GatewayStats::readings_stored, 8));
+  (*gw)->Stop();
+  const GatewayStats s = (*gw)->stats();
+  EXPECT_EQ(s.rejected[static_cast<size_t>(RejectReason::kImplausible)], 2u);
+  EXPECT_EQ(s.messages_rejected, 0u);  // readings, not messages
+  EXPECT_EQ(s.readings_received, 10u);
+  auto store = store::Store::Open({.path = dir_.File("gateway.db"), .read_only = true});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto temps = (*store)->Readings({.device_id = "d1", .sensor = "temp"});
+  ASSERT_TRUE(temps.ok()) << temps.status();
+  std::vector<double> values;
+  for (const Reading& r : *temps) values.push_back(r.value);
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<double>{20, 85.5, 125}));
 }
 
 // A restart does not blind the detector: each key's state is saved at the stop and goes on at

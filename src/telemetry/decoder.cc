@@ -31,6 +31,8 @@ const char* RejectReasonName(RejectReason reason) {
       return "no_readings";
     case RejectReason::kQueueFull:
       return "queue_full";
+    case RejectReason::kImplausible:
+      return "implausible";
     case RejectReason::kUnauthenticated:
       return "unauthenticated";
     case RejectReason::kBadEnvelope:

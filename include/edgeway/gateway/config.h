@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,10 +36,18 @@ struct GatewayConfig {
     } embedded_tls;
   } mqtt;
 
+  // What a sensor can read at all (ingest.plausible): a reading outside is refused and counted,
+  // as a sensor's glitch (a reset value, a saturated converter) and not a measurement.
+  struct PlausibleRange {
+    std::vector<std::string> sensors;
+    double min = -std::numeric_limits<double>::infinity();
+    double max = std::numeric_limits<double>::infinity();
+  };
   struct Ingest {
     DecoderOptions decoder;
     int64_t queue_capacity = 65536;  // readings per shard queue
     OverflowPolicy overflow = OverflowPolicy::kBlock;
+    std::vector<PlausibleRange> plausible;
   } ingest;
 
   stream::AnalyticsOptions analytics;

@@ -22,6 +22,8 @@ enum class RejectReason : uint8_t {
   kFutureTimestamp,  // event time further ahead of the receive time than allowed
   kNoReadings,       // a well-formed message that carries no numeric reading
   kQueueFull,        // dropped by the overflow policy (counted by the pipeline, not the decoder)
+  kImplausible,      // a reading outside the plausible range ingest.plausible gives its sensor
+                     // (counted per reading by the gateway; the message's other readings go on)
   // Device authentication (counted by the gateway's authenticator):
   kUnauthenticated,  // a plain message while security.require asks for signed or sealed ones
   kBadEnvelope,      // an envelope that does not parse
