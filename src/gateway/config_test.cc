@@ -10,6 +10,11 @@
 namespace edgeway::gateway {
 namespace {
 
+// The error ParseConfig gives for `yaml`, read as a file called `name`.
+std::string ConfigError(std::string_view yaml, const char* name = "a.yaml") {
+  return std::string(ParseConfig(yaml, name).status().message());
+}
+
 using ::testing::HasSubstr;
 
 TEST(ConfigTest, EmptyConfigGivesDefaults) {
@@ -192,16 +197,14 @@ analytics:
   EXPECT_EQ(d.options.window, 20u);
   EXPECT_EQ(d.options.min_samples, 5u);
 
-  auto error = [](std::string_view yaml) {
-    return std::string(ParseConfig(yaml, "a.yaml").status().message());
-  };
-  EXPECT_EQ(error("analytics:\n  per_sensor:\n    - {detector: ensemble}\n"),
+  EXPECT_EQ(ConfigError("analytics:\n  per_sensor:\n    - {detector: ensemble}\n"),
             "a.yaml:3: analytics.per_sensor[0].sensors must name at least one sensor");
-  EXPECT_EQ(error("analytics:\n  per_sensor:\n    - {sensors: [a]}\n    - {sensors: [b, a]}\n"),
-            "a.yaml:4: analytics.per_sensor[1].sensors 'a' is listed by an earlier entry");
-  EXPECT_THAT(error("analytics:\n  per_sensor:\n    - sensors: [a]\n      shards: 2\n"),
+  EXPECT_EQ(
+      ConfigError("analytics:\n  per_sensor:\n    - {sensors: [a]}\n    - {sensors: [b, a]}\n"),
+      "a.yaml:4: analytics.per_sensor[1].sensors 'a' is listed by an earlier entry");
+  EXPECT_THAT(ConfigError("analytics:\n  per_sensor:\n    - sensors: [a]\n      shards: 2\n"),
               HasSubstr("a.yaml:4: unknown key analytics.per_sensor[0].shards"));
-  EXPECT_THAT(error("analytics:\n  per_sensor:\n    - sensors: [a]\n      window: 5\n"),
+  EXPECT_THAT(ConfigError("analytics:\n  per_sensor:\n    - sensors: [a]\n      window: 5\n"),
               HasSubstr("a.yaml:3: analytics.per_sensor[0].min_samples must be <= window (5)"));
 }
 
@@ -224,17 +227,15 @@ ingest:
   EXPECT_DOUBLE_EQ(c->ingest.plausible[1].min, 0);
   EXPECT_EQ(c->ingest.plausible[1].max, std::numeric_limits<double>::infinity());
 
-  auto error = [](std::string_view yaml) {
-    return std::string(ParseConfig(yaml, "a.yaml").status().message());
-  };
-  EXPECT_EQ(error("ingest:\n  plausible:\n    - {min: 0}\n"),
+  EXPECT_EQ(ConfigError("ingest:\n  plausible:\n    - {min: 0}\n"),
             "a.yaml:3: ingest.plausible[0].sensors must name at least one sensor");
-  EXPECT_EQ(error("ingest:\n  plausible:\n    - {sensors: [t]}\n"),
+  EXPECT_EQ(ConfigError("ingest:\n  plausible:\n    - {sensors: [t]}\n"),
             "a.yaml:3: ingest.plausible[0].sensors a plausible range needs a min, a max or both");
-  EXPECT_EQ(error("ingest:\n  plausible:\n    - sensors: [t]\n      min: 5\n      max: 5\n"),
+  EXPECT_EQ(ConfigError("ingest:\n  plausible:\n    - sensors: [t]\n      min: 5\n      max: 5\n"),
             "a.yaml:5: ingest.plausible[0].max must be above min (5)");
   EXPECT_EQ(
-      error("ingest:\n  plausible:\n    - {sensors: [a], min: 0}\n    - {sensors: [a], max: 1}\n"),
+      ConfigError(
+          "ingest:\n  plausible:\n    - {sensors: [a], min: 0}\n    - {sensors: [a], max: 1}\n"),
       "a.yaml:4: ingest.plausible[1].sensors 'a' is listed by an earlier entry");
 }
 
@@ -284,9 +285,7 @@ windows:
 }
 
 TEST(ConfigTest, WindowErrorsPointAtTheLine) {
-  auto error = [](std::string_view yaml) {
-    return std::string(ParseConfig(yaml, "w.yaml").status().message());
-  };
+  auto error = [](std::string_view yaml) { return ConfigError(yaml, "w.yaml"); };
   EXPECT_EQ(error("windows:\n  - name: a\n    type: hopping\n    size_s: 1\n"),
             "w.yaml:3: windows[0].type must be one of tumbling, sliding, session, got 'hopping'");
   EXPECT_EQ(error("windows:\n  - name: a\n    type: tumbling\n"),
