@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -700,6 +701,12 @@ struct ApiServer::Impl {
                       {"max_bytes", c.upstream.max_bytes},
                       {"overflow", c.upstream.drop_oldest ? "drop_oldest" : "refuse_new"}}},
           {"store", {{"path", c.store.path}, {"retention_hours", c.store.retention_hours}}}};
+      // ingest.plausible; an open end is null.
+      json& plausible = pipeline["plausible"] = json::array();
+      for (const gateway::GatewayConfig::PlausibleRange& p : c.ingest.plausible) {
+        auto end = [](double x) { return std::isinf(x) ? json(nullptr) : json(x); };
+        plausible.push_back({{"sensors", p.sensors}, {"min", end(p.min)}, {"max", end(p.max)}});
+      }
       for (const stream::WindowSpec& w : c.windows)
         pipeline["windows"].push_back(WindowSpecJson(w));
       json& analytics = pipeline["analytics"];

@@ -24,7 +24,8 @@ class ApiServerTest : public ::testing::Test {
   void SetUp() override {
     auto config = gateway::ParseConfig(
         "windows: [{name: 10s, type: tumbling, size_s: 10, sensors: [temp]}]\n"
-        "analytics: {per_sensor: [{sensors: [pressure], window: 20}]}",
+        "analytics: {per_sensor: [{sensors: [pressure], window: 20}]}\n"
+        "ingest: {plausible: [{sensors: [voltage], max: 500}]}",
         "-");
     ASSERT_TRUE(config.ok()) << config.status();
     config->store.path = dir_.File("api.db");
@@ -111,6 +112,8 @@ TEST_F(ApiServerTest, HealthSummaryAndPipelines) {
   EXPECT_EQ(pipelines["pipelines"][0]["windows"][0]["idle_timeout_s"], 10);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["save_interval_s"], 900);
   EXPECT_EQ(pipelines["pipelines"][0]["analytics"]["forget_after_s"], 7 * 24 * 3600);
+  EXPECT_EQ(pipelines["pipelines"][0]["plausible"],
+            json::parse(R"([{"sensors": ["voltage"], "min": null, "max": 500.0}])"));
 }
 
 TEST_F(ApiServerTest, ARestartedServerCountsEachStoredReadingOnce) {

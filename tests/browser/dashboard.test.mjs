@@ -79,6 +79,10 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
     assert.ok(insights > 0, 'the insights feed lists anomalies');
     assert.equal(await page.$eval('#detector', (e) => e.textContent),
       'detector 3-sigma over 50 readings');
+    // The demo sends some bad messages: the rejected card counts them, and says why on hover.
+    await page.waitForFunction(() => /malformed: \d/.test(document.getElementById('rejected')
+      .parentElement.title), null, { timeout: 30000 });
+    assert.notEqual(await page.$eval('#rejected', (e) => e.textContent), '0');
     // The header counts the fleet; the filter finds a device by part of its id, and says when
     // none has it.
     assert.match(await page.$eval('#devices', (e) => e.textContent), /^\d+ \/ 8$/);
