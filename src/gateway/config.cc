@@ -105,6 +105,21 @@ void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
 }
 
 // The analytics options of `a` (analytics, or one of its per_sensor entries) over `o`.
+// The `sensors` of `entry`, the last of `entries` (analytics.per_sensor, ingest.plausible): at
+// least one, and none that an earlier entry lists.
+template <typename Entry>
+void ReadEntrySensors(YamlReader& r, const std::vector<Entry>& entries, Entry* entry) {
+  r.Read("sensors", &entry->sensors);
+  if (entry->sensors.empty()) r.Fail("sensors", "must name at least one sensor");
+  for (const std::string& sensor : entry->sensors) {
+    for (const Entry& other : entries) {
+      if (&other != entry && absl::c_linear_search(other.sensors, sensor)) {
+        r.Fail("sensors", StrCat("'", sensor, "' is listed by an earlier entry"));
+      }
+    }
+  }
+}
+
 void ReadAnalyticsOptions(YamlReader& a, stream::AnalyticsOptions* out) {
   stream::AnalyticsOptions& o = *out;
   a.Read("window", &o.window, 2, 100000);
@@ -178,15 +193,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     in.Read("queue_capacity", &c.ingest.queue_capacity, 1, 1 << 24);
     for (YamlReader p : in.List("plausible")) {
       GatewayConfig::PlausibleRange& range = c.ingest.plausible.emplace_back();
-      p.Read("sensors", &range.sensors);
-      if (range.sensors.empty()) p.Fail("sensors", "must name at least one sensor");
-      for (const std::string& sensor : range.sensors) {
-        for (const GatewayConfig::PlausibleRange& other : c.ingest.plausible) {
-          if (&other != &range && absl::c_linear_search(other.sensors, sensor)) {
-            p.Fail("sensors", StrCat("'", sensor, "' is listed by an earlier entry"));
-          }
-        }
-      }
+      ReadEntrySensors(p, c.ingest.plausible, &range);
       constexpr double kBig = std::numeric_limits<double>::max();
       p.Read("min", &range.min, -kBig, kBig);
       p.Read("max", &range.max, -kBig, kBig);
@@ -210,15 +217,7 @@ absl::StatusOr<GatewayConfig> Read(YamlReader root) {
     for (YamlReader s : a.List("per_sensor")) {
       stream::SensorAnalytics& entry = c.analytics_per_sensor.emplace_back();
       entry.options = c.analytics;
-      s.Read("sensors", &entry.sensors);
-      if (entry.sensors.empty()) s.Fail("sensors", "must name at least one sensor");
-      for (const std::string& sensor : entry.sensors) {
-        for (const stream::SensorAnalytics& other : c.analytics_per_sensor) {
-          if (&other != &entry && absl::c_linear_search(other.sensors, sensor)) {
-            s.Fail("sensors", StrCat("'", sensor, "' is listed by an earlier entry"));
-          }
-        }
-      }
+      ReadEntrySensors(s, c.analytics_per_sensor, &entry);
       ReadAnalyticsOptions(s, &entry.options);
     }
   }
