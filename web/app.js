@@ -64,13 +64,11 @@ async function refreshSummary() {
     state.lastSummaryAt = now;
     document.getElementById('stored').textContent = number(s.readings_stored);
     document.getElementById('anomalies').textContent = number(s.anomalies_detected);
-    // Refused: messages, and readings (the overflow policy's drops, implausible values); the
-    // card's tooltip says by reason.
-    const rejected = s.rejected || {};
-    const refused = s.messages_rejected + (rejected.queue_full || 0) + (rejected.implausible || 0);
+    // Refused: messages, and readings one by one (the overflow policy's drops, implausible
+    // values); the card's tooltip says by reason.
     const card = document.getElementById('rejected');
-    card.textContent = number(refused);
-    const reasons = Object.entries(rejected).filter(([, n]) => n > 0);
+    card.textContent = number(s.messages_rejected + s.readings_rejected);
+    const reasons = Object.entries(s.rejected).filter(([, n]) => n > 0);
     card.parentElement.title = reasons.length
       ? reasons.map(([reason, n]) => reason.replaceAll('_', ' ') + ': ' + number(n)).join(', ')
       : 'nothing refused';

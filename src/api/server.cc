@@ -576,8 +576,7 @@ struct ApiServer::Impl {
            s.messages_received);
     out +=
         "# HELP edgeway_rejected_total Messages (readings, for queue_full and implausible) "
-        "refused, "
-        "by reason.\n"
+        "refused, by reason.\n"
         "# TYPE edgeway_rejected_total counter\n";
     for (size_t r = 0; r < kRejectReasonCount; ++r) {
       out += StrCat("edgeway_rejected_total{reason=\"",

@@ -456,11 +456,8 @@ GatewayStats Gateway::stats() const {
   s.messages_received = i.messages_received.load(std::memory_order_relaxed);
   for (size_t r = 0; r < kRejectReasonCount; ++r) {
     s.rejected[r] = i.rejected[r].load(std::memory_order_relaxed);
-    // Readings, not messages: those the overflow policy dropped, and implausible ones.
-    if (r != static_cast<size_t>(RejectReason::kQueueFull) &&
-        r != static_cast<size_t>(RejectReason::kImplausible)) {
-      s.messages_rejected += s.rejected[r];
-    }
+    (CountsReadings(static_cast<RejectReason>(r)) ? s.readings_rejected : s.messages_rejected) +=
+        s.rejected[r];
   }
   s.readings_received = i.readings_received.load(std::memory_order_relaxed);
   s.clock_substituted = i.clock_substituted.load(std::memory_order_relaxed);
@@ -501,6 +498,7 @@ nlohmann::json Gateway::Summary() const {
   return {
       {"messages_received", s.messages_received},
       {"messages_rejected", s.messages_rejected},
+      {"readings_rejected", s.readings_rejected},
       {"rejected", rejected},
       {"readings_received", s.readings_received},
       {"readings_processed", s.readings_processed},

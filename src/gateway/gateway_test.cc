@@ -220,6 +220,7 @@ TEST_F(GatewayTest, AnImplausibleReadingIsRefusedAndTheRestOfItsMessageKept) {
   const GatewayStats s = (*gw)->stats();
   EXPECT_EQ(s.rejected[static_cast<size_t>(RejectReason::kImplausible)], 2u);
   EXPECT_EQ(s.messages_rejected, 0u);  // readings, not messages
+  EXPECT_EQ(s.readings_rejected, 2u);
   EXPECT_EQ(s.readings_received, 10u);
   auto store = store::Store::Open({.path = dir_.File("gateway.db"), .read_only = true});
   ASSERT_TRUE(store.ok()) << store.status();

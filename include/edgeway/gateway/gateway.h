@@ -19,10 +19,10 @@ namespace edgeway::gateway {
 // Counters of the data path, read at any time from any thread.
 struct GatewayStats {
   uint64_t messages_received = 0;  // MQTT messages handed to the decoder
-  uint64_t messages_rejected = 0;  // of those, refused (sum of `rejected`, but for readings)
-  std::array<uint64_t, kRejectReasonCount>
-      rejected{};                   // by RejectReason; queue_full, implausible count readings
-  uint64_t readings_received = 0;   // readings decoded from accepted messages
+  uint64_t messages_rejected = 0;  // of those, refused (`rejected` of the message reasons)
+  uint64_t readings_rejected = 0;  // readings refused one by one (`rejected`, CountsReadings)
+  std::array<uint64_t, kRejectReasonCount> rejected{};  // by RejectReason
+  uint64_t readings_received = 0;                       // readings decoded from accepted messages
   uint64_t clock_substituted = 0;   // readings given the receive time for an implausible clock
   uint64_t timestamp_missing = 0;   // readings given the receive time for having none
   uint64_t readings_processed = 0;  // through the analytics

@@ -38,6 +38,12 @@ enum class RejectReason : uint8_t {
 };
 inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::kCount);
 
+// Whether `reason` counts readings refused one by one rather than whole messages: the overflow
+// policy's drops, and implausible values.
+constexpr bool CountsReadings(RejectReason reason) {
+  return reason == RejectReason::kQueueFull || reason == RejectReason::kImplausible;
+}
+
 // Stable snake_case name, used in summaries and metrics.
 const char* RejectReasonName(RejectReason reason);
 
