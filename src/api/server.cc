@@ -168,6 +168,10 @@ struct ApiServer::Impl {
 
   std::mutex directory_mu;
   std::map<std::string, DeviceEntry> directory;  // guarded by directory_mu
+  // While SeedDirectory reads the store, what retention deleted of its snapshot since: taken
+  // off once the snapshot's counts are in. Guarded by directory_mu.
+  bool seeding = false;
+  std::map<std::string, store::Expired::Device> expired_while_seeding;
   // SeedDirectory's thread, and its reader while it reads.
   std::mutex seed_mu;
   std::unique_ptr<store::Store> seed_store;  // guarded by seed_mu
@@ -192,9 +196,10 @@ struct ApiServer::Impl {
     absl::Status pinned;
     gateway->BetweenCommits([&] {
       pinned = (*store)->BeginRead();
-      // What Publish added so far is in the snapshot too.
+      // What Publish added, and Expire took off, so far is in the snapshot too.
       std::lock_guard lock(directory_mu);
       directory.clear();
+      seeding = pinned.ok();
     });
     if (!pinned.ok()) {
       spdlog::warn("api: reading devices from the store: {}", pinned.message());
@@ -210,13 +215,15 @@ struct ApiServer::Impl {
         std::lock_guard closing(seed_mu);
         seed_store.reset();  // its connection and page cache are not needed any more
       }
+      std::lock_guard lock(directory_mu);
+      seeding = false;
       if (!keys.ok()) {
+        expired_while_seeding.clear();
         if (!seed_interrupted) {
           spdlog::warn("api: reading devices from the store: {}", keys.status().message());
         }
         return;
       }
-      std::lock_guard lock(directory_mu);
       for (const store::KeySummary& k : *keys) {
         DeviceEntry& d = directory[k.device_id];
         d.last_seen_ns = std::max(d.last_seen_ns, k.last_received_ns);
@@ -225,9 +232,34 @@ struct ApiServer::Impl {
         SensorEntry& s = d.sensors[k.sensor];
         if (k.last_ts_ns >= s.ts_ns) s = {k.last_value, k.unit, k.last_ts_ns};
       }
+      for (const auto& [id, gone] : expired_while_seeding) TakeOff(id, gone);
+      expired_while_seeding.clear();
       spdlog::info("api: {} keys of {} devices read from the store in {:.1f} s", keys->size(),
                    directory.size(), static_cast<double>(MonotonicNs() - start) / 1e9);
     });
+  }
+
+  void Expire(const store::Expired& expired) {
+    std::lock_guard lock(directory_mu);
+    for (const auto& [id, gone] : expired.devices) {
+      if (seeding) {
+        store::Expired::Device& pending = expired_while_seeding[id];
+        pending.readings += gone.readings;
+        pending.anomalies += gone.anomalies;
+      } else {
+        TakeOff(id, gone);
+      }
+    }
+  }
+
+  // A device none of whose readings the store holds any more is gone from the directory, as
+  // from the one a restart would read. Requires directory_mu.
+  void TakeOff(const std::string& id, const store::Expired::Device& gone) {
+    auto it = directory.find(id);
+    if (it == directory.end()) return;
+    it->second.readings -= gone.readings;
+    it->second.anomalies -= gone.anomalies;
+    if (it->second.readings <= 0) directory.erase(it);
   }
 
   bool Online(const DeviceEntry& d, int64_t now) const {
@@ -604,6 +636,8 @@ struct ApiServer::Impl {
     metric("edgeway_clock_substituted_total", "counter",
            "Readings given the receive time for an implausible device clock.", s.clock_substituted);
     metric("edgeway_store_failed_total", "counter", "Rows lost to store errors.", s.store_failed);
+    metric("edgeway_store_expired_total", "counter",
+           "Rows deleted by the retention (store.retention_hours).", s.store_expired);
     metric("edgeway_devices", "gauge", "Distinct devices seen.", s.devices);
     metric("edgeway_keys", "gauge", "Distinct (device, sensor) keys with analytics state.", s.keys);
     metric("edgeway_keys_forgotten_total", "counter",
@@ -849,6 +883,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options,
 }
 
 void ApiServer::Publish(const ResultBatch& committed) { impl_->Publish(committed); }
+void ApiServer::Expire(const store::Expired& expired) { impl_->Expire(expired); }
 void ApiServer::SeedDirectory() { impl_->SeedDirectory(); }
 
 std::string ApiServer::url() const {

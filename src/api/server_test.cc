@@ -28,21 +28,33 @@ class ApiServerTest : public ::testing::Test {
         "ingest: {plausible: [{sensors: [voltage], max: 500}]}",
         "-");
     ASSERT_TRUE(config.ok()) << config.status();
-    config->store.path = dir_.File("api.db");
-    config->mqtt.client_id = "api-test";
-    auto gw = gateway::Gateway::Start(
-        {.config = *config, .on_commit = [this](const ResultBatch& committed) {
-           if (ApiServer* s = live_.load()) s->Publish(committed);
-         }});
+    config_ = *config;
+    config_.store.path = dir_.File("api.db");
+    config_.mqtt.client_id = "api-test";
+    StartGateway();
+    StartServer({.listen = "127.0.0.1:0"});
+  }
+  void TearDown() override { StopAll(); }
+  // A gateway on the store, with a publisher connected to its broker.
+  void StartGateway() {
+    auto gw = gateway::Gateway::Start({.config = config_,
+                                       .on_commit =
+                                           [this](const ResultBatch& committed) {
+                                             if (ApiServer* s = live_.load()) s->Publish(committed);
+                                           },
+                                       .on_expire =
+                                           [this](const store::Expired& expired) {
+                                             if (ApiServer* s = live_.load()) s->Expire(expired);
+                                           }});
     ASSERT_TRUE(gw.ok()) << gw.status();
     gateway_ = std::move(*gw);
-    StartServer({.listen = "127.0.0.1:0"});
     auto pub = mqtt::Client::Start({.url = gateway_->broker_url()}, nullptr);
     ASSERT_TRUE(pub.ok());
     publisher_ = std::move(*pub);
     ASSERT_TRUE(publisher_->WaitConnected(milliseconds(5000)).ok());
   }
-  void TearDown() override {
+  void StopAll() {
+    publisher_.reset();
     gateway_->Stop();
     live_.store(nullptr);
     if (server_) server_->Stop();
@@ -87,7 +99,16 @@ class ApiServerTest : public ::testing::Test {
     return json::parse(res->body, nullptr, false);
   }
 
+  // Readings per device, from /api/v1/devices.
+  std::map<std::string, int64_t> Counts() {
+    std::map<std::string, int64_t> out;
+    const json devices = Get("/api/v1/devices");
+    for (const json& d : devices["devices"]) out[d["id"]] = d["readings"];
+    return out;
+  }
+
   testing::TempDir dir_;
+  gateway::GatewayConfig config_;
   std::unique_ptr<gateway::Gateway> gateway_;
   std::atomic<ApiServer*> live_{nullptr};
   std::unique_ptr<ApiServer> server_;
@@ -130,25 +151,64 @@ TEST_F(ApiServerTest, ARestartedServerCountsEachStoredReadingOnce) {
                       .ok());
     }
   };
-  auto counts = [&] {  // readings per device
-    std::map<std::string, int64_t> out;
-    const json devices = Get("/api/v1/devices");
-    for (const json& d : devices["devices"]) out[d["id"]] = d["readings"];
-    return out;
-  };
-
   const int64_t base = Clock::Real()->NowNs() / 1'000'000'000 - 50;
   publish(300, base);  // counted as committed, and then in the store as well
   ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 340; },
                                  milliseconds(10000)));
-  EXPECT_EQ(counts(), (std::map<std::string, int64_t>{{"sim-1", 300}}));  // what it saw committed
+  EXPECT_EQ(Counts(), (std::map<std::string, int64_t>{{"sim-1", 300}}));  // what it saw committed
   server_->SeedDirectory();
   publish(50, base + 1);  // after the store was read
   ASSERT_TRUE(testing::WaitUntil([&] { return gateway_->stats().readings_stored == 390; },
                                  milliseconds(10000)));
   const std::map<std::string, int64_t> stored = {{"sim-1", 380}, {"sim-2", 10}};
-  EXPECT_TRUE(testing::WaitUntil([&] { return counts() == stored; }, milliseconds(10000)))
+  EXPECT_TRUE(testing::WaitUntil([&] { return Counts() == stored; }, milliseconds(10000)))
       << Get("/api/v1/devices").dump();
+}
+
+TEST_F(ApiServerTest, WhatRetentionDeletedIsNotCounted) {
+  // The store of a gateway that was off for a while: sim-1 has 20 readings from eight days ago
+  // (beyond the 7-day retention), an anomaly among them, and 10 recent ones; sim-3 has 5 from
+  // eight days ago only.
+  StopAll();
+  {
+    const int64_t now = Clock::Real()->NowNs();
+    const int64_t old = now - 8 * 24 * 3600 * kNsPerSecond;
+    ResultBatch batch;
+    auto add = [&](const char* device, int64_t ts) {
+      batch.readings.push_back({.device_id = device, .sensor = "temp", .ts_ns = ts, .value = 20});
+    };
+    for (int i = 0; i < 20; ++i) add("sim-1", old + i * kNsPerSecond);
+    for (int i = 0; i < 10; ++i) add("sim-1", now - (10 - i) * kNsPerSecond);
+    for (int i = 0; i < 5; ++i) add("sim-3", old + i * kNsPerSecond);
+    Insight anomaly;
+    anomaly.device_id = "sim-1";
+    anomaly.sensor = "temp";
+    anomaly.ts_ns = old + 15 * kNsPerSecond;
+    batch.insights.push_back(anomaly);
+    auto store = store::Store::Open({.path = config_.store.path});
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->Write(batch).ok());
+  }
+  // At the start the writer's first retention step deletes the old rows while the server reads
+  // the store, before or after its snapshot: either way each is taken off once.
+  StartGateway();
+  StartServer({.listen = "127.0.0.1:0"});
+  EXPECT_TRUE(testing::WaitUntil(
+      [&] {
+        return Counts() == std::map<std::string, int64_t>{{"sim-1", 10}};
+      },
+      milliseconds(10000)))
+      << Get("/api/v1/devices").dump();
+  EXPECT_EQ(Get("/api/v1/devices/sim-1")["anomalies"], 0);
+  EXPECT_EQ(gateway_->stats().store_expired, 26);
+  EXPECT_THAT(client_->Get("/metrics")->body, HasSubstr("edgeway_store_expired_total 26"));
+
+  // Steps while the server runs: a device is gone with its last reading.
+  server_->Expire({.rows = 4, .devices = {{"sim-1", {.readings = 4}}}});
+  EXPECT_EQ(Counts(), (std::map<std::string, int64_t>{{"sim-1", 6}}));
+  server_->Expire({.rows = 6, .devices = {{"sim-1", {.readings = 6}}}});
+  EXPECT_EQ(Get("/api/v1/devices")["count"], 0);
+  Get("/api/v1/devices/sim-1", 404);
 }
 
 TEST_F(ApiServerTest, DevicesReadingsAndAnomalies) {

@@ -8,12 +8,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const gateway::GatewayConfig& 
   auto node = std::unique_ptr<Node>(new Node());
   auto gw = gateway::Gateway::Start(
       {.config = config,
-       .on_commit = [live = node->live_, on_commit](const ResultBatch& committed) {
-         if (api::ApiServer* server = live->load(std::memory_order_acquire)) {
-           server->Publish(committed);
-         }
-         if (on_commit) on_commit(committed);
-       }});
+       .on_commit =
+           [live = node->live_, on_commit](const ResultBatch& committed) {
+             if (api::ApiServer* server = live->load(std::memory_order_acquire)) {
+               server->Publish(committed);
+             }
+             if (on_commit) on_commit(committed);
+           },
+       .on_expire =
+           [live = node->live_](const store::Expired& expired) {
+             if (api::ApiServer* server = live->load(std::memory_order_acquire)) {
+               server->Expire(expired);
+             }
+           }});
   if (!gw.ok()) return gw.status();
   node->gateway_ = std::move(*gw);
   if (config.http.listen != "off") {

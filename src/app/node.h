@@ -10,7 +10,7 @@
 namespace edgeway::app {
 
 // A gateway and, unless http.listen is "off", its HTTP server (dashboard, API, metrics), wired
-// so that every store commit reaches the live views.
+// so that every store commit, and every retention step, reaches the live views.
 class Node {
  public:
   // `on_commit` is called after the HTTP server saw the commit. With `any_free_port`, a taken

@@ -245,7 +245,8 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
       [p = impl.get()](const ResultBatch& committed) {
         if (p->forwarder && !committed.outbox.empty()) p->forwarder->Notify();
         if (p->options.on_commit) p->options.on_commit(committed);
-      });
+      },
+      impl->options.on_expire);
   auto auth =
       Authenticator::Open({.require = c.security.require,
                            .max_skew_ns = c.security.max_skew_s * kNsPerSecond,
@@ -481,6 +482,7 @@ GatewayStats Gateway::stats() const {
     s.upstream_connected = i.forwarder->connected();
   }
   s.store_failed = i.writer->rows_failed();
+  s.store_expired = i.writer->rows_expired();
   s.devices = i.device_count.load(std::memory_order_relaxed);
   s.keys = i.engine->keys();
   s.keys_forgotten = i.engine->keys_forgotten();
@@ -519,6 +521,7 @@ nlohmann::json Gateway::Summary() const {
       {"clock_substituted", s.clock_substituted},
       {"timestamp_missing", s.timestamp_missing},
       {"store_failed", s.store_failed},
+      {"store_expired", s.store_expired},
       {"devices", s.devices},
       {"keys", s.keys},
       {"keys_forgotten", s.keys_forgotten},

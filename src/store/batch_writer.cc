@@ -6,10 +6,11 @@
 namespace edgeway::store {
 
 BatchWriter::BatchWriter(std::unique_ptr<Store> store, BatchWriterOptions options,
-                         CommitObserver observer)
+                         CommitObserver observer, ExpiryObserver expiry_observer)
     : store_(std::move(store)),
       options_(options),
       observer_(std::move(observer)),
+      expiry_observer_(std::move(expiry_observer)),
       queue_(options.queue_batches) {
   thread_ = std::thread([this] { Run(); });
 }
@@ -105,20 +106,22 @@ void BatchWriter::Run() {
     }
     if (options_.retention_ns > 0 && options_.clock->NowNs() >= next_retention) {
       const int64_t wall_now = options_.clock->NowNs();
-      auto deleted =
+      std::lock_guard lock(commit_mu_);
+      auto expired =
           store_->DeleteOlderThan(wall_now - options_.retention_ns, options_.retention_step_rows);
       next_retention = wall_now + options_.retention_check_ns;
-      if (deleted.ok()) {
-        rows_expired_.fetch_add(*deleted, std::memory_order_relaxed);
-        expiring += *deleted;
-        if (*deleted > 0) {
+      if (expired.ok()) {
+        rows_expired_.fetch_add(expired->rows, std::memory_order_relaxed);
+        expiring += expired->rows;
+        if (expired->rows > 0) {
           next_retention = wall_now;  // the next step after the next commit
+          if (expiry_observer_) expiry_observer_(*expired);
         } else if (expiring > 0) {
           spdlog::info("store: retention removed {} rows", expiring);
           expiring = 0;
         }
       } else {
-        spdlog::error("store: retention: {}", deleted.status().message());
+        spdlog::error("store: retention: {}", expired.status().message());
       }
     }
     if (!open) break;

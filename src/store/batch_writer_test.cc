@@ -1,12 +1,16 @@
 #include "edgeway/store/batch_writer.h"
 
 #include <thread>
+#include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/temp_dir.h"
 
 namespace edgeway::store {
 namespace {
+
+using ::testing::ElementsAre;
 
 TEST(BatchWriterTest, StoresEverythingFromConcurrentProducersAndReportsCommits) {
   testing::TempDir dir;
@@ -75,12 +79,16 @@ TEST(BatchWriterTest, RetentionCatchesUpInSteps) {
   ManualClock clock(20 * day);
   auto store = Store::Open({.path = dir.File("r.db")});
   // Steps of 2 rows: five steps, one after another, without waiting the minute between checks.
-  BatchWriter writer(std::move(*store),
-                     {.retention_ns = 7 * day, .retention_step_rows = 2, .clock = &clock});
+  // The observer hears of each step that deleted rows.
+  std::vector<int64_t> steps;  // readings of "d" deleted, step by step
+  BatchWriter writer(
+      std::move(*store), {.retention_ns = 7 * day, .retention_step_rows = 2, .clock = &clock},
+      nullptr, [&](const Expired& expired) { steps.push_back(expired.devices.at("d").readings); });
   for (int i = 0; i < 3000 && writer.rows_expired() < 9; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(writer.rows_expired(), 9);
   writer.Stop();
+  EXPECT_THAT(steps, ElementsAre(2, 2, 2, 2, 1));
   auto check = Store::Open({.path = dir.File("r.db"), .read_only = true});
   ASSERT_TRUE(check.ok()) << check.status();
   EXPECT_EQ(*(*check)->CountReadings(), 1);

@@ -134,7 +134,7 @@ class SqliteStore final : public Store {
 
   absl::Status Init(bool read_only, bool synchronous_full);
   absl::StatusOr<WriteStats> Write(const ResultBatch& batch) override;
-  absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) override;
+  absl::StatusOr<Expired> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) override;
   absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) override;
   absl::StatusOr<std::vector<Insight>> Insights(const InsightQuery& query) override;
   absl::Status ForEachRecentReading(FromFn from,
@@ -796,26 +796,35 @@ absl::StatusOr<std::vector<StoredSession>> SqliteStore::Sessions() {
   return out;
 }
 
-absl::StatusOr<int64_t> SqliteStore::DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) {
+absl::StatusOr<Expired> SqliteStore::DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) {
   // The rows up to the time of the max_rows-th oldest, along each table's time index. A table's
   // rows are kept in key order, so a step touches a page of every key with rows in it: steps of
-  // many rows each, for a large fleet.
-  int64_t deleted = 0;
-  for (auto [table, column] : {std::pair{"readings", "ts_ns"},
-                               {"insights", "ts_ns"},
-                               {"window_results", "end_ns"},
-                               {"late_readings", "ts_ns"}}) {
+  // many rows each, for a large fleet. The readings and anomalies return their device, for the
+  // counts of those kept per device.
+  Expired expired;
+  for (auto [table, column, returning] :
+       {std::tuple{"readings", "ts_ns", " RETURNING device, 1, 0"},
+        {"insights", "ts_ns", " RETURNING device, 0, kind = 'anomaly'"},
+        {"window_results", "end_ns", ""},
+        {"late_readings", "ts_ns", ""}}) {
     auto stmt = Prepare(StrCat("DELETE FROM ", table, " WHERE ", column, " < ?1 AND ", column,
                                " <= coalesce((SELECT ", column, " FROM ", table, " WHERE ", column,
-                               " < ?1 ORDER BY ", column, " LIMIT 1 OFFSET ?2), ?1)")
+                               " < ?1 ORDER BY ", column, " LIMIT 1 OFFSET ?2), ?1)", returning)
                             .c_str());
     if (!stmt.ok()) return stmt.status();
-    sqlite3_bind_int64(stmt->get(), 1, cutoff_ns);
-    sqlite3_bind_int64(stmt->get(), 2, std::max<int64_t>(max_rows, 1) - 1);
-    if (sqlite3_step(stmt->get()) != SQLITE_DONE) return Error("retention delete");
-    deleted += sqlite3_changes(db_);
+    sqlite3_stmt* s = stmt->get();
+    sqlite3_bind_int64(s, 1, cutoff_ns);
+    sqlite3_bind_int64(s, 2, std::max<int64_t>(max_rows, 1) - 1);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Expired::Device& d = expired.devices[stmt->ColumnText(0)];
+      d.readings += sqlite3_column_int(s, 1);
+      d.anomalies += sqlite3_column_int(s, 2);
+    }
+    if (rc != SQLITE_DONE) return Error("retention delete");
+    expired.rows += sqlite3_changes(db_);
   }
-  return deleted;
+  return expired;
 }
 
 absl::StatusOr<std::vector<Reading>> SqliteStore::Readings(const ReadingQuery& q) {

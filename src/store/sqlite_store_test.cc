@@ -343,6 +343,8 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   old_insight.ts_ns = 50;
   old_insight.device_id = "d";
   old_insight.sensor = "s";
+  Insight old_trend = old_insight;
+  old_trend.kind = Insight::Kind::kTrend;
   WindowResult old_window{
       .window = "w", .device_id = "d", .sensor = "s", .start_ns = 0, .end_ns = 100, .count = 1};
   WindowResult open_window = old_window;
@@ -351,14 +353,18 @@ TEST_F(StoreTest, RetentionDeletesOlderRowsOnly) {
   LateReading late{.window = "w", .reading = MakeReading("d", "s", 10, 1)};
   ASSERT_TRUE(store
                   ->Write({.readings = batch,
-                           .insights = {old_insight},
+                           .insights = {old_insight, old_trend},
                            .windows = {old_window, open_window},
                            .late = {late}})
                   .ok());
   auto deleted = store->DeleteOlderThan(500, 1000);
   ASSERT_TRUE(deleted.ok());
-  // Readings at 0..400, the insight at 50, the window ending at 100, the late reading at 10.
-  EXPECT_EQ(*deleted, 8);
+  // Readings at 0..400, the insights at 50 (an anomaly, a trend), the window ending at 100, the
+  // late reading at 10.
+  EXPECT_EQ(deleted->rows, 9);
+  ASSERT_EQ(deleted->devices.size(), 1u);
+  EXPECT_EQ(deleted->devices["d"].readings, 5);
+  EXPECT_EQ(deleted->devices["d"].anomalies, 1);
   EXPECT_EQ(store->WindowResults({})->size(), 1u);
   auto left = store->Readings({});
   ASSERT_EQ(left->size(), 5u);
@@ -376,8 +382,15 @@ TEST_F(StoreTest, RetentionDeletesInStepsOfTheOldestTimes) {
   // Before 7: 14 rows. Steps of 3 rows take every row of the time of the third oldest (two keys
   // share each time): 4, 4, 4, then the 2 at time 6, then nothing.
   std::vector<int64_t> steps;
-  for (int i = 0; i < 6; ++i) steps.push_back(*store->DeleteOlderThan(7, 3));
+  std::map<std::string, int64_t> per_device;
+  for (int i = 0; i < 6; ++i) {
+    auto step = store->DeleteOlderThan(7, 3);
+    ASSERT_TRUE(step.ok());
+    steps.push_back(step->rows);
+    for (const auto& [device, gone] : step->devices) per_device[device] += gone.readings;
+  }
   EXPECT_THAT(steps, ElementsAre(4, 4, 4, 2, 0, 0));
+  EXPECT_EQ(per_device, (std::map<std::string, int64_t>{{"a", 7}, {"b", 7}}));
   auto left = store->Readings({});
   ASSERT_EQ(left->size(), 6u);
   EXPECT_EQ(left->front().ts_ns, 7);

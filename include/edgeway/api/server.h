@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "edgeway/gateway/gateway.h"
+#include "edgeway/store/store.h"
 #include "edgeway/telemetry/reading.h"
 
 namespace edgeway::api {
@@ -31,8 +32,7 @@ struct ApiOptions {
 //   GET /api/v1/pipelines             ingest topics and analytics parameters
 //   GET /api/v1/devices               devices in id order: status, last seen, readings,
 //                                     anomalies; ?match (part of the id)&status&offset&limit.
-//                                     Readings and anomalies: those the store held at the start,
-//                                     and those committed since (retention does not subtract)
+//                                     Readings and anomalies: those the store holds
 //   GET /api/v1/devices/{id}          one device with its sensors' latest values
 //   GET /api/v1/readings              ?device&sensor&from&to (ns)&limit (<= 10000)&latest
 //   GET /api/v1/insights              ?device&kind (anomaly|trend)&from&to&limit&latest
@@ -61,6 +61,9 @@ class ApiServer {
   // Feeds the device directory, the latency histogram and the live stream with what the store
   // just committed. Call from the store's commit observer.
   void Publish(const ResultBatch& committed);
+  // Takes what a retention step deleted off the device directory. Call from the store's expiry
+  // observer.
+  void Expire(const store::Expired& expired);
 
   // Adds what the store held before to the device directory, in the background: the devices of
   // a large store are listed as they report until its summary is read (0.6 s for 3,000,000

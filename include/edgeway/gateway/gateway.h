@@ -43,6 +43,7 @@ struct GatewayStats {
   int64_t outbox_backlog_bytes = 0;
   bool upstream_connected = false;
   int64_t store_failed = 0;           // rows lost to store errors after retries
+  int64_t store_expired = 0;          // rows deleted by store.retention_hours
   uint64_t devices = 0;               // distinct devices seen
   uint64_t keys = 0;                  // distinct (device, sensor) keys with state
   uint64_t keys_forgotten = 0;        // dropped after analytics.forget_after_s without a reading
@@ -55,6 +56,8 @@ struct GatewayOptions {
   Clock* clock = Clock::Real();
   // Also called, on the store's writer thread, after each commit.
   store::CommitObserver on_commit;
+  // Called, on the store's writer thread, after each retention step that deleted rows.
+  store::ExpiryObserver on_expire;
 };
 
 // The gateway's data path: subscribe (MQTT 5, QoS 1, persistent session), decode, route by key
@@ -82,8 +85,8 @@ class Gateway {
   // Device twins; null when twins.enabled is false.
   twin::TwinRegistry* twins() const;
   // Runs `fn` between two commits of the store (see store::BatchWriter::BetweenCommits): a
-  // reader that opens its snapshot in `fn` sees exactly the commits on_commit was called for
-  // before it.
+  // reader that opens its snapshot in `fn` sees exactly the commits and retention steps that
+  // on_commit and on_expire were called for before it.
   void BetweenCommits(absl::FunctionRef<void()> fn) const;
 
  private:

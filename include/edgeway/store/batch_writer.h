@@ -37,13 +37,15 @@ struct BatchWriterOptions {
 
 // Called on the writer thread after each commit with what it stored.
 using CommitObserver = std::function<void(const ResultBatch& committed)>;
+// Called on the writer thread after each retention step that deleted rows, with what it deleted.
+using ExpiryObserver = std::function<void(const Expired& expired)>;
 
 // Owns a Store and writes to it from one thread, grouping what producers add into large
 // transactions (one fsync per group, not per reading). Add is thread-safe.
 class BatchWriter {
  public:
   BatchWriter(std::unique_ptr<Store> store, BatchWriterOptions options,
-              CommitObserver observer = nullptr);
+              CommitObserver observer = nullptr, ExpiryObserver expiry_observer = nullptr);
   ~BatchWriter();
 
   // Queues rows for the next transaction; blocks while the queue is full. False after Stop.
@@ -52,8 +54,9 @@ class BatchWriter {
   // Writes everything queued, then stops the thread. Idempotent.
   void Stop();
 
-  // Runs `fn` between two commits: every commit, and the observer's call for it, is either
-  // wholly before `fn` or wholly after it (a reader's snapshot that no commit straddles).
+  // Runs `fn` between two commits: every commit or retention step, and the observer's call for
+  // it, is either wholly before `fn` or wholly after it (a reader's snapshot that no commit
+  // straddles).
   void BetweenCommits(absl::FunctionRef<void()> fn);
 
   int64_t readings_stored() const { return readings_stored_.load(std::memory_order_relaxed); }
@@ -82,7 +85,8 @@ class BatchWriter {
   std::unique_ptr<Store> store_;
   BatchWriterOptions options_;
   CommitObserver observer_;
-  std::mutex commit_mu_;  // held over a commit and its observer's call
+  ExpiryObserver expiry_observer_;
+  std::mutex commit_mu_;  // held over a commit or a retention step, and its observer's call
   BoundedQueue<ResultBatch> queue_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};

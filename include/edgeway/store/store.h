@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -51,6 +52,17 @@ struct WriteStats {
   int64_t outbox_enqueued = 0;
   int64_t outbox_dropped = 0;          // by the outbox limit: old ones deleted, or new ones refused
   int64_t analytics_states_saved = 0;  // keys' analytics state, each in place of its last
+};
+
+// What one retention step deleted.
+struct Expired {
+  // What it deleted of one device: its readings, and its insights of kind anomaly.
+  struct Device {
+    int64_t readings = 0;
+    int64_t anomalies = 0;
+  };
+  int64_t rows = 0;  // of every table
+  std::map<std::string, Device> devices;
 };
 
 struct ReadingQuery {
@@ -159,10 +171,10 @@ class Store {
   // Writes everything in `batch` in one transaction: all or nothing.
   virtual absl::StatusOr<WriteStats> Write(const ResultBatch& batch) = 0;
   // Deletes rows with event time (windows: end) before `cutoff_ns`, the oldest first, about
-  // `max_rows` of each table (more when several share the last time deleted); returns rows
-  // deleted. Call again until it returns 0: each call is one transaction per table, so that
-  // a large backlog is deleted in steps between the writer's commits.
-  virtual absl::StatusOr<int64_t> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) = 0;
+  // `max_rows` of each table (more when several share the last time deleted); returns what it
+  // deleted. Call again until it deletes no rows: each call is one transaction per table, so
+  // that a large backlog is deleted in steps between the writer's commits.
+  virtual absl::StatusOr<Expired> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) = 0;
 
   // Readings matching `query`, oldest first.
   virtual absl::StatusOr<std::vector<Reading>> Readings(const ReadingQuery& query) = 0;
