@@ -36,6 +36,8 @@ async function api(path) {
 
 const fmt = new Intl.NumberFormat();
 function number(x) { return fmt.format(x); }
+// "1 anomaly", "2 anomalies".
+function count(x, one, many) { return number(x) + ' ' + (x === 1 ? one : many); }
 function value(x) { return Math.abs(x) >= 1000 ? x.toFixed(0) : x.toPrecision(4).replace(/\.?0+$/, ''); }
 function ago(seconds) {
   const d = Date.now() / 1000 - seconds;
@@ -133,7 +135,8 @@ async function refreshTwin() {
   try { twin = await api('/api/v1/twins/' + id); } catch (e) { /* twins disabled, or none yet */ }
   try { windows = await api('/api/v1/windows?latest=1&limit=8&device=' + id); } catch (e) { /* none */ }
   document.getElementById('device-title').textContent =
-    d.id + ' · ' + d.status + ' · ' + number(d.readings) + ' readings, ' + number(d.anomalies) + ' anomalies';
+    d.id + ' · ' + d.status + ' · ' + count(d.readings, 'reading', 'readings') + ', ' +
+    count(d.anomalies, 'anomaly', 'anomalies');
   const units = Object.fromEntries(d.sensors.map((s) => [s.sensor, s.unit]));
   const body = document.querySelector('#twin tbody');
   body.replaceChildren();
