@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -82,6 +83,10 @@ struct DetectFlags {
   double threshold = 0;  // 0: the scores as a threshold sweep needs them
   size_t warmup = stream::DetectorOptions{}.warmup;  // the gateway's
   bool strict = false;                               // a bad row is an error, not left out
+  // The plausible range of the values (the gateway's ingest.plausible): a value outside is a bad
+  // row.
+  double min = -std::numeric_limits<double>::infinity();
+  double max = std::numeric_limits<double>::infinity();
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);

@@ -99,8 +99,9 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "Holt-Winters forecast), and a sensor stuck at one value (the gateway's stuck insight) are "
       "reported on standard error, with their timestamp, row and line. Rows that are not a time "
       "and a finite number are left out (as the gateway rejects bad readings and goes on) and "
-      "reported with their line, unless --strict. Rows are scored in the order of the file; "
-      "rows earlier than the row before them are counted and reported at the end.");
+      "reported with their line, unless --strict; so are values outside --min and --max. Rows "
+      "are scored in the order of the file; rows earlier than the row before them are counted "
+      "and reported at the end.");
   cmd->add_option(
          "--input", flags.input,
          "CSV of timestamp,value rows, after a header line or not ('-' for standard input)")
@@ -115,10 +116,23 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
                   "default; edgeway nab uses each file's probationary period)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
+  cmd->add_option(
+      "--min", flags.min,
+      "the lowest plausible value (the gateway's ingest.plausible): a row below it is a "
+      "bad row, such as a sensor's fault code (-127 for a disconnected DS18B20), that "
+      "would otherwise teach the detector a range the sensor never reads");
+  cmd->add_option("--max", flags.max,
+                  "the highest plausible value: a row above it is a bad row (4095 for a saturated "
+                  "12-bit ADC)");
   cmd->add_flag("--strict", flags.strict, "stop at the first bad row (exit code 2)");
 }
 
 int DetectCommand(const DetectFlags& flags) {
+  if (!(flags.min < flags.max)) {
+    fmt::print(stderr, "edgeway detect: --max ({}) must be above --min ({})\n", flags.max,
+               flags.min);
+    return kExitUsage;
+  }
   // The input is read and each row scored and written as it comes, in constant memory: a file of
   // any length, or a live stream (`tail -f log.csv | edgeway detect --input - --output -`).
   std::ios::sync_with_stdio(false);  // std::cin buffers, and says when it has nothing buffered
@@ -164,6 +178,12 @@ int DetectCommand(const DetectFlags& flags) {
   std::string line, stuck;
   while (std::getline(*in, line)) {
     auto row = eval::ParseSeriesLine(line, ++line_no, name);
+    if (row.ok() && row->has_value() &&
+        !((*row)->value >= flags.min && (*row)->value <= flags.max)) {
+      row = absl::InvalidArgumentError(
+          fmt::format("{}:{}: value {} is outside the plausible range {} to {}", name, line_no,
+                      (*row)->value, flags.min, flags.max));
+    }
     if (!row.ok()) {
       if (flags.strict) {
         fmt::print(stderr, "edgeway detect: {}\n", row.status().message());
@@ -211,7 +231,8 @@ int DetectCommand(const DetectFlags& flags) {
     return fail(kExitFailure);
   }
   if (bad > 0) {
-    fmt::print(stderr, "edgeway detect: {}: {} bad rows left out{}, {} scored\n", name, bad,
+    fmt::print(stderr, "edgeway detect: {}: {} left out{}, {} scored\n", name,
+               bad == 1 ? "1 bad row" : fmt::format("{} bad rows", bad),
                bad > kShown ? fmt::format(" (the first {} above)", kShown) : "", rows);
   }
   if (earlier > 0) {

@@ -525,6 +525,20 @@ TEST(EdgewayCliTest, DetectScoresEveryRowWithoutLookAhead) {
   std::vector<std::string> scored = Lines(dir.File("bad.out"));
   ASSERT_EQ(scored.size(), 3u);
   EXPECT_EQ(scored[2].substr(0, 22), "2014-04-01 00:03:00,3,");
+  // So are values outside a plausible range, when one is given.
+  Process plausible({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output",
+                     dir.File("plausible.out"), "--min", "0", "--max", "2"},
+                    dir.File("p.log"));
+  EXPECT_EQ(plausible.Wait(kLong), 0) << plausible.output();
+  EXPECT_THAT(plausible.output(),
+              HasSubstr("bad.csv:5: value 3 is outside the plausible range 0 to 2 (left out)"));
+  EXPECT_THAT(plausible.output(), HasSubstr("bad.csv: 3 bad rows left out, 1 scored"));
+  ASSERT_EQ(Lines(dir.File("plausible.out")).size(), 2u);
+  Process upside_down({EdgewayBinary(), "detect", "--input", dir.File("bad.csv"), "--output", "-",
+                       "--min", "2", "--max", "0"},
+                      dir.File("u.log"));
+  EXPECT_EQ(upside_down.Wait(kLong), 2);
+  EXPECT_THAT(upside_down.output(), HasSubstr("--max (0) must be above --min (2)"));
   // Rows out of time order are scored as they come, and counted.
   std::ofstream(dir.File("order.csv")) << "2014-04-01 00:02:00,1\n2014-04-01 00:01:00,2\n"
                                           "2014-04-01 00:03:00,3\n2014-04-01 00:00:00,4\n";
