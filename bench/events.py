@@ -10,11 +10,12 @@ comes within 200 readings of its start (a spike: within 8); the delay is in read
 start, the median over the series that caught it. Before the fault, after each detector's warmup,
 every alert is a false alarm: the last lines give their rate and the chance that one falls in a
 200-reading stretch, which is what a catch of a slow fault is worth against it.
-With --glitch K, every series also has one reading K sd off at reading --glitch-at (1500; a
-sensor's glitch: a reset value, a saturated converter), and the table says what is caught after
-it; its own alert is not counted as a false alarm.
+With --glitch K, every series also reads 20 + K (K sd above its mean) at each reading of
+--glitch-at (1500 by default; several may be given): a sensor's glitch, the same value each time
+as a fault code is (a reset value, a saturated converter). The table says what is caught after
+it; the glitches' own alerts are not counted as false alarms.
 Usage: events.py [--edgeway build/release/edgeway] [--seeds 10] [--threshold 0.5] [--glitch K]
-                 [--glitch-at N]
+                 [--glitch-at N [N ...]]
 """
 import argparse, concurrent.futures, csv, math, os, random, re, statistics, subprocess, sys
 import tempfile
@@ -89,7 +90,8 @@ def replay(job):
     # The same noise for every fault of a seed: the series differ only from the fault on.
     e = ar1(random.Random(seed), LENGTH)
     clean = [20 + amplitude * math.sin(2 * math.pi * i / DAY) + x for i, x in enumerate(e)]
-    clean[glitch_at] += glitch
+    for at in glitch_at:
+        clean[at] = 20 + glitch  # a fault code: the same value each time
     path = os.path.join(tmp, f"{b}-{f}-{seed}.csv")
     with open(path, "w") as out:
         out.write("timestamp,value\n")
@@ -105,13 +107,13 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.5,
                     help="the ensemble's analytics.anomaly_threshold")
     ap.add_argument("--glitch", type=float, default=0,
-                    help="one reading this many sd off in every series")
-    ap.add_argument("--glitch-at", type=int, default=1500,
-                    help=f"the glitch's reading, before the faults at {ONSET}")
+                    help="a glitch this many sd above the mean in every series")
+    ap.add_argument("--glitch-at", type=int, nargs="+", default=[1500],
+                    help=f"the glitch's readings, before the faults at {ONSET}")
     a = ap.parse_args()
     if a.seeds < 1:
         sys.exit("events.py: --seeds must be at least 1")
-    if not WARMUP <= a.glitch_at < ONSET:
+    if not all(WARMUP <= at < ONSET for at in a.glitch_at):
         sys.exit(f"events.py: --glitch-at must be from {WARMUP} to {ONSET - 1}")
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(a.edgeway, tmp, a.threshold, (a.glitch, a.glitch_at), b, f, s)
@@ -123,7 +125,7 @@ def main():
           f"{CATCH} readings ({SPIKE_CATCH} for a spike), median delay in readings")
     print(f"ensemble at threshold {a.threshold}; sigma: the seed's 3-sigma rule over 50 readings")
     if a.glitch:
-        print(f"after a glitch of {a.glitch:g} sd at reading {a.glitch_at}")
+        print(f"after a glitch of {a.glitch:g} sd at reading {', '.join(map(str, a.glitch_at))}")
     head = "".join(f"{b:>32}" for b, _ in BASES)
     print(f"{'':24}{head}")
     print(f"{'fault':24}" + "".join(f"{d:>16}" for _ in BASES for d in DETECTORS))
@@ -148,7 +150,7 @@ def main():
         for d in DETECTORS:
             start = WARMUP if d == "ensemble" else 10
             befores = [[r for r in results[(base, FAULTS[0][0], s)][d] if start <= r < ONSET and
-                        not (a.glitch and a.glitch_at <= r <= a.glitch_at + SPIKE_CATCH)]
+                        not (a.glitch and any(at <= r <= at + SPIKE_CATCH for at in a.glitch_at))]
                        for s in range(a.seeds)]
             rate += f"{1e4 * sum(map(len, befores)) / (a.seeds * (ONSET - start)):>16.1f}"
             hit = [any(lo <= r < lo + CATCH for r in before) for before in befores
