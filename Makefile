@@ -36,7 +36,7 @@ nab: build
 	@echo
 	@python3 bench/events.py --edgeway build/release/edgeway
 	@echo
-	@python3 bench/events.py --edgeway build/release/edgeway --glitch 1000
+	@python3 bench/events.py --edgeway build/release/edgeway --glitch 1000 --glitch-at 1500 2000
 
 # Coverage-guided fuzzing with libFuzzer (clang); FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60

@@ -389,8 +389,9 @@ double AnomalyDetector::Update(double value) {
       const double v = delayed_[delayed_next_];
       const double next = delayed_[(delayed_next_ + 1) % kRangeDelay];
       const bool young = count_ < kMinReadings;
-      high_.Admit(v, young || left_ > max() || next > max(), tolerance);
-      low_.Admit(-v, young || left_ < min() || next < min(), tolerance);
+      const double width = max() - min();
+      high_.Admit(v, young || left_ > max() || next > max(), tolerance, width);
+      low_.Admit(-v, young || left_ < min() || next < min(), tolerance, width);
       left_ = v;
     }
   }
@@ -447,7 +448,7 @@ bool AnomalyDetector::Extreme::Novel(double x, double tolerance) const {
   return !(has_once && x >= seen + (once - seen) / 2 && x <= once + tolerance);
 }
 
-void AnomalyDetector::Extreme::Admit(double x, bool lasting, double tolerance) {
+void AnomalyDetector::Extreme::Admit(double x, bool lasting, double tolerance, double width) {
   if (x <= seen) return;
   if (lasting || x <= seen + tolerance) {
     seen = x;
@@ -455,6 +456,9 @@ void AnomalyDetector::Extreme::Admit(double x, bool lasting, double tolerance) {
   } else if (!has_once || x > once + tolerance) {
     once = x;
     has_once = true;
+  } else if (x == once && once - seen > width) {
+    // The very value again, further beyond the range than the range is wide: a sensor's fault
+    // code (85 C, -127 C, 4095), which no physical level repeats exactly. It never joins.
   } else if (x >= seen + (once - seen) / 2) {
     seen = std::max(x, once);
     has_once = false;

@@ -278,6 +278,45 @@ TEST(AnomalyDetectorTest, AGlitchDoesNotBlindTheDetector) {
   }
 }
 
+// A sensor that sends its fault code now and then (-127, a DS18B20 that lost its wire): each is
+// the very value read before, and further beyond the range than the range is wide, so it never
+// joins the range, and a level shift of 5 sd at reading 3000 is still reported. Read twice, any
+// other level joined: the range reached -127, nothing short of it was news again, and the
+// shift went unreported.
+TEST(AnomalyDetectorTest, ARecurringFaultCodeDoesNotBlindTheDetector) {
+  for (double amplitude : {0.0, 3.0}) {
+    SCOPED_TRACE(testing::Message() << "cycle " << amplitude);
+    AnomalyDetector d;
+    std::mt19937_64 rng(8);
+    std::normal_distribution<double> noise(0, 1);
+    auto reading = [&](int i) {
+      return 20 + amplitude * std::sin(2 * std::numbers::pi * i / 288) + noise(rng);
+    };
+    for (int i = 0; i < 3000; ++i)
+      d.Update(i == 1500 || i == 2000 || i == 2500 ? -127 : reading(i));
+    EXPECT_GT(d.lowest(), 0);
+    int reported_at = -1;
+    for (int i = 3000; i < 3050 && reported_at < 0; ++i) {
+      if (d.Update(reading(i) + 5) >= 0.5) reported_at = i - 3000;
+    }
+    EXPECT_GE(reported_at, 0);  // within 50 readings
+  }
+  // The same value read again, but closer to the range than its width: a level, in the range.
+  AnomalyDetector d({.warmup = 300});
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> noise(0, 1);
+  auto quiet = [&] {
+    for (int i = 0; i < 300; ++i) d.Update(noise(rng));
+  };
+  quiet();
+  EXPECT_EQ(d.Update(1.75), 1);
+  quiet();
+  EXPECT_LT(d.highest(), 1);
+  EXPECT_LT(d.Update(1.75), 1);
+  quiet();
+  EXPECT_DOUBLE_EQ(d.highest(), 1.75);
+}
+
 // A sensor flat for its first 2000 readings that then starts to vary: the change is news, but
 // then it learns its noise (the clipped steps grow from a floor), so that its records are not
 // alarms. With no floor its noise stayed at none, and records were reported.

@@ -214,8 +214,9 @@ class AnomalyDetector {
     // Takes in x as it leaves the delay: a reading within the tolerance of the end, or `lasting`
     // (a neighbour beyond the end too: a level shift, a run), moves the end; a lone one beyond
     // that is held as `once` (the more extreme one held), and a second reading of it joins it
-    // to the range.
-    void Admit(double x, bool lasting, double tolerance);
+    // to the range, unless it is `once` exactly and further from the end than the range's
+    // `width`: a fault code.
+    void Admit(double x, bool lasting, double tolerance, double width);
   };
   // The range of every value up to kRangeDelay readings ago (but one-off levels), the last
   // kRangeDelay values and the one before them, and the EWMA of the absolute step between
