@@ -122,21 +122,30 @@ bool RecentTimes::RestoreVersion1(StateReader* in) {
 Trend TrendOf(const CountWindow& window, size_t n, double threshold) {
   if (n < 2 || window.size() < n) return Trend::kStable;
   const size_t older = n / 2;  // the seed's values[:len//2]
+  // recent(i) is i readings back; chronological position n - 1 - i.
+  auto is_older = [&](size_t i) { return n - 1 - i < older; };
   double older_sum = 0, newer_sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    // recent(i) is i readings back; chronological position n - 1 - i.
-    if (n - 1 - i < older) {
-      older_sum += window.recent(i);
-    } else {
-      newer_sum += window.recent(i);
-    }
+  for (size_t i = 0; i < n; ++i) (is_older(i) ? older_sum : newer_sum) += window.recent(i);
+  auto trend = [&](double older_total, size_t older_n, double newer_total, size_t newer_n) {
+    const double a = older_total / static_cast<double>(older_n);
+    const double b = newer_total / static_cast<double>(newer_n);
+    const double margin = threshold * std::abs(a);
+    return b > a + margin ? Trend::kIncreasing
+                          : (b < a - margin ? Trend::kDecreasing : Trend::kStable);
+  };
+  const Trend all = trend(older_sum, older, newer_sum, n - older);
+  if (all == Trend::kStable || n < 4) return all;
+  // Without the reading farthest from the mean, the same trend, or none: a spike moves one half's
+  // mean past the margin, and is an anomaly, not a trend.
+  const double mean = (older_sum + newer_sum) / static_cast<double>(n);
+  size_t far = 0;
+  for (size_t i = 1; i < n; ++i) {
+    if (std::abs(window.recent(i) - mean) > std::abs(window.recent(far) - mean)) far = i;
   }
-  double a = older_sum / static_cast<double>(older);
-  double b = newer_sum / static_cast<double>(n - older);
-  double margin = threshold * std::abs(a);
-  if (b > a + margin) return Trend::kIncreasing;
-  if (b < a - margin) return Trend::kDecreasing;
-  return Trend::kStable;
+  const double x = window.recent(far);
+  const Trend without = is_older(far) ? trend(older_sum - x, older - 1, newer_sum, n - older)
+                                      : trend(older_sum, older, newer_sum - x, n - older - 1);
+  return without == all ? all : Trend::kStable;
 }
 
 double AnomalyScore(const Verdict& verdict) {

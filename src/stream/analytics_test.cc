@@ -15,6 +15,7 @@
 namespace edgeway::stream {
 namespace {
 
+using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -51,14 +52,41 @@ TEST(HoltForecasterTest, HandComputedLinearSeries) {
 
 TEST(TrendTest, SeedRuleOnLastFiveValues) {
   CountWindow w(50);
-  for (double x : {10.0, 10.0, 11.0, 11.0, 12.0}) w.Push(x);
-  // older half {10, 10} mean 10; newer {11, 11, 12} mean 11.33 > 10 * 1.1
+  for (double x : {10.0, 10.0, 11.5, 12.0, 12.5}) w.Push(x);
+  // older half {10, 10} mean 10; newer {11.5, 12, 12.5} mean 12 > 10 * 1.1; and without 12.5,
+  // the farthest from the mean 11.2, 11.75 > 11 still.
   EXPECT_EQ(TrendOf(w, 5, 0.1), Trend::kIncreasing);
-  w.Push(8);  // last five {10, 11, 11, 12, 8}: older 10.5, newer 10.33
+  w.Push(8);  // last five {10, 11.5, 12, 12.5, 8}: older 10.75, newer 10.83
   EXPECT_EQ(TrendOf(w, 5, 0.1), Trend::kStable);
+  // {10, 10, 11, 11, 12} rises by the seed's rule (11.33 > 11), but not without the 12 (11).
+  CountWindow slow(5);
+  for (double x : {10.0, 10.0, 11.0, 11.0, 12.0}) slow.Push(x);
+  EXPECT_EQ(TrendOf(slow, 5, 0.1), Trend::kStable);
+  // Under 4 values, the seed's rule alone: {10, 10, 15} rises.
+  CountWindow three(3);
+  for (double x : {10.0, 10.0, 15.0}) three.Push(x);
+  EXPECT_EQ(TrendOf(three, 3, 0.1), Trend::kIncreasing);
   CountWindow neg(5);
   for (double x : {-10.0, -10.0, -12.0, -12.0, -12.0}) neg.Push(x);
   EXPECT_EQ(TrendOf(neg, 5, 0.1), Trend::kDecreasing);
+}
+
+// A spike raises the newer half's mean past the margin as it comes, and the older half's as it
+// goes: by the seed's rule alone a rise and then a fall. Without the spike neither holds. A step
+// is a rise from its second reading on.
+TEST(TrendTest, ASpikeIsNoTrendAndAStepIs) {
+  CountWindow w(50);
+  std::vector<Trend> trends;
+  for (double x : {10.0, 10.0, 10.0, 10.0, 15.0, 10.0, 10.0, 10.0, 10.0}) {
+    w.Push(x);
+    if (w.size() >= 5) trends.push_back(TrendOf(w, 5, 0.1));
+  }
+  EXPECT_THAT(trends, Each(Trend::kStable));
+  CountWindow step(50);
+  for (double x : {10.0, 10.0, 10.0, 10.0, 15.0}) step.Push(x);
+  EXPECT_EQ(TrendOf(step, 5, 0.1), Trend::kStable);
+  step.Push(15);
+  EXPECT_EQ(TrendOf(step, 5, 0.1), Trend::kIncreasing);
 }
 
 TEST(KeyedAnalyticsTest, SpikeIsReportedExactlyOnceWithHandComputedZ) {

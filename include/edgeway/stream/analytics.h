@@ -103,7 +103,9 @@ class StuckDetector {
 
 // The seed's trend rule on the last `n` values (newest first in the window): compares the mean
 // of the older half with the mean of the newer half (the middle value goes to the newer half, as
-// the seed's values[len//2:]). Relative to |older mean| so that negative series work too.
+// the seed's values[len//2:]). Relative to |older mean| so that negative series work too. With
+// `n` of 4 or more, a trend must also hold without the value farthest from the mean of the `n`:
+// one spike is an anomaly, not a rise as it comes and a fall as it goes.
 Trend TrendOf(const CountWindow& window, size_t n, double threshold);
 
 // The event times of a key's latest readings, to recognise one delivered again.
