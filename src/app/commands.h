@@ -64,9 +64,9 @@ int DeviceCommand(const DeviceFlags& flags);
 struct DemoFlags {
   size_t devices = 50;
   double duration_s = 60;
-  double interval_s = 1.0;
-  uint64_t anomaly_every = 60;
-  std::string detector = "sigma";
+  double interval_s = 0.1;
+  uint64_t anomaly_every = 300;
+  std::string detector = "ensemble";
   std::string store = "edgeway-demo.db";
   std::string http = "127.0.0.1:8080";
   std::string summary_json;

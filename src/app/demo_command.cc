@@ -168,6 +168,9 @@ int DemoCommand(const DemoFlags& flags) {
   }
   std::printf("Ctrl-C stops it; the summary follows.\n\n");
   const int64_t start = MonotonicNs();
+  // The ensemble judges a sensor from its warmup-th sample on; spikes are injected after that.
+  const double learning_s =
+      ensemble ? static_cast<double>(config->analytics.ensemble_warmup) * flags.interval_s : 0;
   uint64_t last_messages = 0;
   int64_t last_ns = start;
   int drawn_lines = 0;
@@ -187,10 +190,15 @@ int DemoCommand(const DemoFlags& flags) {
         fmt::format("  {} {}  messages/s {:>7.0f}  received {:>9}  devices {:>6}  stored {:>9}",
                     Clock(elapsed), flags.duration_s > 0 ? "/ " + Clock(flags.duration_s) : "",
                     rate, s.messages_received, s.devices, s.readings_stored),
-        fmt::format("  anomalies detected {:>5}  injected {:>5}   stuck sensors found {:>3}  "
-                    "injected {:>3}   window results {:>6}  late {:>4}",
-                    s.anomalies_detected, injected.spikes.size(), s.stuck_sensors,
-                    injected.stuck.size(), s.window_results_stored, s.late_readings),
+        fmt::format(
+            "  anomalies detected {:>5}  injected {:>5}   stuck sensors found {:>3}  "
+            "injected {:>3}   window results {:>6}  late {:>4}{}",
+            s.anomalies_detected, injected.spikes.size(), s.stuck_sensors, injected.stuck.size(),
+            s.window_results_stored, s.late_readings,
+            elapsed < learning_s
+                ? fmt::format("   (learning: the ensemble judges from sample {}, in {:.0f} s)",
+                              config->analytics.ensemble_warmup, learning_s - elapsed)
+                : ""),
         fmt::format("  rejected: {}", RejectLine(s)), "  latest insights:"};
     for (const Insight& in : recent.Get()) {
       lines.push_back(fmt::format("    [{}] {} ({:.0f}%)", InsightKindName(in.kind), in.summary,

@@ -20,8 +20,9 @@ const binary = process.env.EDGEWAY_BINARY || path.join(repo, 'build/ci/edgeway')
 const screenshot = process.env.SCREENSHOT || path.join(repo, 'build/dashboard.png');
 
 function startDemo(dir) {
-  const demo = spawn(binary, ['demo', '--devices', '8', '--duration', '60', '--interval', '0.2',
-    '--anomaly-every', '15', '--http', '127.0.0.1:0', '--store', path.join(dir, 'demo.db')],
+  // The demo's default detector, the ensemble, judges from a sensor's 300th sample: 6 s at 0.02 s.
+  const demo = spawn(binary, ['demo', '--devices', '8', '--duration', '60', '--interval', '0.02',
+    '--anomaly-every', '100', '--http', '127.0.0.1:0', '--store', path.join(dir, 'demo.db')],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = new Promise((resolve, reject) => {
@@ -55,7 +56,7 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
     await page.waitForFunction(() => document.querySelectorAll('#fleet-rows tr').length === 8,
       null, { timeout: 30000 });
     await page.waitForFunction(() => window.edgeway.points() >= 60, null, { timeout: 30000 });
-    // The first device gets an injected anomaly within a few seconds; it must show as a marker.
+    // The first device gets an injected anomaly a few seconds after its warmup: a marker shows it.
     await page.waitForFunction(() => window.edgeway.markers() >= 1, null, { timeout: 45000 });
 
     const charts = await page.$$eval('#charts .chart', (els) => els.map((e) => ({
@@ -78,7 +79,7 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
     const insights = await page.$$eval('#insights li.anomaly', (els) => els.length);
     assert.ok(insights > 0, 'the insights feed lists anomalies');
     assert.equal(await page.$eval('#detector', (e) => e.textContent),
-      'detector 3-sigma over 50 readings');
+      'detector ensemble (score ≥ 0.5)');
     // The demo sends some bad messages: the rejected card counts them, and says why on hover.
     await page.waitForFunction(() => /malformed: \d/.test(document.getElementById('rejected')
       .parentElement.title), null, { timeout: 30000 });

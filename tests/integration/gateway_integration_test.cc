@@ -393,9 +393,9 @@ TEST_F(GatewayIntegrationTest, TheSimulatedFleetInjectsOnlyTheFaultsAskedFor) {
 
 TEST(EdgewayCliTest, DemoDetectsTheAnomaliesItInjects) {
   testing::TempDir dir;
-  Process demo({EdgewayBinary(), "demo", "--devices", "20", "--duration", "8", "--interval", "0.1",
-                "--anomaly-every", "25", "--store", dir.File("demo.db"), "--summary-json",
-                dir.File("summary.json"), "--http", "127.0.0.1:0"},
+  Process demo({EdgewayBinary(), "demo", "--detector", "sigma", "--devices", "20", "--duration",
+                "8", "--interval", "0.1", "--anomaly-every", "25", "--store", dir.File("demo.db"),
+                "--summary-json", dir.File("summary.json"), "--http", "127.0.0.1:0"},
                dir.File("demo.log"));
   ASSERT_EQ(demo.Wait(kLong), 0) << demo.output();
   nlohmann::json s = ReadJson(dir.File("summary.json"));
