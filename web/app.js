@@ -293,7 +293,8 @@ async function loadPipeline() {
     const body = await api('/api/v1/pipelines');
     const a = body.pipelines[0].analytics;
     const describe = (o) => o.detector === 'ensemble'
-      ? 'ensemble (score ≥ ' + o.anomaly_threshold + ')'
+      ? 'ensemble (score ≥ ' + o.anomaly_threshold + ', after ' + o.ensemble_warmup +
+        ' readings of a sensor)'
       : o.sigma + '-sigma over ' + o.window + ' readings';
     // Sensors with options of their own (analytics.per_sensor), after the default.
     const others = (a.per_sensor || []).map((s) => '; ' + s.sensors.join(', ') + ': ' + describe(s));

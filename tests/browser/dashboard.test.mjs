@@ -79,7 +79,7 @@ test('dashboard shows live charts with an injected anomaly marked', { timeout: 1
     const insights = await page.$$eval('#insights li.anomaly', (els) => els.length);
     assert.ok(insights > 0, 'the insights feed lists anomalies');
     assert.equal(await page.$eval('#detector', (e) => e.textContent),
-      'detector ensemble (score ≥ 0.5)');
+      'detector ensemble (score ≥ 0.5, after 300 readings of a sensor)');
     // The demo sends some bad messages: the rejected card counts them, and says why on hover.
     await page.waitForFunction(() => /malformed: \d/.test(document.getElementById('rejected')
       .parentElement.title), null, { timeout: 30000 });
