@@ -196,7 +196,7 @@ int DemoCommand(const DemoFlags& flags) {
             s.anomalies_detected, injected.spikes.size(), s.stuck_sensors, injected.stuck.size(),
             s.window_results_stored, s.late_readings,
             elapsed < learning_s
-                ? fmt::format("   (learning: the ensemble judges from sample {}, in {:.0f} s)",
+                ? fmt::format("   (learning: the ensemble judges after {} samples, in {:.0f} s)",
                               config->analytics.ensemble_warmup, learning_s - elapsed)
                 : ""),
         fmt::format("  rejected: {}", RejectLine(s)), "  latest insights:"};

@@ -405,6 +405,23 @@ absl::StatusOr<std::unique_ptr<Gateway>> Gateway::Start(GatewayOptions options) 
     // broker should still come up.
     spdlog::warn("{}; continuing, the client keeps retrying", s.message());
   }
+  // Which detector judges what: a gateway that stays quiet for its first readings says why.
+  auto describe = [](const stream::AnalyticsOptions& a) {
+    return a.detector == stream::DetectorKind::kEnsemble
+               ? fmt::format(
+                     "the ensemble (an anomaly at a score of {:g}), judging a sensor from "
+                     "its reading {}",
+                     a.anomaly_threshold, a.ensemble_warmup + 1)
+               : fmt::format(
+                     "the {:g}-sigma rule over {} readings, judging a sensor from its "
+                     "reading {}",
+                     a.sigma, a.window, a.min_samples + 1);
+  };
+  std::string analytics = describe(c.analytics);
+  for (const stream::SensorAnalytics& s : c.analytics_per_sensor) {
+    analytics += fmt::format("; {}: {}", fmt::join(s.sensors, ", "), describe(s.options));
+  }
+  spdlog::info("analytics: {}", analytics);
   spdlog::info("gateway subscribed to {} on {}; store {}", fmt::join(c.mqtt.topics, ", "),
                impl->broker_url, c.store.path);
   std::unique_ptr<Gateway> gateway(new Gateway(std::move(impl)));

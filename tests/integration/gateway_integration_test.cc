@@ -109,6 +109,9 @@ class GatewayIntegrationTest : public testing::BrokerTest {
 
 TEST_F(GatewayIntegrationTest, StoresEveryValidReadingOnceAndCountsEveryInvalidOneByReason) {
   auto gw = StartGateway("run");
+  // It says which detector judges, and from which reading.
+  EXPECT_THAT(gw->output(), HasSubstr("analytics: the 3-sigma rule over 50 readings, judging a "
+                                      "sensor from its reading 11"));
   const int64_t base = AnHourAgoS();
   std::map<std::tuple<std::string, std::string, int64_t>, double> expected;
   for (int i = 0; i < 100; ++i) {
