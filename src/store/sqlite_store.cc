@@ -800,30 +800,35 @@ absl::StatusOr<Expired> SqliteStore::DeleteOlderThan(int64_t cutoff_ns, int64_t 
   // The rows up to the time of the max_rows-th oldest, along each table's time index. A table's
   // rows are kept in key order, so a step touches a page of every key with rows in it: steps of
   // many rows each, for a large fleet. The readings and anomalies return their device, for the
-  // counts of those kept per device.
+  // counts of those kept per device. One transaction: what it returns is exactly what went.
   Expired expired;
-  for (auto [table, column, returning] :
-       {std::tuple{"readings", "ts_ns", " RETURNING device, 1, 0"},
-        {"insights", "ts_ns", " RETURNING device, 0, kind = 'anomaly'"},
-        {"window_results", "end_ns", ""},
-        {"late_readings", "ts_ns", ""}}) {
-    auto stmt = Prepare(StrCat("DELETE FROM ", table, " WHERE ", column, " < ?1 AND ", column,
-                               " <= coalesce((SELECT ", column, " FROM ", table, " WHERE ", column,
-                               " < ?1 ORDER BY ", column, " LIMIT 1 OFFSET ?2), ?1)", returning)
-                            .c_str());
-    if (!stmt.ok()) return stmt.status();
-    sqlite3_stmt* s = stmt->get();
-    sqlite3_bind_int64(s, 1, cutoff_ns);
-    sqlite3_bind_int64(s, 2, std::max<int64_t>(max_rows, 1) - 1);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      Expired::Device& d = expired.devices[stmt->ColumnText(0)];
-      d.readings += sqlite3_column_int(s, 1);
-      d.anomalies += sqlite3_column_int(s, 2);
+  absl::Status s = InTransaction([&]() -> absl::Status {
+    for (auto [table, column, returning] :
+         {std::tuple{"readings", "ts_ns", " RETURNING device, 1, 0"},
+          {"insights", "ts_ns", " RETURNING device, 0, kind = 'anomaly'"},
+          {"window_results", "end_ns", ""},
+          {"late_readings", "ts_ns", ""}}) {
+      auto stmt =
+          Prepare(StrCat("DELETE FROM ", table, " WHERE ", column, " < ?1 AND ", column,
+                         " <= coalesce((SELECT ", column, " FROM ", table, " WHERE ", column,
+                         " < ?1 ORDER BY ", column, " LIMIT 1 OFFSET ?2), ?1)", returning)
+                      .c_str());
+      if (!stmt.ok()) return stmt.status();
+      sqlite3_stmt* st = stmt->get();
+      sqlite3_bind_int64(st, 1, cutoff_ns);
+      sqlite3_bind_int64(st, 2, std::max<int64_t>(max_rows, 1) - 1);
+      int rc;
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        Expired::Device& d = expired.devices[stmt->ColumnText(0)];
+        d.readings += sqlite3_column_int(st, 1);
+        d.anomalies += sqlite3_column_int(st, 2);
+      }
+      if (rc != SQLITE_DONE) return Error("retention delete");
+      expired.rows += sqlite3_changes(db_);
     }
-    if (rc != SQLITE_DONE) return Error("retention delete");
-    expired.rows += sqlite3_changes(db_);
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return expired;
 }
 

@@ -172,8 +172,8 @@ class Store {
   virtual absl::StatusOr<WriteStats> Write(const ResultBatch& batch) = 0;
   // Deletes rows with event time (windows: end) before `cutoff_ns`, the oldest first, about
   // `max_rows` of each table (more when several share the last time deleted); returns what it
-  // deleted. Call again until it deletes no rows: each call is one transaction per table, so
-  // that a large backlog is deleted in steps between the writer's commits.
+  // deleted. Call again until it deletes no rows: each call is one transaction, so that a large
+  // backlog is deleted in steps between the writer's commits.
   virtual absl::StatusOr<Expired> DeleteOlderThan(int64_t cutoff_ns, int64_t max_rows) = 0;
 
   // Readings matching `query`, oldest first.
