@@ -248,9 +248,10 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
       in.confidence = v.score;
       if (d.novel()) {
         in.summary =
-            fmt::format("{}/{} = {:.4g}{}{}: {} the range of its readings ({:.4g} to {:.4g})",
+            fmt::format("{}/{} = {:.4g}{}{}: {} the range of its readings ({:.4g} to {:.4g}){}",
                         reading.device_id, reading.sensor, x, space, reading.unit,
-                        x > d.highest() ? "above" : "below", d.lowest(), d.highest());
+                        x > d.highest() ? "above" : "below", d.lowest(), d.highest(),
+                        d.fault_code() ? ", exactly as it read before: a fault code?" : "");
       } else {
         // The likelihood judges the last few readings together, so it may peak just after the
         // reading that broke the pattern: say so, and show the range of the window.

@@ -19,6 +19,7 @@ using ::testing::Each;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Pair;
 
 Reading R(std::string sensor, double value, int64_t ts = 0) {
@@ -456,7 +457,18 @@ TEST(KeyedAnalyticsTest, EnsembleDetectorFlagsASpike) {
   EXPECT_GE(anomalies[0].confidence, 0.9);
   // Why: the value is beyond the range of the key's readings so far.
   EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t = 80: above the range of its readings ("));
+  EXPECT_THAT(anomalies[0].summary, Not(HasSubstr("fault code")));
   EXPECT_LE(a.bytes_per_key(), 4096u + 1024u);  // the ensemble within 4 KiB, plus the window
+  // The same value again 100 readings later, far beyond the range: a fault code, said so.
+  insights.clear();
+  for (int i = 1020; i < 1101; ++i) {
+    a.Process(R("t", i == 1100 ? 80 : 20 + noise(rng), i), &insights);
+  }
+  anomalies = Anomalies(insights);
+  ASSERT_EQ(anomalies.size(), 1u);
+  EXPECT_EQ(anomalies[0].ts_ns, 1100);
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("dev-1/t = 80: above the range of its readings ("));
+  EXPECT_THAT(anomalies[0].summary, HasSubstr("), exactly as it read before: a fault code?"));
 }
 
 TEST(KeyedAnalyticsTest, EnsembleSaysWhenTheLikelihoodRatherThanTheRangeSpoke) {

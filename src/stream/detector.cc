@@ -366,14 +366,17 @@ double AnomalyDetector::Update(double value) {
   // and the noise: the mean absolute step between readings, which a trend does not inflate, as
   // a standard deviation.
   novel_ = false;
+  fault_code_ = false;
   if (count_ == 0) {
     high_ = {.seen = value};
     low_ = {.seen = -value};
   } else {
     const double noise = step_ / (2 / std::sqrt(std::numbers::pi));  // E|x - x'| = 2 sd / sqrt(pi)
-    const double tolerance = std::max(options_.novel_tolerance * (max() - min()), noise);
+    const double width = max() - min();
+    const double tolerance = std::max(options_.novel_tolerance * width, noise);
     novel_ = count_ >= options_.warmup && max() > min() &&
-             (high_.Novel(value, tolerance) || low_.Novel(-value, tolerance));
+             (high_.Novel(value, tolerance, width) || low_.Novel(-value, tolerance, width));
+    fault_code_ = novel_ && (high_.Code(value, width) || low_.Code(-value, width));
     // A step of at most learn_clip mean steps: a glitch's two steps would widen the tolerance for
     // a hundred readings. The floor, relative to the value, lets a series that was flat learn
     // its noise when it starts to vary (by a third each reading) rather than stay at none.
@@ -389,7 +392,6 @@ double AnomalyDetector::Update(double value) {
       const double v = delayed_[delayed_next_];
       const double next = delayed_[(delayed_next_ + 1) % kRangeDelay];
       const bool young = count_ < kMinReadings;
-      const double width = max() - min();
       high_.Admit(v, young || left_ > max() || next > max(), tolerance, width);
       low_.Admit(-v, young || left_ < min() || next < min(), tolerance, width);
       left_ = v;
@@ -443,8 +445,13 @@ double AnomalyDetector::Update(double value) {
   return Refractory(score);
 }
 
-bool AnomalyDetector::Extreme::Novel(double x, double tolerance) const {
+bool AnomalyDetector::Extreme::Code(double x, double width) const {
+  return has_once && static_cast<float>(x) == static_cast<float>(once) && once - seen > width;
+}
+
+bool AnomalyDetector::Extreme::Novel(double x, double tolerance, double width) const {
   if (x <= seen + tolerance) return false;
+  if (Code(x, width)) return true;
   return !(has_once && x >= seen + (once - seen) / 2 && x <= once + tolerance);
 }
 
@@ -456,9 +463,8 @@ void AnomalyDetector::Extreme::Admit(double x, bool lasting, double tolerance, d
   } else if (!has_once || x > once + tolerance) {
     once = x;
     has_once = true;
-  } else if (x == once && once - seen > width) {
-    // The very value again, further beyond the range than the range is wide: a sensor's fault
-    // code (85 C, -127 C, 4095), which no physical level repeats exactly. It never joins.
+  } else if (Code(x, width)) {
+    // A fault code: it never joins.
   } else if (x >= seen + (once - seen) / 2) {
     seen = std::max(x, once);
     has_once = false;

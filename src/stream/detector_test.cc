@@ -261,9 +261,10 @@ TEST(AnomalyDetectorTest, ALevelReadOnceJoinsTheRangeWhenReadAgain) {
 // memory, so the shift went unreported. Without learn_clip, the glitch's two steps widened the
 // range's tolerance for about a hundred readings.
 // So with a fault code sent now and then (-127, a DS18B20 that lost its wire): each is the very
-// value read before, further beyond the range than the range is wide, and never joins the range.
-// Read twice, it joined like any level: the range reached -127, and the shift went unreported. (A
-// level read again exactly but nearer to the range: ALevelReadOnceJoinsTheRangeWhenReadAgain.)
+// value read before, further beyond the range than the range is wide, and never joins the range;
+// each is reported. Read twice, it joined like any level: the range reached -127, and the shift
+// went unreported. (A level read again exactly but nearer to the range:
+// ALevelReadOnceJoinsTheRangeWhenReadAgain.)
 TEST(AnomalyDetectorTest, AGlitchDoesNotBlindTheDetector) {
   struct Glitch {
     std::vector<int> at;
@@ -283,10 +284,8 @@ TEST(AnomalyDetectorTest, AGlitchDoesNotBlindTheDetector) {
       double before = 0;
       for (int i = 0; i < 3000; ++i) {
         if (std::ranges::find(glitch.at, i) != glitch.at.end()) {
-          const double score = d.Update(glitch.value);
-          if (i == glitch.at[0]) {
-            EXPECT_EQ(score, 1);
-          }
+          EXPECT_EQ(d.Update(glitch.value), 1);  // each time: a fault code read again too
+          EXPECT_EQ(d.fault_code(), i != glitch.at[0]);
           continue;
         }
         const double score = d.Update(reading(i));

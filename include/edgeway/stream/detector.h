@@ -157,6 +157,9 @@ class AnomalyDetector {
   // Why the latest score: true when it came from a value beyond the whole range seen before
   // (from lowest() to highest()), false when from the likelihood of the recent readings.
   bool novel() const { return novel_; }
+  // Whether the latest reading was a fault code read again (see Extreme::Code): novel, and
+  // reported each time.
+  bool fault_code() const { return fault_code_; }
   double lowest() const { return min(); }
   double highest() const { return max(); }
   // The series' cycle in readings, once found (DetectSeasonality), else 0; and whether its
@@ -208,14 +211,17 @@ class AnomalyDetector {
     double seen = 0;  // the range's end: what the readings reached but one-off levels
     double once = 0;  // a level beyond it read once, if has_once: the most extreme of them
     bool has_once = false;
+    // Whether x is `once` again, to the float it is kept as, and `once` is further beyond the
+    // end than the range's `width`: a sensor's fault code (85 C, -127 C, 4095), which no
+    // physical level repeats exactly that far out.
+    bool Code(double x, double width) const;
     // Whether x is new: beyond `seen` by the tolerance, and not a second reading of `once` (in
-    // the upper half of the way from `seen` to it, or up to it by the tolerance).
-    bool Novel(double x, double tolerance) const;
+    // the upper half of the way from `seen` to it, or up to it by the tolerance) unless a code.
+    bool Novel(double x, double tolerance, double width) const;
     // Takes in x as it leaves the delay: a reading within the tolerance of the end, or `lasting`
     // (a neighbour beyond the end too: a level shift, a run), moves the end; a lone one beyond
     // that is held as `once` (the more extreme one held), and a second reading of it joins it
-    // to the range, unless it is `once` exactly and further from the end than the range's
-    // `width`: a fault code.
+    // to the range, unless it is a code: that never joins.
     void Admit(double x, bool lasting, double tolerance, double width);
   };
   // The range of every value up to kRangeDelay readings ago (but one-off levels), the last
@@ -230,6 +236,7 @@ class AnomalyDetector {
   size_t delayed_next_ = 0;
   double step_ = 0;
   bool novel_ = false;
+  bool fault_code_ = false;  // of the latest reading only: not saved
   PatternMemory patterns_;
   // The last reported score and when: for `refractory` readings after it, only a score
   // `escalation` times higher is reported; and the readings since the last score of at least
