@@ -90,7 +90,15 @@ double PatternMemory::Update(double value, double range, double vigilance, doubl
   std::copy(last_.begin() + 1, last_.end(), last_.begin());
   last_.back() = static_cast<float>(value);
   if (seen_ < kDims) ++seen_;
-  if (seen_ < kDims || range <= 0) return -1;
+  if (seen_ < kDims) return -1;
+  // A series flat so far has no range to measure shapes by: the pattern's own spread is the
+  // scale, so that its first change is learnt as a shape (a square wave's rising edge, an
+  // on/off schedule's first switch), not met as new at its second.
+  if (range <= 0) {
+    const auto [lo, hi] = std::minmax_element(last_.begin(), last_.end());
+    range = *hi - *lo;
+    if (range <= 0) return -1;
+  }
   ++clock_;
   size_t nearest = kPatterns;
   double nearest_sum = INFINITY;

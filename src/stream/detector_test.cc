@@ -174,6 +174,17 @@ TEST(AnomalyDetectorTest, NothingBeforeWarmupAndFlatSeriesStaysQuiet) {
   for (int i = 0; i < 3000; ++i) EXPECT_EQ(flat.Update(7.0), 0) << i;
 }
 
+// A noiseless square wave (an on/off schedule: 20 for half a day, 80 for the other half, a
+// reading every 5 minutes) is flat until its first rising edge, so the range has no width then.
+// The pattern memory still learns that edge, by the pattern's own spread, and the second day's
+// rising edge, after the warmup, is a shape seen before. Unlearnt, it scored 0.77.
+TEST(AnomalyDetectorTest, ANoiselessSquareWaveStaysQuiet) {
+  AnomalyDetector d({.warmup = 300});
+  double highest = 0;
+  for (int i = 0; i < 4032; ++i) highest = std::max(highest, d.Update(i % 288 < 144 ? 20 : 80));
+  EXPECT_LT(highest, 0.5);
+}
+
 TEST(AnomalyDetectorTest, ValueBeyondEverySeenBeforeIsAnAnomaly) {
   // Noise in [0, 1] with a rare burst to 10: after the warmup the range is [0, 10]. A reading of
   // 11 (10% of the range beyond it, and many standard deviations of the recent noise) is

@@ -109,8 +109,9 @@ class PatternMemory {
   static constexpr size_t kPatterns = 32;
 
   // Adds `value`; returns the distance of the pattern it ends to the nearest prototype in
-  // [0, 1] (1 with no prototype yet), or -1 before kDims values or while `range` is 0. Then
-  // learns the pattern.
+  // [0, 1] (1 with no prototype yet), or -1 before kDims values or while the pattern and `range`
+  // are both flat. Then learns the pattern. While `range` is 0 the pattern's own spread is the
+  // range.
   double Update(double value, double range, double vigilance, double rate);
 
   void Save(StateWriter* out) const;
