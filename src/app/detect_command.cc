@@ -49,6 +49,7 @@ class SeriesScorer {
     insights_.clear();
     const stream::Verdict verdict = analytics_.Process(reading_, &insights_);
     period_ = verdict.period;
+    fault_code_ = verdict.fault_code;
     if (stuck != nullptr) {
       stuck->clear();
       for (const Insight& in : insights_) {
@@ -60,10 +61,13 @@ class SeriesScorer {
 
   // The ensemble's cycle of the series in readings, once found (0 until then, or for sigma).
   size_t period() const { return period_; }
+  // Whether the ensemble took the last value scored for a fault code read again.
+  bool fault_code() const { return fault_code_; }
 
  private:
   bool ensemble_;
   size_t period_ = 0;
+  bool fault_code_ = false;
   stream::KeyedAnalytics analytics_;
   Reading reading_;
   std::vector<Insight> insights_;
@@ -96,7 +100,8 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       "is read: any length in constant memory, and a live stream piped through (`tail -f "
       "log.csv | edgeway detect --input - --output -`). The ensemble's cycle of the series, once "
       "found (the period of a daily or weekly rhythm, judged from then on against its "
-      "Holt-Winters forecast), and a sensor stuck at one value (the gateway's stuck insight) are "
+      "Holt-Winters forecast), a sensor stuck at one value (the gateway's stuck insight), and a "
+      "fault code read again (a value exactly as before, far beyond the series' range) are "
       "reported on standard error, with their timestamp, row and line. Rows that are not a time "
       "and a finite number are left out (as the gateway rejects bad readings and goes on) and "
       "reported with their line, unless --strict; so are values outside --min and --max. Rows "
@@ -206,6 +211,14 @@ int DetectCommand(const DetectFlags& flags) {
     if (!stuck.empty()) {
       fmt::print(stderr, "edgeway detect: {}: {} (row {}, line {}): {}\n", name, r.timestamp, rows,
                  line_no, stuck);
+    }
+    // So is a value read again exactly, far beyond the series' range: a sensor's fault code.
+    if (scorer.fault_code()) {
+      fmt::print(stderr,
+                 "edgeway detect: {}: {} (row {}, line {}): {} again, exactly as read before and "
+                 "far beyond the range of the series: a fault code? (--min and --max leave such "
+                 "rows out)\n",
+                 name, r.timestamp, rows, line_no, r.value);
     }
     // The seed's detect_seasonality: what cycle the series has, as soon as it is known.
     if (rows == 1) first_ns = r.ts_ns;

@@ -219,6 +219,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
   if (state.ensemble) {
     v.score = state.ensemble->Update(x);
     v.period = state.ensemble->period();
+    v.fault_code = state.ensemble->fault_code();
     v.anomaly = v.score > 0 && v.score >= options.anomaly_threshold;
   }
   window.Push(x);

@@ -631,6 +631,31 @@ TEST(EdgewayCliTest, DetectReportsAStuckSensorWithItsTimestampAndRow) {
   EXPECT_EQ(Lines(dir.File("out.csv")).size(), 131u);  // the scores as always
 }
 
+// Noise around 10 with -127 at rows 401 and 601: the first is beyond the range, the second is the
+// very value again, far beyond it: a fault code, said on standard error with its row and line.
+TEST(EdgewayCliTest, DetectReportsAFaultCodeReadAgain) {
+  testing::TempDir dir;
+  WriteNoiseWithSpike(dir.File("in.csv"), 800, 400, 3);
+  {
+    std::vector<std::string> rows = Lines(dir.File("in.csv"));
+    rows[401] = "2014-04-01 06:40:00,-127";  // line 402: row 401 (the header is line 1)
+    rows[601] = "2014-04-01 10:00:00,-127";
+    std::ofstream csv(dir.File("in.csv"));
+    for (const std::string& row : rows) csv << row << "\n";
+  }
+  Process p(
+      {EdgewayBinary(), "detect", "--input", dir.File("in.csv"), "--output", dir.File("out.csv")},
+      dir.File("detect.log"));
+  EXPECT_EQ(p.Wait(kLong), 0) << p.output();
+  EXPECT_THAT(p.output(), HasSubstr("in.csv: 2014-04-01 10:00:00 (row 601, line 602): -127 again, "
+                                    "exactly as read before and far beyond the range of the "
+                                    "series: a fault code?"));
+  EXPECT_THAT(p.output(), Not(HasSubstr("(row 401, line 402): -127 again")));
+  const std::vector<std::string> out = Lines(dir.File("out.csv"));
+  ASSERT_EQ(out.size(), 801u);
+  EXPECT_DOUBLE_EQ(ScoreOf(out[601]), 1);  // each time an anomaly too
+}
+
 // The seed's detect_seasonality, which it never defined: the cycle the ensemble finds is said as
 // soon as it is found, in readings and in time, with the row where the forecast of it takes over.
 TEST(EdgewayCliTest, DetectSaysWhichCycleItFound) {

@@ -143,9 +143,10 @@ struct Verdict {
   double stddev = 0;
   double forecast = 0;  // Holt's forecast of x made before x arrived (x itself for the first)
   Trend trend = Trend::kStable;
-  bool stuck = false;  // this reading made the key's run of one value stuck (a stuck insight)
-  double score = 0;    // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
-  size_t period = 0;   // the ensemble's cycle of the key in readings, once found; else 0
+  bool stuck = false;       // this reading made the key's run of one value stuck (a stuck insight)
+  double score = 0;         // the ensemble's anomaly score in [0, 1]; 0 with the sigma detector
+  size_t period = 0;        // the ensemble's cycle of the key in readings, once found; else 0
+  bool fault_code = false;  // the ensemble took x for a fault code read again (its insight says)
   // The seed's aggregation processor, over the window including x.
   size_t count = 0;
   double min = 0;
