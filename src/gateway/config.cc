@@ -104,7 +104,6 @@ void ReadWindows(YamlReader root, std::vector<stream::WindowSpec>* out) {
   }
 }
 
-// The analytics options of `a` (analytics, or one of its per_sensor entries) over `o`.
 // The `sensors` of `entry`, the last of `entries` (analytics.per_sensor, ingest.plausible): at
 // least one, and none that an earlier entry lists.
 template <typename Entry>
@@ -120,6 +119,7 @@ void ReadEntrySensors(YamlReader& r, const std::vector<Entry>& entries, Entry* e
   }
 }
 
+// The analytics options of `a` (analytics, or one of its per_sensor entries) over `o`.
 void ReadAnalyticsOptions(YamlReader& a, stream::AnalyticsOptions* out) {
   stream::AnalyticsOptions& o = *out;
   a.Read("window", &o.window, 2, 100000);
