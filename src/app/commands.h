@@ -1,11 +1,11 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <string>
 
 #include "CLI/CLI.hpp"
 #include "edgeway/device/fleet.h"
+#include "edgeway/gateway/config.h"
 #include "edgeway/stream/detector.h"
 
 namespace edgeway::app {
@@ -83,10 +83,9 @@ struct DetectFlags {
   double threshold = 0;  // 0: the scores as a threshold sweep needs them
   size_t warmup = stream::DetectorOptions{}.warmup;  // the gateway's
   bool strict = false;                               // a bad row is an error, not left out
-  // The plausible range of the values (the gateway's ingest.plausible): a value outside is a bad
-  // row.
-  double min = -std::numeric_limits<double>::infinity();
-  double max = std::numeric_limits<double>::infinity();
+  // The plausible range of the values (the gateway's ingest.plausible; no sensors): a value
+  // outside is a bad row.
+  gateway::GatewayConfig::PlausibleRange plausible;
 };
 void AddDetectCommand(CLI::App& app, DetectFlags& flags);
 int DetectCommand(const DetectFlags& flags);

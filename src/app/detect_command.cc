@@ -122,20 +122,21 @@ void AddDetectCommand(CLI::App& app, DetectFlags& flags) {
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
   cmd->add_option(
-      "--min", flags.min,
+      "--min", flags.plausible.min,
       "the lowest plausible value (the gateway's ingest.plausible): a row below it is a "
       "bad row, such as a sensor's fault code (-127 for a disconnected DS18B20), that "
       "would otherwise teach the detector a range the sensor never reads");
-  cmd->add_option("--max", flags.max,
+  cmd->add_option("--max", flags.plausible.max,
                   "the highest plausible value: a row above it is a bad row (4095 for a saturated "
                   "12-bit ADC)");
   cmd->add_flag("--strict", flags.strict, "stop at the first bad row (exit code 2)");
 }
 
 int DetectCommand(const DetectFlags& flags) {
-  if (!(flags.min < flags.max)) {
-    fmt::print(stderr, "edgeway detect: --max ({}) must be above --min ({})\n", flags.max,
-               flags.min);
+  const gateway::GatewayConfig::PlausibleRange& plausible = flags.plausible;
+  if (!(plausible.min < plausible.max)) {
+    fmt::print(stderr, "edgeway detect: --max ({}) must be above --min ({})\n", plausible.max,
+               plausible.min);
     return kExitUsage;
   }
   // The input is read and each row scored and written as it comes, in constant memory: a file of
@@ -183,11 +184,10 @@ int DetectCommand(const DetectFlags& flags) {
   std::string line, stuck;
   while (std::getline(*in, line)) {
     auto row = eval::ParseSeriesLine(line, ++line_no, name);
-    if (row.ok() && row->has_value() &&
-        !((*row)->value >= flags.min && (*row)->value <= flags.max)) {
+    if (row.ok() && row->has_value() && !plausible.Holds((*row)->value)) {
       row = absl::InvalidArgumentError(
           fmt::format("{}:{}: value {} is outside the plausible range {} to {}", name, line_no,
-                      (*row)->value, flags.min, flags.max));
+                      (*row)->value, plausible.min, plausible.max));
     }
     if (!row.ok()) {
       if (flags.strict) {

@@ -145,7 +145,7 @@ struct Gateway::Impl final : public stream::ResultSink {
     }
     for (Reading& r : decoded) {
       if (auto it = plausible.find(r.sensor);
-          it != plausible.end() && !(r.value >= it->second->min && r.value <= it->second->max)) {
+          it != plausible.end() && !it->second->Holds(r.value)) {
         Reject(RejectReason::kImplausible, topic,
                StrCat(r.sensor, " = ", r.value, " is outside its plausible range ", it->second->min,
                       " to ", it->second->max, " (the message's other readings are kept)"),

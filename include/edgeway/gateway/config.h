@@ -42,6 +42,7 @@ struct GatewayConfig {
     std::vector<std::string> sensors;
     double min = -std::numeric_limits<double>::infinity();
     double max = std::numeric_limits<double>::infinity();
+    bool Holds(double x) const { return x >= min && x <= max; }
   };
   struct Ingest {
     DecoderOptions decoder;
