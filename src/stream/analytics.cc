@@ -212,8 +212,7 @@ Verdict KeyedAnalytics::Process(const Reading& reading, std::vector<Insight>* in
     v.stddev = window.stddev();
     // A window with (almost) no spread makes any change infinitely many deviations out; a floor
     // relative to the level keeps the score finite and a constant series quiet.
-    double floor = 1e-9 * std::max(1.0, std::abs(v.mean));
-    v.z = (x - v.mean) / std::max(v.stddev, floor);
+    v.z = (x - v.mean) / std::max(v.stddev, SpreadFloor(v.mean));
     v.anomaly = std::abs(v.z) > options.sigma;
   }
   if (state.ensemble) {

@@ -325,7 +325,7 @@ double AnomalyDetector::SeasonalZ(double value) {
   if (options_.poisson_counts && counts_ && mean_forecast > 0)
     noise_ratio = std::clamp(std::sqrt(std::max(forecast, 0.0) / mean_forecast), 0.25, 4.0);
   const double diff = std::abs(value - forecast) / noise_ratio;
-  const double sd = std::max(1.25 * season_scale_, 1e-9 * std::max(1.0, std::abs(value)));
+  const double sd = std::max(1.25 * season_scale_, SpreadFloor(value));
   const double z = diff / sd;
   // What the forecast learns from: the reading within learn_clip sd of it.
   const double bound = options_.learn_clip * sd * noise_ratio;
@@ -390,8 +390,7 @@ double AnomalyDetector::Update(double value) {
     // its noise when it starts to vary (by a third each reading) rather than stay at none.
     double step = std::abs(value - delayed_[(delayed_next_ + kRangeDelay - 1) % kRangeDelay]);
     if (count_ >= kMinReadings) {
-      step = std::min(step,
-                      options_.learn_clip * std::max(step_, 1e-9 * std::max(1.0, std::abs(value))));
+      step = std::min(step, options_.learn_clip * std::max(step_, SpreadFloor(value)));
     }
     step_ += std::max(options_.ewma_alpha, 1.0 / static_cast<double>(count_)) * (step - step_);
     if (count_ >= kRangeDelay) {

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -88,6 +90,10 @@ struct DetectorOptions {
   // to take it in.
   double learn_clip = 8;
 };
+
+// The least spread a series at `level` is taken to have, a billionth of it (of 1 near 0): a scale
+// with (almost) no spread would make any change infinitely many of it out, or never grow again.
+inline double SpreadFloor(double level) { return 1e-9 * std::max(1.0, std::abs(level)); }
 
 // The period of `values` by autocorrelation: the top of the hump of the shortest local peak in
 // [min_period, max_period] within about 1 / sqrt(n) of the highest, or 0 when no peak correlates
